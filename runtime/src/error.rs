@@ -1,0 +1,131 @@
+//! Tool failures a model can act on: what went wrong, which field, whether a retry is safe, what next.
+//!
+//! Every failure becomes an MCP `isError` result whose structured content has this shape:
+//! `{"error": {"kind", "message", "field"?, "upstream"?, "retry_safe", "next_step"}}`.
+//! Messages never contain secrets: argument values of secret parameters are not echoed.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// Broad class of a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The arguments broke the tool's schema or a local rule; nothing was sent.
+    InvalidArguments,
+    /// The tool is not available in this configuration (unknown, disabled, read-only mode).
+    NotAvailable,
+    /// The server is missing configuration the tool needs (a key, an app id).
+    Configuration,
+    /// The gateway answered with an error.
+    Upstream,
+    /// The gateway could not be reached, or its answer was unreadable; for a money-moving call the
+    /// outcome is unknown.
+    Transport,
+    /// The gateway's answer failed signature verification and was discarded.
+    UntrustedResponse,
+}
+
+/// The gateway's own error fields, passed through for the model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Upstream {
+    pub provider: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// Ping++ `error.type` (invalid_request_error, api_error, channel_error, card_error).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
+    /// The gateway's message, verbatim.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One failure of one tool call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// The argument at fault, by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Every schema violation, when there were several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<Violation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Upstream>,
+    /// `UNKNOWN` when a money-moving call may or may not have happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'static str>,
+    /// Whether repeating the same call unchanged is safe.
+    pub retry_safe: bool,
+    /// What to do next, in one sentence.
+    pub next_step: String,
+}
+
+/// One schema violation: the field and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Violation {
+    pub field: String,
+    pub message: String,
+}
+
+impl ToolError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>, next_step: impl Into<String>) -> Self {
+        ToolError {
+            kind,
+            message: message.into(),
+            field: None,
+            violations: Vec::new(),
+            upstream: None,
+            outcome: None,
+            retry_safe: false,
+            next_step: next_step.into(),
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn retry_safe(mut self, safe: bool) -> Self {
+        self.retry_safe = safe;
+        self
+    }
+
+    /// Arguments that break a rule; nothing was sent.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = message.into();
+        ToolError::new(
+            ErrorKind::InvalidArguments,
+            format!("invalid argument `{field}`: {message}"),
+            format!("Fix `{field}` and call the tool again; nothing was sent."),
+        )
+        .with_field(field)
+    }
+
+    /// The structured content of the `isError` result.
+    pub fn to_value(&self) -> Value {
+        json!({ "error": self })
+    }
+}
+
+impl std::fmt::Display for ToolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(up) = &self.upstream
+            && let Some(m) = &up.message
+            && !self.message.contains(m.as_str())
+        {
+            write!(f, " ({m})")?;
+        }
+        write!(f, ". Next: {}", self.next_step)
+    }
+}

@@ -1,0 +1,108 @@
+//! One reused HTTP client with timeouts. Retries are decided by the caller, which knows whether a
+//! retry could move money twice; this module only reports what happened.
+
+use std::time::Duration;
+
+use crate::tool::HttpMethod;
+
+/// Connect timeout: a request that never connected was never sent.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Whole-request timeout (Ping++ SDKs use 80 s reads; agents should not wait that long).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A status and the raw body bytes (verification needs the exact bytes).
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Why no response arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportError {
+    /// The connection was never made: the request was not sent, so a retry is always safe.
+    NotSent,
+    /// Sent, but no complete answer in time: the outcome is unknown.
+    Timeout,
+    /// Sent, and the connection broke (reset, garbled framing): the outcome is unknown.
+    Broken,
+}
+
+impl TransportError {
+    pub fn describe(self) -> &'static str {
+        match self {
+            TransportError::NotSent => {
+                "could not connect to the gateway (the request was not sent)"
+            }
+            TransportError::Timeout => "the gateway did not answer in time",
+            TransportError::Broken => {
+                "the connection to the gateway broke before a complete answer arrived"
+            }
+        }
+    }
+}
+
+/// The shared client.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+}
+
+impl Http {
+    pub fn new() -> Self {
+        Self::with_timeout(REQUEST_TIMEOUT)
+    }
+
+    pub fn with_timeout(timeout: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .expect("the HTTP client configuration is static and valid");
+        Http { client }
+    }
+
+    /// Sends exactly `body` (if any) with `headers` to `url`.
+    pub async fn send(
+        &self,
+        method: HttpMethod,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
+    ) -> Result<HttpResponse, TransportError> {
+        let method = match method {
+            HttpMethod::Get => reqwest::Method::GET,
+            HttpMethod::Post => reqwest::Method::POST,
+            HttpMethod::Put => reqwest::Method::PUT,
+            HttpMethod::Delete => reqwest::Method::DELETE,
+        };
+        let mut request = self.client.request(method, url);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        if let Some(body) = body {
+            request = request.body(body.to_vec());
+        }
+        let response = request.send().await.map_err(classify)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(classify)?.to_vec();
+        Ok(HttpResponse { status, body })
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn classify(err: reqwest::Error) -> TransportError {
+    if err.is_connect() {
+        TransportError::NotSent
+    } else if err.is_timeout() {
+        TransportError::Timeout
+    } else {
+        TransportError::Broken
+    }
+}

@@ -1,0 +1,14 @@
+//! zhifu-mcp runtime: configuration, keys, pure signing, HTTP, provider protocols, argument
+//! validation and MCP dispatch over a tool table that the generator produces.
+
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod local;
+pub mod pingpp;
+pub mod server;
+pub mod signing;
+pub mod tool;
+pub mod validate;

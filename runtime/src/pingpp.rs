@@ -1,0 +1,553 @@
+//! Ping++ protocol: turn validated arguments into the exact request bytes, sign them, and read the
+//! answer (objects, lists, `{"error":{…}}`) into results and errors a model can act on.
+//!
+//! Everything here is pure; the clock and the network live in [`crate::engine`] and [`crate::http`].
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Map, Value};
+
+use crate::config::PingppConfig;
+use crate::error::{ErrorKind, ToolError, Upstream};
+use crate::signing::pingpp as sig;
+use crate::tool::{Effect, HttpMethod, Location, Operation, Pagination, ToolDef};
+
+/// Characters left as they are in path segments and query components (RFC 3986 unreserved).
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+/// Path segments also encode `.`, so no argument can become a `..` segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'~');
+
+/// A request ready to send: the bytes here are the bytes signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedRequest {
+    pub method: HttpMethod,
+    /// Path plus `?query` when there is a query, exactly as it goes on the wire.
+    pub target: String,
+    /// JSON body for POST/PUT; `None` for GET/DELETE.
+    pub body: Option<Vec<u8>>,
+}
+
+/// Builds method, request target and body from a tool's spec and validated arguments.
+pub fn build_request(
+    tool: &ToolDef,
+    args: &Map<String, Value>,
+) -> Result<PreparedRequest, ToolError> {
+    let Operation::Rest { method, path } = tool.operation else {
+        return Err(ToolError::new(
+            ErrorKind::Configuration,
+            format!("{} is not a REST tool", tool.name),
+            "Report this bug.",
+        ));
+    };
+    let mut target = String::with_capacity(path.len() + 32);
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..]
+            .find('}')
+            .map(|c| open + c)
+            .ok_or_else(|| bug(tool, "unclosed path placeholder"))?;
+        target.push_str(&rest[..open]);
+        let name = &rest[open + 1..close];
+        let value = args
+            .get(name)
+            .and_then(scalar_text)
+            .ok_or_else(|| ToolError::invalid(name, "is required"))?;
+        if value.is_empty() {
+            return Err(ToolError::invalid(name, "must not be empty"));
+        }
+        target.extend(utf8_percent_encode(&value, SEGMENT));
+        rest = &rest[close + 1..];
+    }
+    target.push_str(rest);
+
+    let mut query = Vec::new();
+    let mut body = Map::new();
+    for param in tool.params {
+        let Some(value) = args.get(param.name) else {
+            continue;
+        };
+        match param.location {
+            Location::Query => encode_query(&bracket_name(param.wire), value, &mut query),
+            Location::Body => insert_nested(&mut body, param.wire, value.clone()),
+            Location::Path | Location::Local => {}
+            Location::BizContent | Location::Common => {
+                return Err(bug(tool, "Alipay location on a Ping++ tool"));
+            }
+        }
+    }
+    if !query.is_empty() {
+        target.push('?');
+        target.push_str(&query.join("&"));
+    }
+    let body = match method {
+        HttpMethod::Post | HttpMethod::Put => {
+            Some(serde_json::to_vec(&Value::Object(body)).map_err(|e| bug(tool, &e.to_string()))?)
+        }
+        HttpMethod::Get | HttpMethod::Delete => None,
+    };
+    Ok(PreparedRequest {
+        method,
+        target,
+        body,
+    })
+}
+
+fn bug(tool: &ToolDef, what: &str) -> ToolError {
+    ToolError::new(
+        ErrorKind::Configuration,
+        format!("spec of {} is inconsistent: {what}", tool.name),
+        "Report this bug.",
+    )
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// `app.id` → `app[id]`.
+fn bracket_name(wire: &str) -> String {
+    let mut parts = wire.split('.');
+    let mut out = parts.next().unwrap_or_default().to_string();
+    for p in parts {
+        out.push('[');
+        out.push_str(p);
+        out.push(']');
+    }
+    out
+}
+
+/// Bracket notation, brackets percent-encoded as most SDKs send them: `created%5Bgt%5D=1`, `expand%5B%5D=app`.
+fn encode_query(name: &str, value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                encode_query(&format!("{name}[{k}]"), v, out);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                encode_query(&format!("{name}[]"), item, out);
+            }
+        }
+        Value::Null => {}
+        other => {
+            let text = scalar_text(other).unwrap_or_default();
+            out.push(format!(
+                "{}={}",
+                utf8_percent_encode(name, COMPONENT),
+                utf8_percent_encode(&text, COMPONENT)
+            ));
+        }
+    }
+}
+
+/// Inserts `value` at a dotted `wire` path: `app.id` → `{"app":{"id":value}}`.
+fn insert_nested(body: &mut Map<String, Value>, wire: &str, value: Value) {
+    match wire.split_once('.') {
+        None => {
+            body.insert(wire.to_string(), value);
+        }
+        Some((head, tail)) => {
+            let slot = body
+                .entry(head.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            if let Value::Object(inner) = slot {
+                insert_nested(inner, tail, value);
+            }
+        }
+    }
+}
+
+/// Headers for one request: auth, content type and, with a merchant key, the signature over the
+/// exact body and target at `timestamp` (Unix seconds).
+pub fn headers(
+    config: &PingppConfig,
+    request: &PreparedRequest,
+    timestamp: u64,
+) -> Vec<(&'static str, String)> {
+    let mut out = vec![
+        (
+            "Authorization",
+            format!("Bearer {}", config.api_key.expose()),
+        ),
+        ("Accept", "application/json".to_string()),
+        (
+            "User-Agent",
+            concat!("zhifu-mcp/", env!("CARGO_PKG_VERSION")).to_string(),
+        ),
+    ];
+    if request.body.is_some() {
+        out.push((
+            "Content-Type",
+            "application/json; charset=UTF-8".to_string(),
+        ));
+    }
+    if let Some(key) = &config.private_key {
+        let body = request.body.as_deref().unwrap_or_default();
+        out.push((sig::TIMESTAMP_HEADER, timestamp.to_string()));
+        out.push((
+            sig::SIGNATURE_HEADER,
+            sig::sign_request(key, body, &request.target, timestamp),
+        ));
+    }
+    out
+}
+
+/// Reads a Ping++ answer. Lists gain `next_cursor` (the id to pass as `starting_after`).
+pub fn interpret(tool: &ToolDef, status: u16, body: &[u8]) -> Result<Value, ToolError> {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    if (200..300).contains(&status) {
+        let Some(Value::Object(mut object)) = parsed else {
+            return Err(unreadable(tool, status));
+        };
+        if tool.pagination == Pagination::Cursor {
+            let has_more = object
+                .get("has_more")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let last_id = object
+                .get("data")
+                .and_then(Value::as_array)
+                .and_then(|d| d.last())
+                .and_then(|o| o.get("id"))
+                .cloned();
+            object.insert(
+                "next_cursor".into(),
+                if has_more {
+                    last_id.unwrap_or(Value::Null)
+                } else {
+                    Value::Null
+                },
+            );
+        }
+        return Ok(Value::Object(object));
+    }
+    let error = parsed
+        .as_ref()
+        .and_then(|v| v.get("error"))
+        .and_then(Value::as_object);
+    let Some(error) = error else {
+        return Err(upstream_error(
+            tool,
+            status,
+            Upstream {
+                provider: "pingpp",
+                http_status: Some(status),
+                ..Default::default()
+            },
+        ));
+    };
+    let text = |k: &str| error.get(k).and_then(Value::as_str).map(str::to_string);
+    let upstream = Upstream {
+        provider: "pingpp",
+        http_status: Some(status),
+        error_type: text("type"),
+        code: text("code"),
+        sub_code: None,
+        param: text("param"),
+        message: text("message"),
+    };
+    Err(upstream_error(tool, status, upstream))
+}
+
+fn unreadable(tool: &ToolDef, status: u16) -> ToolError {
+    let mut err = ToolError::new(
+        ErrorKind::Transport,
+        format!("Ping++ answered HTTP {status} with a body that is not a JSON object"),
+        next_after_unknown(tool),
+    );
+    if moves_state(tool) {
+        err.outcome = Some("UNKNOWN");
+    }
+    err.retry_safe = !moves_state(tool);
+    err
+}
+
+fn moves_state(tool: &ToolDef) -> bool {
+    tool.effect != Effect::Read
+}
+
+/// What to do when a state-changing call's outcome is not known.
+pub fn next_after_unknown(tool: &ToolDef) -> String {
+    match (tool.query_tool, tool.merchant_reference) {
+        (Some(q), Some(r)) => format!(
+            "The call may or may not have taken effect. Call {q} to check before retrying; if you retry, reuse the same `{r}` and arguments."
+        ),
+        (Some(q), None) => format!(
+            "The call may or may not have taken effect. Call {q} (or the matching list tool) to check before any retry."
+        ),
+        (None, _) if tool.effect == Effect::Read => "Retry the same call.".to_string(),
+        (None, _) => "The call may or may not have taken effect; check its state before any retry."
+            .to_string(),
+    }
+}
+
+/// Maps status + Ping++ error fields to kind, retry safety and the next step.
+fn upstream_error(tool: &ToolDef, status: u16, upstream: Upstream) -> ToolError {
+    let message = upstream
+        .message
+        .clone()
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    let param = upstream.param.clone();
+    let read = tool.effect == Effect::Read;
+    let keyed = tool.idempotent && tool.merchant_reference.is_some();
+    let (retry_safe, next_step) = match status {
+        401 => (false, "Authentication or request signing failed: check PINGPP_API_KEY and PINGPP_PRIVATE_KEY with the operator; retrying will not help.".to_string()),
+        402 => (false, "The payment channel refused the request; read the code and message, then fix the channel parameters or use another channel.".to_string()),
+        403 | 429 => (read || keyed, "Rate or concurrency limit reached: wait a few seconds before trying again.".to_string()),
+        404 => (false, match &param {
+            Some(p) => format!("Nothing exists with that `{p}`; check the id (a list tool can find it)."),
+            None => "Nothing exists there; check the ids (a list tool can find them).".to_string(),
+        }),
+        400..=499 => (false, match &param {
+            Some(p) => format!("Fix `{p}` as the message says and call again."),
+            None => "Fix the request as the message says and call again.".to_string(),
+        }),
+        _ if read => (true, "Ping++ had a server error; retry the same call in a few seconds.".to_string()),
+        _ => (keyed, next_after_unknown(tool)),
+    };
+    let mut err = ToolError::new(
+        ErrorKind::Upstream,
+        format!("Ping++ error (HTTP {status}): {message}"),
+        next_step,
+    )
+    .retry_safe(retry_safe);
+    if status >= 500 && !read {
+        err.outcome = Some("UNKNOWN");
+    }
+    err.field = param;
+    err.upstream = Some(upstream);
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tool::*;
+
+    static PARAMS: &[Param] = &[
+        Param {
+            name: "charge_id",
+            location: Location::Path,
+            wire: "charge_id",
+            kind: Kind::String,
+            required: true,
+            default_from: None,
+            default_json: None,
+            secret: false,
+        },
+        Param {
+            name: "app",
+            location: Location::Query,
+            wire: "app.id",
+            kind: Kind::String,
+            required: false,
+            default_from: None,
+            default_json: None,
+            secret: false,
+        },
+        Param {
+            name: "created",
+            location: Location::Query,
+            wire: "created",
+            kind: Kind::Object,
+            required: false,
+            default_from: None,
+            default_json: None,
+            secret: false,
+        },
+        Param {
+            name: "expand",
+            location: Location::Query,
+            wire: "expand",
+            kind: Kind::Array,
+            required: false,
+            default_from: None,
+            default_json: None,
+            secret: false,
+        },
+        Param {
+            name: "limit",
+            location: Location::Query,
+            wire: "limit",
+            kind: Kind::Integer,
+            required: false,
+            default_from: None,
+            default_json: None,
+            secret: false,
+        },
+    ];
+    static LIST: ToolDef = ToolDef {
+        name: "list_refunds",
+        title: "",
+        description: "",
+        provider: Provider::Pingpp,
+        effect: Effect::Read,
+        idempotent: true,
+        operation: Operation::Rest {
+            method: HttpMethod::Get,
+            path: "/v1/charges/{charge_id}/refunds",
+        },
+        params: PARAMS,
+        pagination: Pagination::Cursor,
+        merchant_reference: None,
+        amount_param: None,
+        query_tool: None,
+        input_schema: "{}",
+        output_schema: "{}",
+    };
+    static BODY_PARAMS: &[Param] = &[
+        Param {
+            name: "order_no",
+            location: Location::Body,
+            wire: "order_no",
+            kind: Kind::String,
+            required: true,
+            default_from: None,
+            default_json: None,
+            secret: false,
+        },
+        Param {
+            name: "app",
+            location: Location::Body,
+            wire: "app.id",
+            kind: Kind::String,
+            required: true,
+            default_from: None,
+            default_json: None,
+            secret: false,
+        },
+        Param {
+            name: "amount",
+            location: Location::Body,
+            wire: "amount",
+            kind: Kind::AmountFen,
+            required: true,
+            default_from: None,
+            default_json: None,
+            secret: false,
+        },
+    ];
+    static CREATE: ToolDef = ToolDef {
+        name: "create_charge",
+        title: "",
+        description: "",
+        provider: Provider::Pingpp,
+        effect: Effect::MovesMoney,
+        idempotent: true,
+        operation: Operation::Rest {
+            method: HttpMethod::Post,
+            path: "/v1/charges",
+        },
+        params: BODY_PARAMS,
+        pagination: Pagination::None,
+        merchant_reference: Some("order_no"),
+        amount_param: Some("amount"),
+        query_tool: Some("retrieve_charge"),
+        input_schema: "{}",
+        output_schema: "{}",
+    };
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn query_uses_bracket_notation_in_spec_order() {
+        let req = build_request(
+            &LIST,
+            &obj(serde_json::json!({"limit": 3, "charge_id": "ch_1/..", "expand": ["app"], "created": {"gte": 10}, "app": "app_1"})),
+        )
+        .unwrap();
+        assert_eq!(
+            req.target,
+            "/v1/charges/ch_1%2F%2E%2E/refunds?app%5Bid%5D=app_1&created%5Bgte%5D=10&expand%5B%5D=app&limit=3"
+        );
+        assert!(req.body.is_none());
+    }
+
+    #[test]
+    fn body_nests_dotted_wire_names() {
+        let req = build_request(
+            &CREATE,
+            &obj(serde_json::json!({"order_no": "A1", "app": "app_1", "amount": 100})),
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(req.body.unwrap()).unwrap(),
+            r#"{"order_no":"A1","app":{"id":"app_1"},"amount":100}"#
+        );
+        assert_eq!(req.target, "/v1/charges");
+    }
+
+    #[test]
+    fn signed_headers_cover_exact_bytes() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/pingpp/request_signing_generated/test_merchant_private_key_pkcs8.pem")).unwrap();
+        let cfg = PingppConfig {
+            api_key: crate::config::Secret::new("sk_test_k"),
+            app_id: None,
+            private_key: Some(crate::keys::private_key_from_text(&text, "test").unwrap()),
+            public_key: None,
+            api_base: String::new(),
+        };
+        let req = PreparedRequest {
+            method: HttpMethod::Get,
+            target: "/v1/charges/ch_L8qn10mLmr1GS8e5OODmHaL4".into(),
+            body: None,
+        };
+        let h = headers(&cfg, &req, 1_700_000_000);
+        let sig = &h
+            .iter()
+            .find(|(k, _)| *k == sig::SIGNATURE_HEADER)
+            .unwrap()
+            .1;
+        // cases.json get_retrieve_charge_no_query
+        assert!(
+            sig.starts_with("sPr8GULmcD4dk1FUBYY4KFRJKuU4KbVgigamWnYfRy"),
+            "{sig}"
+        );
+    }
+
+    #[test]
+    fn errors_carry_upstream_fields_and_next_step() {
+        let body = br#"{"error":{"type":"invalid_request_error","message":"No such charge","param":"id"}}"#;
+        let e = interpret(&LIST, 404, body).unwrap_err();
+        let up = e.upstream.as_ref().unwrap();
+        assert_eq!(up.error_type.as_deref(), Some("invalid_request_error"));
+        assert_eq!(up.message.as_deref(), Some("No such charge"));
+        assert_eq!(e.field.as_deref(), Some("id"));
+        assert!(!e.retry_safe);
+        let e = interpret(&CREATE, 500, b"{}").unwrap_err();
+        assert_eq!(e.outcome, Some("UNKNOWN"));
+        assert!(e.next_step.contains("retrieve_charge"), "{}", e.next_step);
+    }
+
+    #[test]
+    fn lists_gain_next_cursor() {
+        let v = interpret(
+            &LIST,
+            200,
+            br#"{"object":"list","has_more":true,"data":[{"id":"re_1"},{"id":"re_2"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(v["next_cursor"], "re_2");
+        let v = interpret(
+            &LIST,
+            200,
+            br#"{"object":"list","has_more":false,"data":[{"id":"re_1"}]}"#,
+        )
+        .unwrap();
+        assert!(v["next_cursor"].is_null());
+    }
+}

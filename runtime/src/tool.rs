@@ -1,0 +1,197 @@
+//! The static description of one tool: what `cargo xtask codegen` emits and the runtime consumes.
+//!
+//! The runtime never imports generated code. The binary hands it a `&'static [&'static ToolDef]`
+//! table at start-up; everything the runtime does for a tool (validation, request building, policy,
+//! annotations) is driven by these fields, never by the tool's name.
+
+/// Which upstream gateway a tool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Provider {
+    /// Ping++ REST API (`https://api.pingxx.com/v1/...`), JSON bodies, secret key + RSA request signing.
+    Pingpp,
+    /// Alipay Open Platform `gateway.do` protocol, form parameters + `biz_content`, RSA2.
+    Alipay,
+}
+
+impl Provider {
+    /// The name used in specs, configuration and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Pingpp => "pingpp",
+            Provider::Alipay => "alipay",
+        }
+    }
+}
+
+/// What calling the tool does to the world. MCP annotations are derived from this, never from the
+/// HTTP verb (Alipay queries are POSTs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Effect {
+    /// Reads state; safe to call any number of times.
+    Read,
+    /// Creates or changes records but moves no money (e.g. a customer).
+    Write,
+    /// Can move money (charges, refunds, transfers).
+    MovesMoney,
+    /// Cannot be undone (closing or cancelling a trade).
+    Irreversible,
+}
+
+impl Effect {
+    /// The spelling used in spec files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Read => "read",
+            Effect::Write => "write",
+            Effect::MovesMoney => "moves_money",
+            Effect::Irreversible => "irreversible",
+        }
+    }
+}
+
+/// HTTP method of a REST operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+}
+
+/// How the tool reaches its provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// A REST call: method + path template with `{placeholders}` filled from `Location::Path` params.
+    Rest {
+        method: HttpMethod,
+        path: &'static str,
+    },
+    /// An Alipay gateway call: the `method` common parameter (e.g. `alipay.trade.query`).
+    Gateway { method: &'static str },
+    /// A pure operation implemented by the runtime, with no network (e.g. `pingpp.verify_webhook`).
+    Local { op: &'static str },
+}
+
+/// Where an argument travels on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    /// Substituted into the REST path template (percent-encoded).
+    Path,
+    /// Query string; nested objects and arrays use bracket notation (`created[gt]=1`, `expand[]=app`).
+    Query,
+    /// JSON request body; a dotted `wire` name nests (`app.id` → `{"app":{"id":…}}`).
+    Body,
+    /// Alipay: inside the `biz_content` JSON.
+    BizContent,
+    /// Alipay: a top-level (common or text) gateway parameter.
+    Common,
+    /// Consumed by a `Operation::Local` tool; never sent anywhere.
+    Local,
+}
+
+/// JSON type of an argument as the runtime needs to know it (the schema carries the details).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Object,
+    Array,
+    /// Free key/value strings; at most 10 keys and 1000 characters in all (checked by the runtime,
+    /// because JSON Schema cannot sum lengths).
+    Metadata,
+    /// Integer amount in fen (1/100 yuan); must be > 0.
+    AmountFen,
+    /// Decimal yuan string with at most two decimals, within [0.01, 100000000].
+    AmountYuan,
+}
+
+/// One tool argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Param {
+    /// Argument name as the MCP client sends it.
+    pub name: &'static str,
+    /// Where it goes.
+    pub location: Location,
+    /// Name on the wire; dots nest (`app.id`). Usually equal to `name`.
+    pub wire: &'static str,
+    pub kind: Kind,
+    /// Required in the input schema.
+    pub required: bool,
+    /// Configuration key that supplies the value when the caller omits it (e.g. `pingpp.app_id`).
+    pub default_from: Option<&'static str>,
+    /// JSON text of the value sent when the caller omits the argument (e.g. `"cny"`).
+    pub default_json: Option<&'static str>,
+    /// Kept out of logs, audit records and echoed arguments (auth codes, tokens).
+    pub secret: bool,
+}
+
+/// How a list tool pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pagination {
+    None,
+    /// `limit`, `starting_after`, `ending_before`; the result gains `next_cursor`.
+    Cursor,
+    /// `page`, `per_page`.
+    Page,
+}
+
+/// Everything the runtime needs to know about one tool.
+#[derive(Debug)]
+pub struct ToolDef {
+    /// MCP tool name (`[A-Za-z0-9_.-]{1,64}`), the seed's name where a seed gives one.
+    pub name: &'static str,
+    pub title: &'static str,
+    /// Written for a model: units, idempotency, what to do next.
+    pub description: &'static str,
+    pub provider: Provider,
+    pub effect: Effect,
+    /// Repeating the call with the same arguments has no further effect.
+    pub idempotent: bool,
+    pub operation: Operation,
+    pub params: &'static [Param],
+    pub pagination: Pagination,
+    /// Argument that is the merchant's idempotency key (`order_no`, `out_trade_no`, …).
+    pub merchant_reference: Option<&'static str>,
+    /// Argument holding the amount this call moves, if any.
+    pub amount_param: Option<&'static str>,
+    /// Tool to call when the outcome of this call is unknown (timeout, reset).
+    pub query_tool: Option<&'static str>,
+    /// JSON Schema 2020-12 of the arguments (root `type: object`, `additionalProperties: false`).
+    pub input_schema: &'static str,
+    /// JSON Schema 2020-12 of `structuredContent` (root `type: object`).
+    pub output_schema: &'static str,
+}
+
+impl ToolDef {
+    /// MCP `readOnlyHint`.
+    pub fn read_only(&self) -> bool {
+        self.effect == Effect::Read
+    }
+
+    /// MCP `destructiveHint`: anything that moves money or cannot be undone.
+    pub fn destructive(&self) -> bool {
+        matches!(self.effect, Effect::MovesMoney | Effect::Irreversible)
+    }
+
+    /// MCP `openWorldHint`: the tool talks to an outside system.
+    pub fn open_world(&self) -> bool {
+        !matches!(self.operation, Operation::Local { .. })
+    }
+
+    pub fn param(&self, name: &str) -> Option<&'static Param> {
+        self.params.iter().find(|p| p.name == name)
+    }
+}
