@@ -1,0 +1,263 @@
+//! docs/TOOLS.md: the tools reference, rendered with minijinja from the model.
+
+use serde::Serialize;
+
+use super::model::*;
+use super::validate::in_name;
+
+const TEMPLATE: &str = include_str!("../../templates/TOOLS.md.j2");
+
+#[derive(Serialize)]
+struct ProviderView {
+    name: String,
+    title: String,
+    base_url: String,
+    protocol: &'static str,
+    auth: String,
+    amount_unit: &'static str,
+    tools: Vec<ToolView>,
+    channels: Vec<ChannelView>,
+}
+
+#[derive(Serialize)]
+struct ToolView {
+    name: String,
+    anchor: String,
+    title: String,
+    effect: &'static str,
+    annotations: String,
+    operation: String,
+    description: String,
+    merchant_reference: Option<String>,
+    amount_param: Option<String>,
+    query_tool: Option<String>,
+    pagination: &'static str,
+    params: Vec<ParamView>,
+    result: String,
+}
+
+#[derive(Serialize)]
+struct ParamView {
+    name: String,
+    location: &'static str,
+    ty: String,
+    required: &'static str,
+    default: String,
+    description: String,
+}
+
+#[derive(Serialize)]
+struct ChannelView {
+    code: String,
+    extra: String,
+    order_no: String,
+}
+
+/// Escapes text for one Markdown table cell.
+fn cell(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
+}
+
+fn effect_name(e: Effect) -> &'static str {
+    match e {
+        Effect::Read => "read",
+        Effect::Write => "write",
+        Effect::MovesMoney => "moves_money",
+        Effect::Irreversible => "irreversible",
+    }
+}
+
+fn type_text(n: &Node) -> String {
+    let mut s = n.ty.as_str().to_owned();
+    if let Some(i) = &n.items {
+        s = format!("array of {}", i.ty.as_str());
+    }
+    let mut c = Vec::new();
+    if let Some(p) = &n.pattern {
+        c.push(format!("pattern `{p}`"));
+    }
+    match (n.min_length, n.max_length) {
+        (Some(a), Some(b)) => c.push(format!("length {a}-{b}")),
+        (None, Some(b)) => c.push(format!("length ≤ {b}")),
+        (Some(a), None) => c.push(format!("length ≥ {a}")),
+        _ => {}
+    }
+    match (n.minimum, n.maximum) {
+        (Some(a), Some(b)) => c.push(format!("{a}-{b}")),
+        (None, Some(b)) => c.push(format!("≤ {b}")),
+        (Some(a), None) => c.push(format!("≥ {a}")),
+        _ => {}
+    }
+    if let Some(e) = &n.enum_values {
+        if e.len() <= 8 {
+            let v: Vec<String> = e
+                .iter()
+                .map(|v| {
+                    format!(
+                        "`{}`",
+                        v.as_str().map(str::to_owned).unwrap_or(v.to_string())
+                    )
+                })
+                .collect();
+            c.push(format!("one of {}", v.join(", ")));
+        } else {
+            c.push(format!("one of {} values", e.len()));
+        }
+    }
+    if let Some(props) = &n.properties {
+        let keys: Vec<String> = props
+            .iter()
+            .map(|(k, (_, req))| {
+                if *req {
+                    format!("`{k}`*")
+                } else {
+                    format!("`{k}`")
+                }
+            })
+            .collect();
+        c.push(format!("keys {}", keys.join(", ")));
+    }
+    if c.is_empty() {
+        s
+    } else {
+        format!("{s} ({})", c.join("; "))
+    }
+}
+
+/// Renders docs/TOOLS.md.
+pub fn tools_md(model: &Model) -> String {
+    let providers: Vec<ProviderView> = model
+        .providers
+        .values()
+        .map(|p| {
+            let tools = model
+                .tools
+                .values()
+                .filter(|t| t.provider == p.name)
+                .map(tool_view)
+                .collect();
+            let channels = p
+                .channels
+                .iter()
+                .map(|(code, row)| ChannelView {
+                    code: code.clone(),
+                    extra: if row.extra.is_empty() {
+                        "—".to_owned()
+                    } else {
+                        row.extra
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                    order_no: row
+                        .order_no
+                        .map(|[a, b]| format!("{a}-{b}"))
+                        .unwrap_or_else(|| "—".to_owned()),
+                })
+                .collect();
+            ProviderView {
+                name: p.name.clone(),
+                title: p.title.clone(),
+                base_url: p.base_url.clone(),
+                protocol: match p.protocol {
+                    Protocol::RestJson => "rest_json",
+                    Protocol::AlipayGateway => "alipay_gateway",
+                },
+                auth: p.auth.clone(),
+                amount_unit: match p.amount_unit {
+                    AmountUnit::Fen => "fen (integer, 100 = ¥1.00)",
+                    AmountUnit::Yuan => "yuan (decimal string, \"15.50\" = ¥15.50)",
+                },
+                tools,
+                channels,
+            }
+        })
+        .collect();
+    let mut env = minijinja::Environment::new();
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .build()
+            .expect("default delimiters are valid"),
+    );
+    env.add_template("TOOLS.md", TEMPLATE)
+        .expect("the TOOLS.md template parses");
+    let out = env
+        .get_template("TOOLS.md")
+        .expect("just added")
+        .render(minijinja::context! {
+            header => "@generated by cargo xtask codegen from spec/; do not edit",
+            providers => minijinja::value::Serde(&providers),
+        })
+        .expect("the TOOLS.md template renders");
+    let mut out = out.trim_end().to_owned();
+    out.push('\n');
+    out
+}
+
+fn tool_view(t: &Tool) -> ToolView {
+    let mut ann = vec![];
+    ann.push(format!("readOnly {}", t.read_only()));
+    ann.push(format!("destructive {}", t.destructive()));
+    ann.push(format!("idempotent {}", t.idempotent));
+    ann.push(format!("openWorld {}", t.open_world()));
+    ToolView {
+        name: t.name.clone(),
+        anchor: t.name.replace('.', ""),
+        title: t.title.clone(),
+        effect: effect_name(t.effect),
+        annotations: ann.join(", "),
+        operation: match &t.operation {
+            Operation::Rest { method, path } => {
+                let m = match method {
+                    HttpMethod::Get => "GET",
+                    HttpMethod::Post => "POST",
+                    HttpMethod::Put => "PUT",
+                    HttpMethod::Delete => "DELETE",
+                };
+                format!("{m} {path}")
+            }
+            Operation::Gateway { method } => format!("gateway {method}"),
+            Operation::Local { op } => format!("local {op}"),
+        },
+        description: t.description.clone(),
+        merchant_reference: t.merchant_reference.clone(),
+        amount_param: t.amount_param.clone(),
+        query_tool: t.query_tool.clone(),
+        pagination: match t.pagination {
+            PaginationSpec::None => "none",
+            PaginationSpec::Cursor => {
+                "cursor (`limit`, `starting_after`, `ending_before`, `created`; the result has `has_more` and `next_cursor`)"
+            }
+            PaginationSpec::Page => "page (`page`, `per_page`; the result has `has_more`)",
+        },
+        params: t
+            .params
+            .iter()
+            .map(|p| ParamView {
+                name: p.name.clone(),
+                location: in_name(p.location),
+                ty: cell(&type_text(&p.node)),
+                required: if p.required { "yes" } else { "no" },
+                default: match (&p.node.default, &p.default_from) {
+                    (Some(v), _) => cell(&format!("`{v}`")),
+                    (None, Some(k)) => format!("config `{k}`"),
+                    (None, None) => String::new(),
+                },
+                description: cell(p.node.description.as_deref().unwrap_or("")),
+            })
+            .collect(),
+        result: match &t.response {
+            Response::Object { name, .. } => format!("a `{name}` object"),
+            Response::ListOf { name, .. } => format!("a list of `{name}` objects"),
+            Response::Inline(o) => {
+                let keys: Vec<String> = o.fields.keys().map(|k| format!("`{k}`")).collect();
+                format!("an object with {}", keys.join(", "))
+            }
+        },
+    }
+}

@@ -1,0 +1,501 @@
+//! Rust for the `zhifu-generated` crate: one module per tool (typed input/output and the
+//! `ToolDef` descriptor), the module list and the registry. quote → syn → prettyplease.
+
+use std::collections::BTreeMap;
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+
+use super::model::*;
+
+/// Formats a token stream as a Rust file.
+fn render(tokens: TokenStream) -> String {
+    let file: syn::File = syn::parse2(tokens).expect("generated tokens parse as a Rust file");
+    space_out_items(&prettyplease::unparse(&file))
+}
+
+/// Puts a blank line between top-level items, which prettyplease leaves adjacent.
+fn space_out_items(code: &str) -> String {
+    let mut out = String::with_capacity(code.len() + 256);
+    let mut prev = "";
+    for line in code.lines() {
+        let item_start = !line.starts_with(' ') && !line.starts_with("//!") && !line.is_empty();
+        let after_item = prev == "}"
+            || prev == "};"
+            || prev.ends_with(';') && !prev.starts_with(' ')
+            || prev.starts_with("//!");
+        if item_start
+            && after_item
+            && !prev.is_empty()
+            && !line.starts_with('}')
+            && !line.starts_with(')')
+        {
+            out.push('\n');
+        }
+        out.push_str(line);
+        out.push('\n');
+        prev = line;
+    }
+    out
+}
+
+/// `#[doc = " line"]` attributes, one per line of `text`.
+fn docs(text: &str) -> TokenStream {
+    let lines = text.trim().lines().map(|l| {
+        let l = if l.trim().is_empty() {
+            String::new()
+        } else {
+            format!(" {}", l.trim_end())
+        };
+        quote!(#[doc = #l])
+    });
+    quote!(#(#lines)*)
+}
+
+fn inner_docs(text: &str) -> TokenStream {
+    let lines = text.lines().map(|l| {
+        let l = format!(" {l}");
+        let l = if l.trim().is_empty() {
+            String::new()
+        } else {
+            l
+        };
+        quote!(#![doc = #l])
+    });
+    quote!(#(#lines)*)
+}
+
+/// A field identifier, raw when the name is a Rust keyword.
+fn field_ident(name: &str) -> Ident {
+    match syn::parse_str::<Ident>(name) {
+        Ok(i) => i,
+        Err(_) => Ident::new_raw(name, Span::call_site()),
+    }
+}
+
+fn camel(s: &str) -> String {
+    super::validate::camel(s)
+}
+
+/// Collects nested struct definitions by name (sorted, deduplicated).
+type Structs = BTreeMap<String, TokenStream>;
+
+const OPT_ATTR: &str = "::std::option::Option::is_none";
+
+/// The Rust type of an argument value, emitting nested structs for closed objects.
+fn input_type(n: &Node, struct_name: &str, structs: &mut Structs) -> TokenStream {
+    match n.ty {
+        Ty::String | Ty::AmountYuan => quote!(::std::string::String),
+        Ty::Integer | Ty::AmountFen => quote!(i64),
+        Ty::Number => quote!(f64),
+        Ty::Boolean => quote!(bool),
+        Ty::Metadata => {
+            quote!(::std::collections::BTreeMap<::std::string::String, ::std::string::String>)
+        }
+        Ty::Array => {
+            let item = match &n.items {
+                Some(i) => input_type(i, &format!("{struct_name}Item"), structs),
+                None => quote!(::serde_json::Value),
+            };
+            quote!(::std::vec::Vec<#item>)
+        }
+        Ty::Object => match &n.properties {
+            Some(props) => {
+                let fields: Vec<(String, &Node, bool)> = props
+                    .iter()
+                    .map(|(k, (node, req))| (k.clone(), node, *req))
+                    .collect();
+                let doc = n
+                    .description
+                    .as_deref()
+                    .unwrap_or("Nested argument object.");
+                let def = input_struct(struct_name, doc, &fields, &[], structs);
+                structs.insert(struct_name.to_owned(), def);
+                let ident = format_ident!("{}", struct_name);
+                quote!(#ident)
+            }
+            None => quote!(::serde_json::Map<::std::string::String, ::serde_json::Value>),
+        },
+    }
+}
+
+/// A closed input struct: `deny_unknown_fields`, `Option` for optional fields.
+fn input_struct(
+    name: &str,
+    doc: &str,
+    fields: &[(String, &Node, bool)],
+    secret: &[&str],
+    structs: &mut Structs,
+) -> TokenStream {
+    let ident = format_ident!("{}", name);
+    let doc = docs(doc);
+    let mut defs = Vec::new();
+    let mut debug_fields = Vec::new();
+    for (fname, node, required) in fields {
+        let f = field_ident(fname);
+        let ty = input_type(node, &format!("{name}{}", camel(fname)), structs);
+        let d = docs(node.description.as_deref().unwrap_or(""));
+        if *required {
+            defs.push(quote! { #d pub #f: #ty, });
+        } else {
+            defs.push(quote! {
+                #d
+                #[serde(default, skip_serializing_if = #OPT_ATTR)]
+                pub #f: ::std::option::Option<#ty>,
+            });
+        }
+        let label = fname.as_str();
+        if secret.contains(&label) {
+            debug_fields.push(quote!(.field(#label, &"<redacted>")));
+        } else {
+            debug_fields.push(quote!(.field(#label, &self.#f)));
+        }
+    }
+    let label = name;
+    if secret.is_empty() {
+        quote! {
+            #doc
+            #[derive(::std::fmt::Debug, ::std::clone::Clone, ::std::cmp::PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            pub struct #ident { #(#defs)* }
+        }
+    } else {
+        quote! {
+            #doc
+            #[derive(::std::clone::Clone, ::std::cmp::PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            pub struct #ident { #(#defs)* }
+
+            /// Debug output with secret arguments redacted.
+            impl ::std::fmt::Debug for #ident {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    f.debug_struct(#label) #(#debug_fields)* .finish()
+                }
+            }
+        }
+    }
+}
+
+/// The Rust type of a response field.
+fn output_type(f: &Field, prefix: &str, structs: &mut Structs) -> TokenStream {
+    match &f.shape {
+        FieldShape::Json(types) => {
+            let non_null: Vec<&str> = types
+                .iter()
+                .map(String::as_str)
+                .filter(|t| *t != "null")
+                .collect();
+            match non_null.as_slice() {
+                ["string"] => quote!(::std::string::String),
+                ["integer"] => quote!(i64),
+                ["number"] => quote!(f64),
+                ["boolean"] => quote!(bool),
+                ["object"] => quote!(::serde_json::Map<::std::string::String, ::serde_json::Value>),
+                ["array"] => quote!(::std::vec::Vec<::serde_json::Value>),
+                _ => quote!(::serde_json::Value),
+            }
+        }
+        FieldShape::Object { object, name, .. } => {
+            let struct_name = format!("{prefix}{}", camel(name));
+            if !structs.contains_key(&struct_name) {
+                // Reserve the name first so that a repeat reference does not recurse.
+                structs.insert(struct_name.clone(), TokenStream::new());
+                let def = output_struct(&struct_name, object, prefix, structs);
+                structs.insert(struct_name.clone(), def);
+            }
+            let ident = format_ident!("{}", struct_name);
+            quote!(#ident)
+        }
+    }
+}
+
+/// An open output struct: every documented field optional, unknown fields kept.
+fn output_struct(name: &str, o: &Object, prefix: &str, structs: &mut Structs) -> TokenStream {
+    let fields: Vec<(String, TokenStream, Option<String>)> = o
+        .fields
+        .iter()
+        .map(|(k, f)| {
+            (
+                k.clone(),
+                output_type(f, prefix, structs),
+                f.description.clone(),
+            )
+        })
+        .collect();
+    open_struct(name, &o.description, fields)
+}
+
+fn open_struct(
+    name: &str,
+    doc: &str,
+    fields: Vec<(String, TokenStream, Option<String>)>,
+) -> TokenStream {
+    let ident = format_ident!("{}", name);
+    let doc = docs(doc);
+    let defs = fields.into_iter().map(|(fname, ty, d)| {
+        let f = field_ident(&fname);
+        let d = docs(d.as_deref().unwrap_or(""));
+        quote! {
+            #d
+            #[serde(default, skip_serializing_if = #OPT_ATTR)]
+            pub #f: ::std::option::Option<#ty>,
+        }
+    });
+    quote! {
+        #doc
+        #[derive(::std::fmt::Debug, ::std::clone::Clone, ::std::cmp::PartialEq, ::std::default::Default, ::serde::Serialize, ::serde::Deserialize)]
+        pub struct #ident {
+            #(#defs)*
+            /// Fields the spec does not document, kept as received.
+            #[serde(flatten)]
+            pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+    }
+}
+
+fn opt_str(v: Option<&str>) -> TokenStream {
+    match v {
+        Some(s) => quote!(::std::option::Option::Some(#s)),
+        None => quote!(::std::option::Option::None),
+    }
+}
+
+const RT: &str = "::zhifu_runtime::tool";
+
+fn rt(path: &str) -> TokenStream {
+    format!("{RT}::{path}").parse().expect("valid path")
+}
+
+/// The header line of every generated Rust file.
+pub fn header(source: &str) -> String {
+    format!("@generated by cargo xtask codegen from {source}; do not edit")
+}
+
+/// One tool module: `generated/src/tools/<tool>.rs`.
+pub fn tool_module(t: &Tool) -> String {
+    let head = inner_docs(&format!("{}\n\n{}.", header(&t.source), t.title));
+    let mut structs = Structs::new();
+
+    // Input.
+    let input_name = format!("{}Input", t.camel);
+    let fields: Vec<(String, &Node, bool)> = t
+        .params
+        .iter()
+        .map(|p| (p.name.clone(), &p.node, p.required))
+        .collect();
+    let secret: Vec<&str> = t
+        .params
+        .iter()
+        .filter(|p| p.secret)
+        .map(|p| p.name.as_str())
+        .collect();
+    let input = input_struct(
+        &input_name,
+        &format!("Arguments of `{}`.", t.name),
+        &fields,
+        &secret,
+        &mut structs,
+    );
+
+    // Output.
+    let output_name = format!("{}Output", t.camel);
+    let output = match &t.response {
+        Response::Object { object, .. } | Response::Inline(object) => {
+            let mut o = object.clone();
+            o.description = format!("Result of `{}`: {}", t.name, o.description.trim());
+            output_struct(&output_name, &o, &t.camel, &mut structs)
+        }
+        Response::ListOf { name, object } => {
+            let item_name = format!("{}Item", t.camel);
+            let item = output_struct(&item_name, object, &t.camel, &mut structs);
+            structs.insert(item_name.clone(), item);
+            let item_ident = format_ident!("{}", item_name);
+            let mut fields = vec![
+                (
+                    "object".to_owned(),
+                    quote!(::std::string::String),
+                    Some("Always `list`.".to_owned()),
+                ),
+                (
+                    "url".to_owned(),
+                    quote!(::std::string::String),
+                    Some("API path of this list.".to_owned()),
+                ),
+                (
+                    "has_more".to_owned(),
+                    quote!(bool),
+                    Some("Whether more objects remain after this page.".to_owned()),
+                ),
+                (
+                    "data".to_owned(),
+                    quote!(::std::vec::Vec<#item_ident>),
+                    Some(format!("The {name} objects of this page, newest first.")),
+                ),
+            ];
+            if t.pagination == PaginationSpec::Cursor {
+                fields.push((
+                    "next_cursor".to_owned(),
+                    quote!(::std::string::String),
+                    Some("Pass as `starting_after` to get the next page; absent when `has_more` is false.".to_owned()),
+                ));
+            }
+            open_struct(
+                &output_name,
+                &format!("Result of `{}`: a page of {name} objects.", t.name),
+                fields,
+            )
+        }
+    };
+
+    // Descriptor.
+    let name = &t.name;
+    let title = &t.title;
+    let description = &t.description;
+    let provider = rt(&format!("Provider::{}", camel(&t.provider)));
+    let effect = rt(&format!(
+        "Effect::{}",
+        match t.effect {
+            Effect::Read => "Read",
+            Effect::Write => "Write",
+            Effect::MovesMoney => "MovesMoney",
+            Effect::Irreversible => "Irreversible",
+        }
+    ));
+    let idempotent = t.idempotent;
+    let operation = match &t.operation {
+        Operation::Rest { method, path } => {
+            let m = rt(&format!(
+                "HttpMethod::{}",
+                match method {
+                    HttpMethod::Get => "Get",
+                    HttpMethod::Post => "Post",
+                    HttpMethod::Put => "Put",
+                    HttpMethod::Delete => "Delete",
+                }
+            ));
+            let op = rt("Operation::Rest");
+            quote!(#op { method: #m, path: #path })
+        }
+        Operation::Gateway { method } => {
+            let op = rt("Operation::Gateway");
+            quote!(#op { method: #method })
+        }
+        Operation::Local { op: o } => {
+            let op = rt("Operation::Local");
+            quote!(#op { op: #o })
+        }
+    };
+    let params = t.params.iter().map(|p| {
+        let pname = &p.name;
+        let wire = &p.wire;
+        let location = rt(&format!(
+            "Location::{}",
+            match p.location {
+                In::Path => "Path",
+                In::Query => "Query",
+                In::Body => "Body",
+                In::BizContent => "BizContent",
+                In::Common => "Common",
+                In::Local => "Local",
+            }
+        ));
+        let kind = rt(&format!("Kind::{}", camel(p.node.ty.as_str())));
+        let required = p.required;
+        let default_from = opt_str(p.default_from.as_deref());
+        let default_json = p
+            .node
+            .default
+            .as_ref()
+            .map(|v| serde_json::to_string(v).expect("JSON values serialize"));
+        let default_json = opt_str(default_json.as_deref());
+        let secret = p.secret;
+        let param = rt("Param");
+        quote! {
+            #param {
+                name: #pname,
+                location: #location,
+                wire: #wire,
+                kind: #kind,
+                required: #required,
+                default_from: #default_from,
+                default_json: #default_json,
+                secret: #secret,
+            }
+        }
+    });
+    let pagination = rt(&format!(
+        "Pagination::{}",
+        match t.pagination {
+            PaginationSpec::None => "None",
+            PaginationSpec::Cursor => "Cursor",
+            PaginationSpec::Page => "Page",
+        }
+    ));
+    let merchant_reference = opt_str(t.merchant_reference.as_deref());
+    let amount_param = opt_str(t.amount_param.as_deref());
+    let query_tool = opt_str(t.query_tool.as_deref());
+    let input_path = format!("../../schemas/{}.input.json", t.name);
+    let output_path = format!("../../schemas/{}.output.json", t.name);
+    let tool_def = rt("ToolDef");
+    let nested = structs.into_values();
+
+    render(quote! {
+        #head
+
+        #input
+
+        #output
+
+        #(#nested)*
+
+        /// What the runtime needs to serve this tool.
+        pub static DESCRIPTOR: #tool_def = #tool_def {
+            name: #name,
+            title: #title,
+            description: #description,
+            provider: #provider,
+            effect: #effect,
+            idempotent: #idempotent,
+            operation: #operation,
+            params: &[#(#params),*],
+            pagination: #pagination,
+            merchant_reference: #merchant_reference,
+            amount_param: #amount_param,
+            query_tool: #query_tool,
+            input_schema: ::std::include_str!(#input_path),
+            output_schema: ::std::include_str!(#output_path),
+        };
+    })
+}
+
+/// `generated/src/tools/mod.rs`.
+pub fn tools_mod(tools: &[&Tool]) -> String {
+    let head = inner_docs(&format!(
+        "{}\n\nOne module per tool: typed arguments, typed result and the `DESCRIPTOR`.",
+        header("spec/")
+    ));
+    let mods = tools.iter().map(|t| {
+        let m = format_ident!("{}", t.module);
+        let d = docs(&format!("`{}`: {}.", t.name, t.title));
+        quote!(#d pub mod #m;)
+    });
+    render(quote! { #head #(#mods)* })
+}
+
+/// `generated/src/registry.rs`.
+pub fn registry(tools: &[&Tool]) -> String {
+    let head = inner_docs(&format!(
+        "{}\n\nThe tool table the binary hands to the runtime.",
+        header("spec/")
+    ));
+    let tool_def = rt("ToolDef");
+    let entries = tools.iter().map(|t| {
+        let m = format_ident!("{}", t.module);
+        quote!(&crate::tools::#m::DESCRIPTOR)
+    });
+    render(quote! {
+        #head
+        /// Every tool, sorted by name.
+        pub static TOOLS: &[&#tool_def] = &[#(#entries),*];
+    })
+}

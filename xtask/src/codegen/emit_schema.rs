@@ -1,0 +1,290 @@
+//! JSON Schema 2020-12 for tool inputs and outputs, built as `serde_json::Value` in a fixed key order.
+
+use serde_json::{Map, Value, json};
+
+use super::model::*;
+
+/// The dialect every generated schema declares.
+pub const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
+
+/// Decimal yuan: up to 9 integer digits, at most 2 decimals, no sign, no leading zeros.
+pub const YUAN_PATTERN: &str = r"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,2})?$";
+
+/// The schema of one argument value (without `$schema`).
+pub fn node_schema(n: &Node) -> Value {
+    let mut s = Map::new();
+    let json_type = match n.ty {
+        Ty::String | Ty::AmountYuan => "string",
+        Ty::Integer | Ty::AmountFen => "integer",
+        Ty::Number => "number",
+        Ty::Boolean => "boolean",
+        Ty::Object | Ty::Metadata => "object",
+        Ty::Array => "array",
+    };
+    s.insert("type".into(), json!(json_type));
+    if let Some(d) = &n.description {
+        s.insert("description".into(), json!(d));
+    }
+    if let Some(e) = &n.enum_values {
+        s.insert("enum".into(), Value::Array(e.clone()));
+    }
+    match n.ty {
+        Ty::AmountYuan => {
+            s.insert("pattern".into(), json!(YUAN_PATTERN));
+        }
+        Ty::AmountFen => {
+            s.insert("minimum".into(), json!(n.minimum.unwrap_or(1)));
+        }
+        _ => {}
+    }
+    if let Some(p) = &n.pattern {
+        s.insert("pattern".into(), json!(p));
+    }
+    if let Some(v) = n.min_length {
+        s.insert("minLength".into(), json!(v));
+    }
+    if let Some(v) = n.max_length {
+        s.insert("maxLength".into(), json!(v));
+    }
+    if n.ty != Ty::AmountFen
+        && let Some(v) = n.minimum
+    {
+        s.insert("minimum".into(), json!(v));
+    }
+    if let Some(v) = n.maximum {
+        s.insert("maximum".into(), json!(v));
+    }
+    if let Some(d) = &n.default {
+        s.insert("default".into(), d.clone());
+    }
+    if let Some(items) = &n.items {
+        s.insert("items".into(), node_schema(items));
+    }
+    if n.ty == Ty::Metadata {
+        s.insert("maxProperties".into(), json!(10));
+        s.insert("additionalProperties".into(), json!({ "type": "string" }));
+    }
+    if let Some(props) = &n.properties {
+        let mut p = Map::new();
+        let mut required = Vec::new();
+        for (name, (node, req)) in props {
+            p.insert(name.clone(), node_schema(node));
+            if *req {
+                required.push(json!(name));
+            }
+        }
+        s.insert("properties".into(), Value::Object(p));
+        if !required.is_empty() {
+            s.insert("required".into(), Value::Array(required));
+        }
+        s.insert("additionalProperties".into(), json!(false));
+    }
+    if let Some(rules) = &n.channel_rules {
+        s.insert("allOf".into(), channel_rules_schema(rules));
+    }
+    Value::Object(s)
+}
+
+/// `allOf` entries: for each channel, `if channel == X then extra has its keys and order_no fits`.
+pub fn channel_rules_schema(r: &ChannelRules) -> Value {
+    let mut all = Vec::new();
+    for (code, row) in &r.table {
+        let mut then = Map::new();
+        let mut props = Map::new();
+        if !row.extra.is_empty() {
+            then.insert("required".into(), json!([r.extra]));
+            props.insert(r.extra.clone(), json!({ "required": row.extra }));
+        }
+        if let Some([min, max]) = row.order_no {
+            props.insert(
+                r.order_no.clone(),
+                json!({ "minLength": min, "maxLength": max }),
+            );
+        }
+        if props.is_empty() {
+            continue;
+        }
+        then.insert("properties".into(), Value::Object(props));
+        all.push(json!({
+            "if": {
+                "properties": { r.channel.clone(): { "const": code } },
+                "required": [r.channel],
+            },
+            "then": Value::Object(then),
+        }));
+    }
+    Value::Array(all)
+}
+
+/// The input schema of a tool: root object, closed, every parameter a property.
+pub fn input_schema(t: &Tool) -> Value {
+    let mut props = Map::new();
+    let mut required = Vec::new();
+    for p in &t.params {
+        let mut s = node_schema(&p.node);
+        if let (Some(key), Value::Object(m)) = (&p.default_from, &mut s) {
+            let d = m
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let note = format!("Omit to use the configured `{key}`.");
+            let text = if d.is_empty() {
+                note
+            } else if d.contains(key.as_str()) || d.contains("Defaults to") {
+                d
+            } else {
+                format!("{d} {note}")
+            };
+            m.insert("description".into(), json!(text));
+        }
+        props.insert(p.name.clone(), s);
+        if p.required {
+            required.push(json!(p.name));
+        }
+    }
+    let mut s = Map::new();
+    s.insert("$schema".into(), json!(DIALECT));
+    s.insert("title".into(), json!(format!("{} arguments", t.name)));
+    s.insert("type".into(), json!("object"));
+    s.insert("properties".into(), Value::Object(props));
+    if !required.is_empty() {
+        s.insert("required".into(), Value::Array(required));
+    }
+    s.insert("additionalProperties".into(), json!(false));
+    if let Some(rules) = &t.channel_rules {
+        s.insert("allOf".into(), channel_rules_schema(rules));
+    }
+    Value::Object(s)
+}
+
+/// The schema of a response field.
+fn field_schema(f: &Field) -> Value {
+    let mut s = match &f.shape {
+        FieldShape::Json(types) => {
+            let mut m = Map::new();
+            m.insert(
+                "type".into(),
+                match types.as_slice() {
+                    [one] => json!(one),
+                    many => json!(many),
+                },
+            );
+            m
+        }
+        FieldShape::Object {
+            object, nullable, ..
+        } => {
+            let Value::Object(mut m) = object_schema(object) else {
+                unreachable!("object_schema returns an object")
+            };
+            if *nullable {
+                m.insert("type".into(), json!(["object", "null"]));
+            }
+            m
+        }
+    };
+    if let Some(d) = &f.description {
+        // A field's own description wins over the embedded object's.
+        s.insert("description".into(), json!(d));
+    }
+    if let Some(c) = &f.const_value {
+        s.insert("const".into(), c.clone());
+    }
+    if let Some(e) = &f.enum_values {
+        s.insert("enum".into(), Value::Array(e.clone()));
+    }
+    reorder(s)
+}
+
+/// Puts `type` and `description` first, as in every other generated schema.
+fn reorder(m: Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    for k in ["type", "description"] {
+        if let Some(v) = m.get(k) {
+            out.insert(k.into(), v.clone());
+        }
+    }
+    for (k, v) in m {
+        if k != "type" && k != "description" {
+            out.insert(k, v);
+        }
+    }
+    Value::Object(out)
+}
+
+/// The schema of a response object: documented fields, more allowed.
+pub fn object_schema(o: &Object) -> Value {
+    let mut props = Map::new();
+    for (name, f) in &o.fields {
+        props.insert(name.clone(), field_schema(f));
+    }
+    let mut s = Map::new();
+    s.insert("type".into(), json!("object"));
+    s.insert("description".into(), json!(o.description.trim()));
+    s.insert("properties".into(), Value::Object(props));
+    if !o.required.is_empty() {
+        s.insert("required".into(), json!(o.required));
+    }
+    Value::Object(s)
+}
+
+/// The output schema of a tool (`structuredContent`).
+pub fn output_schema(t: &Tool) -> Value {
+    let body = match &t.response {
+        Response::Object { object, .. } | Response::Inline(object) => object_schema(object),
+        Response::ListOf { name, object } => {
+            let mut props = Map::new();
+            props.insert(
+                "object".into(),
+                json!({ "type": "string", "const": "list" }),
+            );
+            props.insert(
+                "url".into(),
+                json!({ "type": "string", "description": "API path of this list." }),
+            );
+            props.insert(
+                "has_more".into(),
+                json!({ "type": "boolean", "description": "Whether more objects remain after this page." }),
+            );
+            props.insert(
+                "data".into(),
+                json!({
+                    "type": "array",
+                    "description": format!("The {name} objects of this page, newest first."),
+                    "items": object_schema(object),
+                }),
+            );
+            if t.pagination == PaginationSpec::Cursor {
+                props.insert(
+                    "next_cursor".into(),
+                    json!({
+                        "type": ["string", "null"],
+                        "description": "Pass as `starting_after` to get the next page; null when `has_more` is false.",
+                    }),
+                );
+            }
+            json!({
+                "type": "object",
+                "description": format!("A page of {name} objects."),
+                "properties": props,
+                "required": ["object", "has_more", "data"],
+            })
+        }
+    };
+    let Value::Object(body) = body else {
+        unreachable!("schemas are objects")
+    };
+    let mut s = Map::new();
+    s.insert("$schema".into(), json!(DIALECT));
+    s.insert("title".into(), json!(format!("{} result", t.name)));
+    s.extend(body);
+    Value::Object(s)
+}
+
+/// Pretty JSON with 2-space indent and a trailing newline.
+pub fn to_text(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("JSON values serialize");
+    s.push('\n');
+    s
+}

@@ -1,0 +1,331 @@
+//! The spec file format as serde structs: what `spec/**/*.yaml` may contain (see spec/README.md).
+//!
+//! Every struct rejects unknown keys, so a typo fails loading with the key's location. Values that
+//! need a friendly "did you mean" (types, table names, tool references) stay strings here and are
+//! checked by `validate`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// One YAML file: any mix of a provider block, its tables and objects, and tools.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecFile {
+    /// The provider this folder describes (exactly one file per folder has it).
+    pub provider: Option<ProviderSpec>,
+    /// The channel table: channel code → required `extra` keys and `order_no` length.
+    pub channels: Option<BTreeMap<String, ChannelSpec>>,
+    /// Reusable response shapes, by name.
+    pub objects: Option<BTreeMap<String, ObjectSpec>>,
+    /// Tools defined in this file.
+    pub tools: Option<Vec<ToolSpec>>,
+}
+
+/// The `provider:` block.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSpec {
+    pub name: String,
+    pub title: String,
+    pub base_url: String,
+    pub protocol: Protocol,
+    pub auth: String,
+    pub error_model: String,
+    pub amount_unit: AmountUnit,
+}
+
+/// Wire protocol of a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// JSON REST (Ping++): tools use `http:`.
+    RestJson,
+    /// Alipay `gateway.do`: tools use `gateway:`.
+    AlipayGateway,
+}
+
+/// Unit of money amounts at this provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AmountUnit {
+    /// Integer fen (1/100 yuan).
+    Fen,
+    /// Decimal yuan string.
+    Yuan,
+}
+
+/// One row of the channel table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSpec {
+    /// Keys that `extra` must carry for this channel.
+    #[serde(default)]
+    pub extra: Vec<String>,
+    /// Allowed `order_no` length `[min, max]`.
+    pub order_no: Option<[u64; 2]>,
+}
+
+/// A named response shape.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectSpec {
+    pub description: String,
+    pub fields: BTreeMap<String, FieldSpec>,
+    #[serde(default)]
+    pub required: Vec<String>,
+}
+
+/// A documented field of a response object.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    /// JSON type(s): `string`, `integer`, `number`, `boolean`, `object`, `array`, `null`.
+    #[serde(rename = "type")]
+    pub ty: Option<OneOrMany>,
+    /// Another object of the provider, embedded (exclusive with `type`).
+    pub object: Option<String>,
+    /// The field may be `null` (only with `object`).
+    #[serde(default)]
+    pub nullable: bool,
+    pub description: Option<String>,
+    #[serde(rename = "const")]
+    pub const_value: Option<serde_json::Value>,
+    #[serde(rename = "enum")]
+    pub enum_values: Option<Vec<serde_json::Value>>,
+}
+
+/// `type: string` or `type: [string, "null"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The listed names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// One tool.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolSpec {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub effect: Effect,
+    pub idempotent: bool,
+    pub merchant_reference: Option<String>,
+    pub amount_param: Option<String>,
+    pub query_tool: Option<String>,
+    pub http: Option<HttpSpec>,
+    pub gateway: Option<GatewaySpec>,
+    pub local: Option<LocalSpec>,
+    #[serde(default)]
+    pub params: Vec<ParamSpec>,
+    pub channel_rules: Option<ChannelRulesSpec>,
+    pub response: ResponseSpec,
+    #[serde(default)]
+    pub pagination: PaginationSpec,
+}
+
+/// What calling a tool does to the world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    Read,
+    Write,
+    MovesMoney,
+    Irreversible,
+}
+
+/// `http: {method, path}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSpec {
+    pub method: HttpMethod,
+    pub path: String,
+}
+
+/// HTTP verbs a REST tool may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum HttpMethod {
+    #[serde(rename = "GET")]
+    Get,
+    #[serde(rename = "POST")]
+    Post,
+    #[serde(rename = "PUT")]
+    Put,
+    #[serde(rename = "DELETE")]
+    Delete,
+}
+
+/// `gateway: {method}` (Alipay).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySpec {
+    pub method: String,
+}
+
+/// `local: {op}`: a pure runtime operation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSpec {
+    pub op: String,
+}
+
+/// Where an argument travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum In {
+    Path,
+    Query,
+    Body,
+    BizContent,
+    Common,
+    Local,
+}
+
+/// One tool argument.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamSpec {
+    pub name: String,
+    #[serde(rename = "in")]
+    pub location: In,
+    pub wire: Option<String>,
+    #[serde(rename = "type")]
+    pub ty: String,
+    #[serde(default)]
+    pub required: bool,
+    pub default: Option<serde_json::Value>,
+    pub default_from: Option<String>,
+    #[serde(default)]
+    pub secret: bool,
+    pub description: String,
+    pub pattern: Option<String>,
+    pub min_length: Option<u64>,
+    pub max_length: Option<u64>,
+    pub minimum: Option<i64>,
+    pub maximum: Option<i64>,
+    #[serde(rename = "enum")]
+    pub enum_values: Option<Vec<serde_json::Value>>,
+    pub enum_from: Option<String>,
+    pub items: Option<Box<SchemaSpec>>,
+    pub properties: Option<BTreeMap<String, SchemaSpec>>,
+}
+
+/// A nested schema: an array's `items` or an object's `properties` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaSpec {
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Required in the enclosing object (only meaningful under `properties`).
+    #[serde(default)]
+    pub required: bool,
+    pub default: Option<serde_json::Value>,
+    pub description: Option<String>,
+    pub pattern: Option<String>,
+    pub min_length: Option<u64>,
+    pub max_length: Option<u64>,
+    pub minimum: Option<i64>,
+    pub maximum: Option<i64>,
+    #[serde(rename = "enum")]
+    pub enum_values: Option<Vec<serde_json::Value>>,
+    pub enum_from: Option<String>,
+    pub items: Option<Box<SchemaSpec>>,
+    pub properties: Option<BTreeMap<String, SchemaSpec>>,
+}
+
+/// The constraint keys that parameters and nested schemas share, borrowed from either.
+///
+/// (The keys are spelled out in both structs because serde's `flatten` loses YAML locations and
+/// cannot be combined with `deny_unknown_fields`.)
+#[derive(Debug, Clone, Copy)]
+pub struct Constraints<'a> {
+    pub ty: &'a str,
+    pub description: Option<&'a str>,
+    pub default: Option<&'a serde_json::Value>,
+    pub pattern: Option<&'a str>,
+    pub min_length: Option<u64>,
+    pub max_length: Option<u64>,
+    pub minimum: Option<i64>,
+    pub maximum: Option<i64>,
+    pub enum_values: Option<&'a [serde_json::Value]>,
+    pub enum_from: Option<&'a str>,
+    pub items: Option<&'a SchemaSpec>,
+    pub properties: Option<&'a BTreeMap<String, SchemaSpec>>,
+}
+
+macro_rules! constraints_of {
+    ($s:expr, $desc:expr) => {
+        Constraints {
+            ty: &$s.ty,
+            description: $desc,
+            default: $s.default.as_ref(),
+            pattern: $s.pattern.as_deref(),
+            min_length: $s.min_length,
+            max_length: $s.max_length,
+            minimum: $s.minimum,
+            maximum: $s.maximum,
+            enum_values: $s.enum_values.as_deref(),
+            enum_from: $s.enum_from.as_deref(),
+            items: $s.items.as_deref(),
+            properties: $s.properties.as_ref(),
+        }
+    };
+}
+
+impl ParamSpec {
+    /// The schema part of this parameter.
+    pub fn constraints(&self) -> Constraints<'_> {
+        constraints_of!(self, Some(self.description.as_str()))
+    }
+}
+
+impl SchemaSpec {
+    /// The schema part of this nested schema.
+    pub fn constraints(&self) -> Constraints<'_> {
+        constraints_of!(self, self.description.as_deref())
+    }
+}
+
+/// `channel_rules: {channel, extra, order_no}`: argument paths (dotted for nested objects) that the
+/// provider's channel table constrains.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRulesSpec {
+    pub channel: String,
+    pub extra: String,
+    pub order_no: String,
+}
+
+/// `response:` exactly one of `object`, `list_of`, `fields`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseSpec {
+    pub object: Option<String>,
+    pub list_of: Option<String>,
+    pub fields: Option<BTreeMap<String, FieldSpec>>,
+    #[serde(default)]
+    pub required: Vec<String>,
+    pub description: Option<String>,
+}
+
+/// How a list tool pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaginationSpec {
+    #[default]
+    None,
+    Cursor,
+    Page,
+}
