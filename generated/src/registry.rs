@@ -5,6 +5,19 @@
 /// Every tool, sorted by name.
 pub static TOOLS: &[&::zhifu_runtime::tool::ToolDef] = &[
     &crate::tools::create_charge::DESCRIPTOR,
+    &crate::tools::create_customer::DESCRIPTOR,
+    &crate::tools::create_recharge::DESCRIPTOR,
+    &crate::tools::create_recharge_refund::DESCRIPTOR,
+    &crate::tools::create_refund::DESCRIPTOR,
     &crate::tools::list_charges::DESCRIPTOR,
+    &crate::tools::list_customers::DESCRIPTOR,
+    &crate::tools::list_recharge_refunds::DESCRIPTOR,
+    &crate::tools::list_refunds::DESCRIPTOR,
     &crate::tools::retrieve_charge::DESCRIPTOR,
+    &crate::tools::retrieve_customer::DESCRIPTOR,
+    &crate::tools::retrieve_event::DESCRIPTOR,
+    &crate::tools::retrieve_recharge::DESCRIPTOR,
+    &crate::tools::retrieve_recharge_refund::DESCRIPTOR,
+    &crate::tools::retrieve_refund::DESCRIPTOR,
+    &crate::tools::verify_webhook::DESCRIPTOR,
 ];

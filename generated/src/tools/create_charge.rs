@@ -59,7 +59,7 @@ pub struct CreateChargeInput {
     ::serde::Deserialize
 )]
 pub struct CreateChargeOutput {
-    /// Amount in fen (100 = ¥1.00)
+    /// Amount in fen (100 = ¥1.00).
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub amount: ::std::option::Option<i64>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -70,7 +70,7 @@ pub struct CreateChargeOutput {
     pub body: ::std::option::Option<::std::string::String>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub channel: ::std::option::Option<::std::string::String>,
-    /// Unix seconds
+    /// Unix seconds.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub created: ::std::option::Option<i64>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]

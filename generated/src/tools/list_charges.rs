@@ -102,7 +102,7 @@ pub struct ListChargesInputCreated {
     ::serde::Deserialize
 )]
 pub struct ListChargesItem {
-    /// Amount in fen (100 = ¥1.00)
+    /// Amount in fen (100 = ¥1.00).
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub amount: ::std::option::Option<i64>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -113,7 +113,7 @@ pub struct ListChargesItem {
     pub body: ::std::option::Option<::std::string::String>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub channel: ::std::option::Option<::std::string::String>,
-    /// Unix seconds
+    /// Unix seconds.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub created: ::std::option::Option<i64>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]

@@ -5,8 +5,47 @@
 /// `create_charge`: Create a Ping++ charge.
 pub mod create_charge;
 
+/// `create_customer`: Create a Ping++ customer.
+pub mod create_customer;
+
+/// `create_recharge`: Recharge a Ping++ user balance.
+pub mod create_recharge;
+
+/// `create_recharge_refund`: Refund a Ping++ recharge.
+pub mod create_recharge_refund;
+
+/// `create_refund`: Refund a Ping++ charge.
+pub mod create_refund;
+
 /// `list_charges`: List Ping++ charges.
 pub mod list_charges;
 
+/// `list_customers`: List Ping++ customers.
+pub mod list_customers;
+
+/// `list_recharge_refunds`: List the refunds of a Ping++ recharge.
+pub mod list_recharge_refunds;
+
+/// `list_refunds`: List the refunds of a Ping++ charge.
+pub mod list_refunds;
+
 /// `retrieve_charge`: Retrieve a Ping++ charge.
 pub mod retrieve_charge;
+
+/// `retrieve_customer`: Retrieve a Ping++ customer.
+pub mod retrieve_customer;
+
+/// `retrieve_event`: Retrieve a Ping++ event.
+pub mod retrieve_event;
+
+/// `retrieve_recharge`: Retrieve a Ping++ recharge.
+pub mod retrieve_recharge;
+
+/// `retrieve_recharge_refund`: Retrieve a Ping++ recharge refund.
+pub mod retrieve_recharge_refund;
+
+/// `retrieve_refund`: Retrieve a Ping++ refund.
+pub mod retrieve_refund;
+
+/// `verify_webhook`: Verify a Ping++ webhook.
+pub mod verify_webhook;

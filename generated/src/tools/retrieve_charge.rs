@@ -29,7 +29,7 @@ pub struct RetrieveChargeInput {
     ::serde::Deserialize
 )]
 pub struct RetrieveChargeOutput {
-    /// Amount in fen (100 = ¥1.00)
+    /// Amount in fen (100 = ¥1.00).
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub amount: ::std::option::Option<i64>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -40,7 +40,7 @@ pub struct RetrieveChargeOutput {
     pub body: ::std::option::Option<::std::string::String>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub channel: ::std::option::Option<::std::string::String>,
-    /// Unix seconds
+    /// Unix seconds.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub created: ::std::option::Option<i64>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
