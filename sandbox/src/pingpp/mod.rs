@@ -1,0 +1,216 @@
+//! The Ping++ `/v1` API: routing, and the pipeline every request goes through — accounting,
+//! faults, API key, signature over the raw bytes, body and query parsing — before a handler runs
+//! on the locked store.
+
+pub mod channels;
+pub mod charges;
+pub mod customers;
+pub mod events;
+pub mod recharges;
+pub mod refunds;
+
+use std::sync::Arc;
+
+use axum::body::to_bytes;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use percent_encoding::percent_decode_str;
+use serde_json::Value;
+
+use crate::App;
+use crate::error::{ApiError, ApiResult, json_response};
+use crate::faults::{FaultKind, status_error};
+use crate::params::Body;
+use crate::query::Query;
+use crate::server::DropConnection;
+use crate::store::{Store, unix_now};
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 1 << 20;
+
+/// What a handler gets: the store (locked), path parameters in order, query and body.
+pub struct Ctx<'a> {
+    pub store: &'a mut Store,
+    pub params: Vec<String>,
+    pub query: Query,
+    pub body: Body,
+    /// `iar_…` id of this request, recorded on the events it causes.
+    pub request_id: String,
+    pub auto_pay: bool,
+}
+
+impl Ctx<'_> {
+    pub fn param(&self, i: usize) -> &str {
+        &self.params[i]
+    }
+}
+
+type Handler = fn(&mut Ctx) -> ApiResult<Value>;
+
+/// Resolves `method path` to (route template for stats/faults, handler, path parameters).
+fn resolve(method: &Method, path: &str) -> Option<(&'static str, Handler, Vec<String>)> {
+    let rest = path.strip_prefix("/v1/")?;
+    let segments: Vec<String> = rest
+        .split('/')
+        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    let s: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let p = |idx: &[usize]| idx.iter().map(|&i| segments[i].clone()).collect::<Vec<_>>();
+    let (template, handler, params): (&'static str, Handler, Vec<String>) =
+        match (method.as_str(), s.as_slice()) {
+            ("POST", ["charges"]) => ("POST /v1/charges", charges::create, vec![]),
+            ("GET", ["charges"]) => ("GET /v1/charges", charges::list, vec![]),
+            ("GET", ["charges", _]) => ("GET /v1/charges/{id}", charges::retrieve, p(&[1])),
+            ("POST", ["charges", _, "refunds"]) => {
+                ("POST /v1/charges/{id}/refunds", refunds::create, p(&[1]))
+            }
+            ("GET", ["charges", _, "refunds"]) => {
+                ("GET /v1/charges/{id}/refunds", refunds::list, p(&[1]))
+            }
+            ("GET", ["charges", _, "refunds", _]) => (
+                "GET /v1/charges/{id}/refunds/{id}",
+                refunds::retrieve,
+                p(&[1, 3]),
+            ),
+            ("POST", ["customers"]) => ("POST /v1/customers", customers::create, vec![]),
+            ("GET", ["customers"]) => ("GET /v1/customers", customers::list, vec![]),
+            ("GET", ["customers", _]) => ("GET /v1/customers/{id}", customers::retrieve, p(&[1])),
+            ("PUT", ["customers", _]) => ("PUT /v1/customers/{id}", customers::update, p(&[1])),
+            ("DELETE", ["customers", _]) => {
+                ("DELETE /v1/customers/{id}", customers::delete, p(&[1]))
+            }
+            ("POST", ["apps", _, "recharges"]) => {
+                ("POST /v1/apps/{app}/recharges", recharges::create, p(&[1]))
+            }
+            ("GET", ["apps", _, "recharges"]) => {
+                ("GET /v1/apps/{app}/recharges", recharges::list, p(&[1]))
+            }
+            ("GET", ["apps", _, "recharges", _]) => (
+                "GET /v1/apps/{app}/recharges/{id}",
+                recharges::retrieve,
+                p(&[1, 3]),
+            ),
+            ("POST", ["apps", _, "recharges", _, "refunds"]) => (
+                "POST /v1/apps/{app}/recharges/{id}/refunds",
+                recharges::refund,
+                p(&[1, 3]),
+            ),
+            ("GET", ["apps", _, "recharges", _, "refunds"]) => (
+                "GET /v1/apps/{app}/recharges/{id}/refunds",
+                recharges::list_refunds,
+                p(&[1, 3]),
+            ),
+            ("GET", ["apps", _, "recharges", _, "refunds", _]) => (
+                "GET /v1/apps/{app}/recharges/{id}/refunds/{id}",
+                recharges::retrieve_refund,
+                p(&[1, 3, 5]),
+            ),
+            ("GET", ["events", _]) => ("GET /v1/events/{id}", events::retrieve, p(&[1])),
+            _ => return None,
+        };
+    Some((template, handler, params))
+}
+
+/// 404 for anything the sandbox does not serve, in Ping++'s error shape.
+fn unknown_route(method: &Method, path: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        format!("Unrecognized request URL ({method}: {path})."),
+    )
+}
+
+/// Entry point for every request that is not a `/_sandbox` one.
+pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    if path != "/v1" && !path.starts_with("/v1/") {
+        return unknown_route(&method, &path).into_response();
+    }
+    let route = resolve(&method, &path);
+    let template = route.as_ref().map_or("unmatched", |r| r.0);
+    let template_line = if route.is_some() {
+        template.to_string()
+    } else {
+        format!("{method} (unmatched)")
+    };
+    app.stats.lock().expect("stats lock").record(&template_line);
+    let fault = app
+        .faults
+        .lock()
+        .expect("faults lock")
+        .take(&template_line, &format!("{method} {path}"));
+    match fault {
+        Some(FaultKind::Latency(delay)) => tokio::time::sleep(delay).await,
+        Some(FaultKind::Status(status)) => {
+            tracing::info!(%method, %path, %status, "sandbox fault: error status");
+            return status_error(status).into_response();
+        }
+        _ => {}
+    }
+
+    // The raw request target exactly as received: the signature covers these bytes.
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| path.clone(), |pq| pq.as_str().to_string());
+    let query = Query::parse(req.uri().query());
+    let (parts, body) = req.into_parts();
+    let outcome = match to_bytes(body, MAX_BODY).await {
+        Err(_) => Err(ApiError::invalid(format!(
+            "请求体过大或读取失败 (上限 {MAX_BODY} 字节)"
+        ))),
+        Ok(raw) => (|| {
+            crate::auth::check_key(&parts.headers, &app.api_key)?;
+            if app.options.require_signature {
+                crate::auth::check_signature(
+                    &parts.headers,
+                    &raw,
+                    &target,
+                    &app.merchant_public,
+                    unix_now(),
+                )?;
+            }
+            let (_, handler, params) = route.ok_or_else(|| unknown_route(&method, &path))?;
+            let body = if method == Method::POST || method == Method::PUT {
+                Body::parse(&raw)?
+            } else {
+                Body::default()
+            };
+            let mut store = app.store.lock().expect("store lock");
+            let mut ctx = Ctx {
+                store: &mut store,
+                params,
+                query,
+                body,
+                request_id: format!("iar_{}", crate::store::alnum(24)),
+                auto_pay: app.options.auto_pay,
+            };
+            handler(&mut ctx)
+        })(),
+    };
+    let mut response = match outcome {
+        Ok(value) => json_response(StatusCode::OK, &value),
+        Err(err) => {
+            tracing::info!(%method, %path, status = %err.status, message = %err.message, "Ping++ sandbox rejected a request");
+            err.into_response()
+        }
+    };
+    tracing::debug!(%method, %path, status = %response.status(), "Ping++ sandbox request");
+    match fault {
+        Some(FaultKind::Reset) => {
+            response.extensions_mut().insert(DropConnection);
+        }
+        Some(FaultKind::Garbled) => {
+            tracing::info!(%method, %path, "sandbox fault: garbled body");
+            response = (
+                StatusCode::OK,
+                "<html><body>502 Bad Gateway</body></html>\u{0}garbled",
+            )
+                .into_response();
+        }
+        _ => {}
+    }
+    response
+}

@@ -1,0 +1,111 @@
+//! Sandbox-only endpoints under `/_sandbox` (no API key, loopback only): pay a charge, settle a
+//! refund, read events and their signed webhook bodies, request statistics, fault injection and
+//! the clock.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::error::{ApiError, ApiResult, json_response};
+use crate::params::Body;
+use crate::pingpp::{charges, refunds};
+use crate::store::alnum;
+
+fn reply(result: ApiResult<Value>) -> Response {
+    match result {
+        Ok(value) => json_response(StatusCode::OK, &value),
+        Err(err) => err.into_response(),
+    }
+}
+
+fn sandbox_request_id() -> String {
+    format!("iar_{}", alnum(24))
+}
+
+async fn pay(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    let mut store = app.store.lock().expect("store lock");
+    reply(charges::pay(&mut store, &id, &sandbox_request_id()))
+}
+
+async fn succeed_refund(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    let mut store = app.store.lock().expect("store lock");
+    reply(refunds::succeed(&mut store, &id, &sandbox_request_id()))
+}
+
+async fn events(State(app): State<Arc<App>>) -> Response {
+    let store = app.store.lock().expect("store lock");
+    let data: Vec<Value> = store.events.newest_first().map(|e| e.to_json()).collect();
+    reply(Ok(
+        json!({ "object": "list", "url": "/_sandbox/events", "has_more": false, "data": data }),
+    ))
+}
+
+async fn webhook(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    let store = app.store.lock().expect("store lock");
+    reply(
+        store
+            .events
+            .get(&id)
+            .map(|e| e.webhook(&app.pingpp_private))
+            .ok_or_else(|| ApiError::not_found("event", &id)),
+    )
+}
+
+async fn stats(State(app): State<Arc<App>>) -> Response {
+    reply(Ok(app.stats.lock().expect("stats lock").json()))
+}
+
+async fn reset_stats(State(app): State<Arc<App>>) -> Response {
+    let mut stats = app.stats.lock().expect("stats lock");
+    *stats = Default::default();
+    reply(Ok(stats.json()))
+}
+
+async fn add_fault(State(app): State<Arc<App>>, raw: Bytes) -> Response {
+    reply(Body::parse(&raw).and_then(|body| app.faults.lock().expect("faults lock").add(&body)))
+}
+
+async fn list_faults(State(app): State<Arc<App>>) -> Response {
+    reply(Ok(app.faults.lock().expect("faults lock").json()))
+}
+
+async fn clear_faults(State(app): State<Arc<App>>) -> Response {
+    let mut faults = app.faults.lock().expect("faults lock");
+    faults.clear();
+    reply(Ok(faults.json()))
+}
+
+/// `{"advance_seconds": n}` moves the sandbox clock forward (e.g. past a de-duplication window).
+async fn clock(State(app): State<Arc<App>>, raw: Bytes) -> Response {
+    let result = Body::parse(&raw).and_then(|body| {
+        body.allow_only(&["advance_seconds"])?;
+        let seconds = body
+            .opt_int("advance_seconds", 0, 10 * 365 * 86_400)?
+            .unwrap_or(0);
+        let now = app.store.lock().expect("store lock").advance_clock(seconds);
+        Ok(json!({ "now": now }))
+    });
+    reply(result)
+}
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/_sandbox/charges/{id}/pay", post(pay))
+        .route("/_sandbox/refunds/{id}/succeed", post(succeed_refund))
+        .route("/_sandbox/events", get(events))
+        .route("/_sandbox/events/{id}/webhook", get(webhook))
+        .route("/_sandbox/stats", get(stats))
+        .route("/_sandbox/reset-stats", post(reset_stats))
+        .route(
+            "/_sandbox/faults",
+            post(add_fault).get(list_faults).delete(clear_faults),
+        )
+        .route("/_sandbox/clock", post(clock).get(clock))
+}
