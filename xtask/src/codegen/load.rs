@@ -34,14 +34,24 @@ fn to_diagnostic(src: &Source, err: &serde_yaml::Error) -> Diagnostic {
         }
     }
     // yaml_serde prefixes the YAML path: "tools[0].params[1]: unknown field ...".
-    let (path, message) = match text.split_once(": ") {
+    let (mut path, message) = match text.split_once(": ") {
         Some((p, m)) if !p.contains(' ') && !p.contains('`') => (p.to_owned(), m.to_owned()),
         _ => (String::new(), text),
     };
     let ticked = backticked(&message);
-    let (message, help) = if let Some(rest) = message.strip_prefix("unknown field ") {
-        let _ = rest;
-        (format!("unknown key `{}`", ticked[0]), suggestion(&ticked))
+    let (message, help) = if message.starts_with("unknown field ") {
+        let help = if ticked[0].contains(' ') {
+            // `{ description: a, b }` parses `b` as a key: the comma ends the value.
+            Some("a comma inside `{ ... }` ends the value; put the value in quotes".to_owned())
+        } else {
+            suggestion(&ticked)
+        };
+        path = if path.is_empty() {
+            ticked[0].to_owned()
+        } else {
+            format!("{path}.{}", ticked[0])
+        };
+        (format!("unknown key `{}`", ticked[0]), help)
     } else if message.starts_with("unknown variant ") {
         (
             format!("unknown value `{}`", ticked[0]),
@@ -253,6 +263,6 @@ mod tests {
         let d = parse(&src).unwrap_err();
         assert_eq!(d.message, "unknown key `nme`");
         assert_eq!(d.help.as_deref(), Some("did you mean `name`?"));
-        assert_eq!(d.path, "tools[0]");
+        assert_eq!(d.path, "tools[0].nme");
     }
 }
