@@ -253,3 +253,36 @@ fn check_mode_lists_stale_missing_and_orphaned_files_and_writes_nothing() {
     codegen::run(&root, true).expect("fresh again");
     fs::remove_dir_all(&root).expect("cleanup");
 }
+
+/// A YAML file as JSON, for checking it against spec/spec.schema.json.
+fn yaml_to_json(text: &str) -> Value {
+    let v: serde_yaml::Value = serde_yaml::from_str(text).expect("valid YAML");
+    serde_json::to_value(v).expect("YAML maps to JSON")
+}
+
+#[test]
+fn spec_schema_accepts_every_good_spec_and_rejects_unknown_keys() {
+    let root = codegen::project_root();
+    let text = fs::read_to_string(root.join("spec/spec.schema.json")).expect("spec.schema.json");
+    let schema: Value = serde_json::from_str(&text).expect("JSON");
+    jsonschema::draft202012::meta::validate(&schema).expect("spec.schema.json is 2020-12");
+    let validator = jsonschema::draft202012::new(&schema).expect("compiles");
+    let mut sources = codegen::read_specs(&root).expect("spec/");
+    sources.extend(fixtures("ok").into_iter().map(|(_, s)| s));
+    for s in &sources {
+        let doc = yaml_to_json(&s.text);
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{}: {}", s.path, errors.join("; "));
+    }
+    for name in ["unknown_key", "unknown_value", "unknown_type"] {
+        let path = xtask_dir().join(format!("test_data/bad/{name}.yaml"));
+        let doc = yaml_to_json(&fs::read_to_string(path).expect("fixture"));
+        assert!(
+            !validator.is_valid(&doc),
+            "spec.schema.json accepts bad/{name}.yaml"
+        );
+    }
+}
