@@ -1,6 +1,7 @@
 //! zhifu-mcp runtime: configuration, keys, pure signing, HTTP, provider protocols, argument
 //! validation and MCP dispatch over a tool table that the generator produces.
 
+pub mod cert;
 pub mod config;
 pub mod engine;
 pub mod error;

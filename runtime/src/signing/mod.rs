@@ -3,6 +3,7 @@
 //! All RSA work goes through [`rsa_sha256_sign`] and [`rsa_sha256_verify`] so the backend can be
 //! swapped in one place.
 
+pub mod alipay;
 pub mod pingpp;
 
 use base64::Engine as _;
