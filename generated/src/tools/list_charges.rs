@@ -105,14 +105,21 @@ pub struct ListChargesItem {
     /// Amount in fen (100 = ¥1.00).
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub amount: ::std::option::Option<i64>,
+    /// Amount refunded so far, in fen.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub amount_refunded: ::std::option::Option<i64>,
+    /// Amount settled to the merchant, in fen.
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub amount_settle: ::std::option::Option<i64>,
+    /// App id, or the app object when expanded.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub app: ::std::option::Option<::serde_json::Value>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub body: ::std::option::Option<::std::string::String>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub channel: ::std::option::Option<::std::string::String>,
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub client_ip: ::std::option::Option<::std::string::String>,
     /// Unix seconds.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub created: ::std::option::Option<i64>,
@@ -122,6 +129,8 @@ pub struct ListChargesItem {
     >,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub currency: ::std::option::Option<::std::string::String>,
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub description: ::std::option::Option<::std::string::String>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub extra: ::std::option::Option<
         ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -152,11 +161,18 @@ pub struct ListChargesItem {
         ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     >,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub reversed: ::std::option::Option<bool>,
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub subject: ::std::option::Option<::std::string::String>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub time_expire: ::std::option::Option<i64>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub time_paid: ::std::option::Option<i64>,
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub time_settle: ::std::option::Option<i64>,
+    /// The channel's transaction number.
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub transaction_no: ::std::option::Option<::std::string::String>,
     /// Fields the spec does not document, kept as received.
     #[serde(flatten)]
     pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,

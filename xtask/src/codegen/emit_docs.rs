@@ -25,13 +25,9 @@ struct ToolView {
     anchor: String,
     title: String,
     effect: &'static str,
-    annotations: String,
-    operation: String,
+    /// One sentence per line: operation, annotations, references, pagination.
+    facts: Vec<String>,
     description: String,
-    merchant_reference: Option<String>,
-    amount_param: Option<String>,
-    query_tool: Option<String>,
-    pagination: &'static str,
     params: Vec<ParamView>,
     result: String,
 }
@@ -181,6 +177,7 @@ pub fn tools_md(model: &Model) -> String {
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
             .trim_blocks(true)
+            .lstrip_blocks(true)
             .build()
             .expect("default delimiters are valid"),
     );
@@ -194,47 +191,75 @@ pub fn tools_md(model: &Model) -> String {
             providers => minijinja::value::Serde(&providers),
         })
         .expect("the TOOLS.md template renders");
-    let mut out = out.trim_end().to_owned();
-    out.push('\n');
-    out
+    // Blocks leave runs of blank lines; Markdown wants at most one.
+    let mut text = String::new();
+    let mut blank = 0;
+    for line in out.lines() {
+        let line = line.trim_end();
+        blank = if line.is_empty() { blank + 1 } else { 0 };
+        if blank <= 1 {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    let mut text = text.trim_end().to_owned();
+    text.push('\n');
+    text
 }
 
 fn tool_view(t: &Tool) -> ToolView {
-    let mut ann = vec![];
-    ann.push(format!("readOnly {}", t.read_only()));
-    ann.push(format!("destructive {}", t.destructive()));
-    ann.push(format!("idempotent {}", t.idempotent));
-    ann.push(format!("openWorld {}", t.open_world()));
+    let operation = match &t.operation {
+        Operation::Rest { method, path } => {
+            let m = match method {
+                HttpMethod::Get => "GET",
+                HttpMethod::Post => "POST",
+                HttpMethod::Put => "PUT",
+                HttpMethod::Delete => "DELETE",
+            };
+            format!("`{m} {path}`")
+        }
+        Operation::Gateway { method } => format!("Alipay gateway method `{method}`"),
+        Operation::Local { op } => format!("local operation `{op}` (no network)"),
+    };
+    let mut facts = vec![
+        format!("Calls {operation}; effect `{}`.", effect_name(t.effect)),
+        format!(
+            "Annotations: readOnly {}, destructive {}, idempotent {}, openWorld {}.",
+            t.read_only(),
+            t.destructive(),
+            t.idempotent,
+            t.open_world()
+        ),
+    ];
+    if let Some(m) = &t.merchant_reference {
+        facts.push(format!(
+            "Merchant reference (reuse it when retrying): `{m}`."
+        ));
+    }
+    if let Some(a) = &t.amount_param {
+        facts.push(format!("Amount argument: `{a}`."));
+    }
+    if let Some(q) = &t.query_tool {
+        facts.push(format!(
+            "When the outcome is unknown (timeout, reset), call `{q}`."
+        ));
+    }
+    match t.pagination {
+        PaginationSpec::None => {}
+        PaginationSpec::Cursor => facts.push(
+            "Pagination: cursor (`limit`, `starting_after`, `ending_before`, `created`); the result has `has_more` and `next_cursor`.".to_owned(),
+        ),
+        PaginationSpec::Page => facts.push(
+            "Pagination: page (`page`, `per_page`); the result has `has_more`.".to_owned(),
+        ),
+    }
     ToolView {
         name: t.name.clone(),
         anchor: t.name.replace('.', ""),
         title: t.title.clone(),
         effect: effect_name(t.effect),
-        annotations: ann.join(", "),
-        operation: match &t.operation {
-            Operation::Rest { method, path } => {
-                let m = match method {
-                    HttpMethod::Get => "GET",
-                    HttpMethod::Post => "POST",
-                    HttpMethod::Put => "PUT",
-                    HttpMethod::Delete => "DELETE",
-                };
-                format!("{m} {path}")
-            }
-            Operation::Gateway { method } => format!("gateway {method}"),
-            Operation::Local { op } => format!("local {op}"),
-        },
+        facts,
         description: t.description.clone(),
-        merchant_reference: t.merchant_reference.clone(),
-        amount_param: t.amount_param.clone(),
-        query_tool: t.query_tool.clone(),
-        pagination: match t.pagination {
-            PaginationSpec::None => "none",
-            PaginationSpec::Cursor => {
-                "cursor (`limit`, `starting_after`, `ending_before`, `created`; the result has `has_more` and `next_cursor`)"
-            }
-            PaginationSpec::Page => "page (`page`, `per_page`; the result has `has_more`)",
-        },
         params: t
             .params
             .iter()
