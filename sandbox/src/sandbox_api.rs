@@ -1,5 +1,5 @@
-//! Sandbox-only endpoints under `/_sandbox` (no API key, loopback only): pay a charge, settle a
-//! refund, read events and their signed webhook bodies, request statistics, fault injection and
+//! Sandbox-only endpoints under `/_sandbox` (no API key, loopback only): pay a charge, settle or
+//! fail a refund, read events and their signed webhook bodies, request statistics, fault injection and
 //! the clock.
 
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use crate::App;
 use crate::error::{ApiError, ApiResult, json_response};
 use crate::params::Body;
 use crate::pingpp::{charges, refunds};
-use crate::store::alnum;
+use crate::store::{alnum, lock};
 
 fn reply(result: ApiResult<Value>) -> Response {
     match result {
@@ -30,17 +30,30 @@ fn sandbox_request_id() -> String {
 }
 
 async fn pay(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    let mut store = app.store.lock().expect("store lock");
+    let mut store = lock(&app.store);
     reply(charges::pay(&mut store, &id, &sandbox_request_id()))
 }
 
 async fn succeed_refund(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    let mut store = app.store.lock().expect("store lock");
+    let mut store = lock(&app.store);
     reply(refunds::succeed(&mut store, &id, &sandbox_request_id()))
 }
 
+/// `{"failure_code"?, "failure_msg"?}`
+async fn fail_refund(State(app): State<Arc<App>>, Path(id): Path<String>, raw: Bytes) -> Response {
+    let result = Body::parse(&raw).and_then(|body| {
+        body.allow_only(&["failure_code", "failure_msg"])?;
+        let (code, message) = (
+            body.opt_str("failure_code", 64)?,
+            body.opt_str("failure_msg", 255)?,
+        );
+        refunds::fail(&mut lock(&app.store), &id, code, message)
+    });
+    reply(result)
+}
+
 async fn events(State(app): State<Arc<App>>) -> Response {
-    let store = app.store.lock().expect("store lock");
+    let store = lock(&app.store);
     let data: Vec<Value> = store.events.newest_first().map(|e| e.to_json()).collect();
     reply(Ok(
         json!({ "object": "list", "url": "/_sandbox/events", "has_more": false, "data": data }),
@@ -48,7 +61,7 @@ async fn events(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn webhook(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    let store = app.store.lock().expect("store lock");
+    let store = lock(&app.store);
     reply(
         store
             .events
@@ -59,25 +72,25 @@ async fn webhook(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respons
 }
 
 async fn stats(State(app): State<Arc<App>>) -> Response {
-    reply(Ok(app.stats.lock().expect("stats lock").json()))
+    reply(Ok(lock(&app.stats).json()))
 }
 
 async fn reset_stats(State(app): State<Arc<App>>) -> Response {
-    let mut stats = app.stats.lock().expect("stats lock");
+    let mut stats = lock(&app.stats);
     *stats = Default::default();
     reply(Ok(stats.json()))
 }
 
 async fn add_fault(State(app): State<Arc<App>>, raw: Bytes) -> Response {
-    reply(Body::parse(&raw).and_then(|body| app.faults.lock().expect("faults lock").add(&body)))
+    reply(Body::parse(&raw).and_then(|body| lock(&app.faults).add(&body)))
 }
 
 async fn list_faults(State(app): State<Arc<App>>) -> Response {
-    reply(Ok(app.faults.lock().expect("faults lock").json()))
+    reply(Ok(lock(&app.faults).json()))
 }
 
 async fn clear_faults(State(app): State<Arc<App>>) -> Response {
-    let mut faults = app.faults.lock().expect("faults lock");
+    let mut faults = lock(&app.faults);
     faults.clear();
     reply(Ok(faults.json()))
 }
@@ -89,7 +102,7 @@ async fn clock(State(app): State<Arc<App>>, raw: Bytes) -> Response {
         let seconds = body
             .opt_int("advance_seconds", 0, 10 * 365 * 86_400)?
             .unwrap_or(0);
-        let now = app.store.lock().expect("store lock").advance_clock(seconds);
+        let now = lock(&app.store).advance_clock(seconds);
         Ok(json!({ "now": now }))
     });
     reply(result)
@@ -99,6 +112,7 @@ pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/_sandbox/charges/{id}/pay", post(pay))
         .route("/_sandbox/refunds/{id}/succeed", post(succeed_refund))
+        .route("/_sandbox/refunds/{id}/fail", post(fail_refund))
         .route("/_sandbox/events", get(events))
         .route("/_sandbox/events/{id}/webhook", get(webhook))
         .route("/_sandbox/stats", get(stats))

@@ -2,6 +2,7 @@
 //! event log.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::Rng as _;
@@ -28,6 +29,13 @@ pub fn digits(n: usize) -> String {
     (0..n)
         .map(|i| char::from(b'0' + rng.random_range(if i == 0 { 1..10 } else { 0..10 })))
         .collect()
+}
+
+/// Locks shared state; a panic in another request never wedges the sandbox.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Real Unix time in seconds (used for signature timestamps, which come from the client's clock).

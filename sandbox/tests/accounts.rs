@@ -271,8 +271,23 @@ async fn recharges_are_paged_and_scoped_to_the_app() {
     );
 
     let other_app = c.get("/v1/apps/app_0000000000000000/recharges").await;
-    assert_eq!(other_app.status, 404);
-    let reused = c.post(&base, &recharge_params("rcpage0000", 100)).await;
+    assert_eq!(
+        (other_app.status, other_app.body["error"]["param"].as_str()),
+        (404, Some("app"))
+    );
+    // A retry of the same recharge gives the same recharge; the order_no with other elements is refused.
+    let replay = c
+        .post(&base, &recharge_params("rcpage0000", 100))
+        .await
+        .expect(200);
+    assert_eq!(id(&replay), created[2]);
+    let page_all = c.get(&format!("{base}?per_page=100")).await.expect(200);
+    assert_eq!(
+        page_all["data"].as_array().unwrap().len(),
+        3,
+        "the replay created nothing"
+    );
+    let reused = c.post(&base, &recharge_params("rcpage0000", 200)).await;
     assert_eq!(
         (reused.status, reused.body["error"]["param"].as_str()),
         (400, Some("charge[order_no]"))

@@ -333,6 +333,59 @@ async fn the_sandbox_can_settle_a_refund_and_listing_settles_the_rest() {
     assert_eq!(list["url"], refunds.as_str());
 }
 
+#[tokio::test]
+async fn a_refused_refund_fails_with_200_and_frees_the_amount() {
+    let c = start().await;
+    let ch_id = id(&c.create_charge("refuse001", 500).await);
+    c.pay(&ch_id).await;
+    let refunds = format!("/v1/charges/{ch_id}/refunds");
+    let re_id = id(&c
+        .post(&refunds, &json!({ "description": "全部" }))
+        .await
+        .expect(200));
+    let failed = c
+        .sandbox(
+            Method::POST,
+            &format!("/_sandbox/refunds/{re_id}/fail"),
+            Some(&json!({})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (failed["status"].as_str(), failed["succeed"].as_bool()),
+        (Some("failed"), Some(false))
+    );
+    assert_eq!(failed["failure_code"], "refund_refused_msg");
+    // Looking at a failed refund does not make it succeed.
+    let fetched = c.get(&format!("{refunds}/{re_id}")).await.expect(200);
+    assert_eq!(fetched["status"], "failed");
+    let charge = c.get(&format!("/v1/charges/{ch_id}")).await.expect(200);
+    assert_eq!(
+        (
+            charge["refunded"].as_bool(),
+            charge["amount_refunded"].as_i64()
+        ),
+        (Some(true), Some(0))
+    );
+    let retry = c
+        .post(&refunds, &json!({ "description": "重试" }))
+        .await
+        .expect(200);
+    assert_eq!(retry["amount"], 500);
+    let succeeded = c
+        .get(&format!("{refunds}/{}", id(&retry)))
+        .await
+        .expect(200);
+    let refail = c
+        .sandbox(
+            Method::POST,
+            &format!("/_sandbox/refunds/{}/fail", id(&succeeded)),
+            None,
+        )
+        .await;
+    assert_eq!(refail.status, 400, "a succeeded refund cannot fail");
+}
+
 async fn charges_page(c: &Client, extra: &str) -> Value {
     c.get(&format!("/v1/charges?app%5Bid%5D={}{extra}", c.app_id()))
         .await

@@ -24,7 +24,7 @@ use crate::faults::{FaultKind, status_error};
 use crate::params::Body;
 use crate::query::Query;
 use crate::server::DropConnection;
-use crate::store::{Store, unix_now};
+use crate::store::{Store, lock, unix_now};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 1 << 20;
@@ -135,7 +135,7 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     } else {
         format!("{method} (unmatched)")
     };
-    app.stats.lock().expect("stats lock").record(&template_line);
+    lock(&app.stats).record(&template_line);
     let fault = app
         .faults
         .lock()
@@ -178,7 +178,7 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
             } else {
                 Body::default()
             };
-            let mut store = app.store.lock().expect("store lock");
+            let mut store = lock(&app.store);
             let mut ctx = Ctx {
                 store: &mut store,
                 params,

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::Ctx;
-use super::charges::{self, read_new_charge};
+use super::charges::{self, NewCharge, read_new_charge};
 use super::refunds::{self, Refund};
 use crate::error::{ApiError, ApiResult};
 use crate::list::{PAGE_PARAMS, Page, list_object};
@@ -72,7 +72,7 @@ fn check_app(ctx: &Ctx) -> ApiResult<()> {
     if app == ctx.store.app_id {
         Ok(())
     } else {
-        Err(ApiError::not_found("app", app))
+        Err(ApiError::not_found("app", app).with_param("app"))
     }
 }
 
@@ -81,6 +81,40 @@ fn find<'a>(store: &'a Store, id: &str) -> ApiResult<&'a Recharge> {
         .recharges
         .get(id)
         .ok_or_else(|| ApiError::not_found("recharge", id))
+}
+
+/// A recharge whose `charge[order_no]` was used before: the identical request (same user and the
+/// charge's six elements) within the charge's de-duplication window gives the same recharge, like
+/// charges do (a retry after a timeout must not recharge twice); anything else is refused.
+fn replayed(store: &Store, user: &str, new: &NewCharge) -> ApiResult<Option<String>> {
+    let Some(prev) = store
+        .order_nos
+        .get(&new.order_no)
+        .and_then(|id| store.charges.get(id))
+    else {
+        return Ok(None);
+    };
+    let recharge = prev
+        .recharge_id
+        .as_deref()
+        .and_then(|id| store.recharges.get(id));
+    let same = recharge.is_some_and(|r| r.user == user)
+        && prev.channel == new.channel.code
+        && prev.amount == new.amount
+        && prev.subject == new.subject
+        && prev.body == new.body;
+    match recharge {
+        Some(r) if same && store.now() - prev.created <= new.channel.dedup_window_secs() => {
+            Ok(Some(r.id.clone()))
+        }
+        _ => Err(ApiError::param(
+            "charge[order_no]",
+            format!(
+                "订单号 {} 已被使用 (Charge {})，充值请使用新的 order_no；重试同一笔充值时请使用完全相同的参数。",
+                new.order_no, prev.id
+            ),
+        )),
+    }
 }
 
 /// `POST /v1/apps/{app}/recharges`
@@ -117,13 +151,10 @@ pub fn create(ctx: &mut Ctx) -> ApiResult<Value> {
             format!("charge[order_no] 长度必须为 8 到 20 位，收到: {order_no}"),
         ));
     }
-    if ctx.store.order_nos.contains_key(&order_no) {
-        return Err(ApiError::param(
-            "charge[order_no]",
-            format!("订单号 {order_no} 已被使用，充值请使用新的 order_no。"),
-        ));
-    }
     let new = read_new_charge(&charge_body, ctx.store.now(), Some("127.0.0.1"))?;
+    if let Some(existing) = replayed(ctx.store, &user, &new)? {
+        return Ok(to_json(ctx.store, find(ctx.store, &existing)?));
+    }
     let user_fee = body.opt_int("user_fee", 0, amount)?;
     let bonus = body.opt_object("balance_bonus")?;
     if user_fee.is_some() && bonus.is_some() {
@@ -205,10 +236,15 @@ pub fn refund(ctx: &mut Ctx) -> ApiResult<Value> {
         .charges
         .get(&recharge.charge)
         .expect("a recharge's charge exists");
-    if !charge.refund_ids.is_empty() {
+    let live_refund = charge
+        .refund_ids
+        .iter()
+        .filter_map(|id| ctx.store.refunds.get(id))
+        .find(|r| r.status != refunds::Status::Failed);
+    if let Some(previous) = live_refund {
         return Err(ApiError::invalid(format!(
             "充值 {} 已经退款 (Refund {})，不能重复退款。",
-            recharge.id, charge.refund_ids[0]
+            recharge.id, previous.id
         )));
     }
     let charge_id = charge.id.clone();

@@ -1,6 +1,7 @@
 //! Charge refunds: partial refunds up to the charge amount; a refund is `pending` when created
 //! and `succeeded` (with a `refund.succeeded` event) once it is retrieved or listed, or when the
-//! sandbox is told so.
+//! sandbox is told so. The sandbox can also make a pending refund fail the way a channel refusal
+//! looks: HTTP 200, `status: "failed"`, and the amount becomes refundable again.
 
 use serde_json::{Map, Value, json};
 
@@ -14,6 +15,7 @@ use crate::store::{Record, Store, alnum, digits};
 pub enum Status {
     Pending,
     Succeeded,
+    Failed,
 }
 
 /// A refund as stored (§5).
@@ -32,6 +34,8 @@ pub struct Refund {
     pub transaction_no: Option<String>,
     pub funding_source: Option<String>,
     pub extra: Map<String, Value>,
+    /// `(failure_code, failure_msg)` once failed.
+    pub failure: Option<(String, String)>,
 }
 
 impl Record for Refund {
@@ -43,6 +47,12 @@ impl Record for Refund {
 impl Refund {
     pub fn to_json(&self) -> Value {
         let succeeded = self.status == Status::Succeeded;
+        let status = match self.status {
+            Status::Pending => "pending",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+        };
+        let (failure_code, failure_msg) = self.failure.clone().unzip();
         json!({
             "id": self.id,
             "object": "refund",
@@ -51,11 +61,11 @@ impl Refund {
             "currency": "cny",
             "created": self.created,
             "succeed": succeeded,
-            "status": if succeeded { "succeeded" } else { "pending" },
+            "status": status,
             "time_succeed": self.time_succeed,
             "description": self.description,
-            "failure_code": null,
-            "failure_msg": null,
+            "failure_code": failure_code,
+            "failure_msg": failure_msg,
             "metadata": self.metadata,
             "charge": self.charge,
             "charge_order_no": self.charge_order_no,
@@ -142,6 +152,7 @@ pub fn insert(
         transaction_no: None,
         funding_source,
         extra,
+        failure: None,
     };
     store.refunds.insert(refund);
     Ok(id)
@@ -160,6 +171,39 @@ pub fn succeed(store: &mut Store, id: &str, request_id: &str) -> ApiResult<Value
         refund.transaction_no = Some(digits(28));
         let object = refund.to_json();
         store.emit("refund.succeeded", object, request_id);
+    }
+    Ok(store.refunds.get(id).expect("exists").to_json())
+}
+
+/// Fails a pending refund (what a channel refusal looks like: HTTP 200 with `status: "failed"`);
+/// its amount becomes refundable again. Observed failure code: `refund_refused_msg` (pingpp.md §5).
+pub fn fail(
+    store: &mut Store,
+    id: &str,
+    code: Option<String>,
+    message: Option<String>,
+) -> ApiResult<Value> {
+    let refund = store
+        .refunds
+        .get_mut(id)
+        .ok_or_else(|| ApiError::not_found("refund", id))?;
+    match refund.status {
+        Status::Failed => return Ok(refund.to_json()),
+        Status::Succeeded => {
+            return Err(ApiError::invalid(format!(
+                "Refund {id} 已成功，不能再改为失败。"
+            )));
+        }
+        Status::Pending => {}
+    }
+    refund.status = Status::Failed;
+    refund.failure = Some((
+        code.unwrap_or_else(|| "refund_refused_msg".into()),
+        message.unwrap_or_else(|| "退款失败，被支付渠道拒绝 (sandbox)。".into()),
+    ));
+    let (charge_id, amount) = (refund.charge.clone(), refund.amount);
+    if let Some(charge) = store.charges.get_mut(&charge_id) {
+        charge.amount_refunded -= amount;
     }
     Ok(store.refunds.get(id).expect("exists").to_json())
 }
