@@ -17,7 +17,11 @@ use zhifu_runtime::keys;
 use zhifu_runtime::server::{ZhifuServer, mcp_tool, to_result};
 
 #[derive(Parser)]
-#[command(name = "zhifu-mcp", version, about = "MCP server for Ping++ and Alipay payments, generated from YAML specs")]
+#[command(
+    name = "zhifu-mcp",
+    version,
+    about = "MCP server for Ping++ and Alipay payments, generated from YAML specs"
+)]
 struct Cli {
     /// TOML configuration file (also ZHIFU_CONFIG).
     #[arg(long, global = true, value_name = "PATH")]
@@ -66,10 +70,15 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("zhifu-mcp: cannot start the async runtime: {e}");
@@ -99,26 +108,40 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let engine = Arc::new(engine_for(config)?);
     match command {
         Command::Call { tool, args } => {
-            let args: Value = serde_json::from_str(&args).context("the arguments must be a JSON object")?;
-            let Value::Object(args) = args else { anyhow::bail!("the arguments must be a JSON object") };
+            let args: Value =
+                serde_json::from_str(&args).context("the arguments must be a JSON object")?;
+            let Value::Object(args) = args else {
+                anyhow::bail!("the arguments must be a JSON object")
+            };
             let def = engine.all_tools().iter().copied().find(|t| t.name == tool);
             let outcome = engine.call(&tool, args).await;
             let failed = outcome.is_err();
             let result = to_result(def, outcome);
             println!("{}", serde_json::to_string_pretty(&result)?);
-            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         _ => {
             use rmcp::ServiceExt as _;
             let server = ZhifuServer::new(engine);
-            let service = server.serve(rmcp::transport::stdio()).await.context("MCP initialisation failed")?;
+            let service = server
+                .serve(rmcp::transport::stdio())
+                .await
+                .context("MCP initialisation failed")?;
             service.waiting().await.context("MCP service failed")?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn load_config(path: Option<PathBuf>, read_only: bool, tools: Option<String>) -> anyhow::Result<Config> {
+fn load_config(
+    path: Option<PathBuf>,
+    read_only: bool,
+    tools: Option<String>,
+) -> anyhow::Result<Config> {
     let mut loader = Loader::new();
     if let Some(path) = path.or_else(|| std::env::var_os("ZHIFU_CONFIG").map(PathBuf::from)) {
         loader = loader.file(&path)?;
@@ -141,8 +164,13 @@ fn engine_for(config: Config) -> anyhow::Result<Engine> {
     }
     let server: ServerConfig = config.server.clone();
     let pending = Box::pin(async move {
-        let options = zhifu_sandbox::SandboxOptions { auto_pay: true, ..Default::default() };
-        let sandbox = zhifu_sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), options).await.map_err(|e| e.to_string())?;
+        let options = zhifu_sandbox::SandboxOptions {
+            auto_pay: true,
+            ..Default::default()
+        };
+        let sandbox = zhifu_sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), options)
+            .await
+            .map_err(|e| e.to_string())?;
         eprintln!(
             "zhifu-mcp: no provider credentials configured; using the embedded sandbox gateway at {} \
              (Ping++ test mode, charges are paid automatically). No real money moves.",
@@ -152,15 +180,27 @@ fn engine_for(config: Config) -> anyhow::Result<Engine> {
         let pingpp = PingppConfig {
             api_key: Secret::new(creds.api_key.clone()),
             app_id: Some(creds.app_id.clone()),
-            private_key: Some(keys::private_key_from_text(&creds.merchant_private_key_pem, "embedded sandbox").map_err(|e| e.to_string())?),
-            public_key: Some(keys::public_key_from_text(&creds.pingpp_public_key_pem, "embedded sandbox").map_err(|e| e.to_string())?),
+            private_key: Some(
+                keys::private_key_from_text(&creds.merchant_private_key_pem, "embedded sandbox")
+                    .map_err(|e| e.to_string())?,
+            ),
+            public_key: Some(
+                keys::public_key_from_text(&creds.pingpp_public_key_pem, "embedded sandbox")
+                    .map_err(|e| e.to_string())?,
+            ),
             api_base: sandbox.base_url.clone(),
         };
         // The sandbox lives as long as the process.
         std::mem::forget(sandbox);
-        Ok(Config { pingpp: Some(pingpp), server: config.server, sandbox: true })
+        Ok(Config {
+            pingpp: Some(pingpp),
+            server: config.server,
+            sandbox: true,
+        })
     });
-    eprintln!("zhifu-mcp: no provider credentials configured; starting the embedded sandbox (no real money moves).");
+    eprintln!(
+        "zhifu-mcp: no provider credentials configured; starting the embedded sandbox (no real money moves)."
+    );
     Engine::deferred(zhifu_generated::TOOLS, server, pending).map_err(anyhow::Error::msg)
 }
 
@@ -171,20 +211,31 @@ fn print_tools(engine: &Engine, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     for (_, t) in engine.listed() {
-        println!("{:<28} {:<8} {:<13} {}", t.name, t.provider.as_str(), t.effect.as_str(), t.title);
+        println!(
+            "{:<28} {:<8} {:<13} {}",
+            t.name,
+            t.provider.as_str(),
+            t.effect.as_str(),
+            t.title
+        );
     }
     Ok(())
 }
 
 async fn run_sandbox(listen: SocketAddr, keys_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let sandbox = zhifu_sandbox::start(listen, zhifu_sandbox::SandboxOptions::default()).await?;
-    let dir = keys_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("zhifu-sandbox-{}", sandbox.addr.port())));
+    let dir = keys_dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("zhifu-sandbox-{}", sandbox.addr.port()))
+    });
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let private = dir.join("pingpp_merchant_private_key.pem");
     let public = dir.join("pingpp_public_key.pem");
     std::fs::write(&private, &sandbox.pingpp.merchant_private_key_pem)?;
     std::fs::write(&public, &sandbox.pingpp.pingpp_public_key_pem)?;
-    eprintln!("zhifu-mcp sandbox: Ping++ test-mode gateway on {} (no real money moves). Point a server at it with:", sandbox.base_url);
+    eprintln!(
+        "zhifu-mcp sandbox: Ping++ test-mode gateway on {} (no real money moves). Point a server at it with:",
+        sandbox.base_url
+    );
     println!("PINGPP_API_BASE={}", sandbox.base_url);
     println!("PINGPP_API_KEY={}", sandbox.pingpp.api_key);
     println!("PINGPP_APP_ID={}", sandbox.pingpp.app_id);

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::config::Config;
-use crate::error::{ErrorKind, ToolError};
+use crate::error::{ErrorKind, Outcome, ToolError};
 use crate::http::{Http, TransportError};
 use crate::pingpp;
 use crate::tool::{Effect, Operation, Provider, ToolDef};
@@ -228,7 +228,7 @@ fn transport_error(tool: &ToolDef, err: TransportError) -> ToolError {
     };
     let mut e = ToolError::new(ErrorKind::Transport, err.describe(), next).retry_safe(!unknown);
     if unknown {
-        e.outcome = Some("UNKNOWN");
+        e.outcome = Some(Outcome::Unknown);
     }
     e
 }

@@ -58,14 +58,22 @@ pub struct ToolError {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub violations: Vec<Violation>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<Upstream>,
+    pub upstream: Option<Box<Upstream>>,
     /// `UNKNOWN` when a money-moving call may or may not have happened.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<&'static str>,
+    pub outcome: Option<Outcome>,
     /// Whether repeating the same call unchanged is safe.
     pub retry_safe: bool,
     /// What to do next, in one sentence.
     pub next_step: String,
+}
+
+/// What is known about the effect of a failed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Outcome {
+    /// The request may or may not have taken effect upstream: query before any retry.
+    #[serde(rename = "UNKNOWN")]
+    Unknown,
 }
 
 /// One schema violation: the field and what is wrong with it.

@@ -7,7 +7,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
 use crate::config::PingppConfig;
-use crate::error::{ErrorKind, ToolError, Upstream};
+use crate::error::{ErrorKind, Outcome, ToolError, Upstream};
 use crate::signing::pingpp as sig;
 use crate::tool::{Effect, HttpMethod, Location, Operation, Pagination, ToolDef};
 
@@ -268,7 +268,7 @@ fn unreadable(tool: &ToolDef, status: u16) -> ToolError {
         next_after_unknown(tool),
     );
     if moves_state(tool) {
-        err.outcome = Some("UNKNOWN");
+        err.outcome = Some(Outcome::Unknown);
     }
     err.retry_safe = !moves_state(tool);
     err
@@ -302,7 +302,9 @@ fn upstream_error(tool: &ToolDef, status: u16, upstream: Upstream) -> ToolError 
     let param = upstream.param.clone();
     let read = tool.effect == Effect::Read;
     let keyed = tool.idempotent && tool.merchant_reference.is_some();
+    let signing = message.contains("签名") || message.to_ascii_lowercase().contains("signature");
     let (retry_safe, next_step) = match status {
+        400 | 401 if signing => (false, "Ping++ rejected the request signature: the merchant key (PINGPP_PRIVATE_KEY) does not match the public key uploaded in the Ping++ dashboard; tell the operator. Retrying will not help.".to_string()),
         401 => (false, "Authentication or request signing failed: check PINGPP_API_KEY and PINGPP_PRIVATE_KEY with the operator; retrying will not help.".to_string()),
         402 => (false, "The payment channel refused the request; read the code and message, then fix the channel parameters or use another channel.".to_string()),
         403 | 429 => (read || keyed, "Rate or concurrency limit reached: wait a few seconds before trying again.".to_string()),
@@ -324,10 +326,10 @@ fn upstream_error(tool: &ToolDef, status: u16, upstream: Upstream) -> ToolError 
     )
     .retry_safe(retry_safe);
     if status >= 500 && !read {
-        err.outcome = Some("UNKNOWN");
+        err.outcome = Some(Outcome::Unknown);
     }
     err.field = param;
-    err.upstream = Some(upstream);
+    err.upstream = Some(Box::new(upstream));
     err
 }
 
@@ -529,7 +531,7 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("id"));
         assert!(!e.retry_safe);
         let e = interpret(&CREATE, 500, b"{}").unwrap_err();
-        assert_eq!(e.outcome, Some("UNKNOWN"));
+        assert_eq!(e.outcome, Some(Outcome::Unknown));
         assert!(e.next_step.contains("retrieve_charge"), "{}", e.next_step);
     }
 

@@ -301,15 +301,16 @@ mod tests {
     };
 
     fn cfg(app: Option<&str>) -> Config {
-        let mut c = Config::default();
-        c.pingpp = Some(crate::config::PingppConfig {
-            api_key: crate::config::Secret::new("sk_test_x"),
-            app_id: app.map(String::from),
-            private_key: None,
-            public_key: None,
-            api_base: "http://x".into(),
-        });
-        c
+        Config {
+            pingpp: Some(crate::config::PingppConfig {
+                api_key: crate::config::Secret::new("sk_test_x"),
+                app_id: app.map(String::from),
+                private_key: None,
+                public_key: None,
+                api_base: "http://x".into(),
+            }),
+            ..Config::default()
+        }
     }
 
     fn check(args: Value, app: Option<&str>) -> Result<Map<String, Value>, ToolError> {
