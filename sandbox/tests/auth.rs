@@ -311,3 +311,44 @@ async fn faults_status_reset_and_latency() {
     assert_eq!(response.status(), 200);
     assert!(serde_json::from_str::<Value>(&response.text().await.unwrap()).is_err());
 }
+
+#[tokio::test]
+async fn credentials_are_fresh_well_formed_and_never_printed() {
+    let a = start().await;
+    let b = start().await;
+    let (ka, kb) = (&a.sandbox.pingpp, &b.sandbox.pingpp);
+    assert_ne!(ka.api_key, kb.api_key);
+    assert_ne!(ka.merchant_private_key_pem, kb.merchant_private_key_pem);
+    let alnum = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric());
+    let key = ka.api_key.strip_prefix("sk_test_").expect("test-mode key");
+    assert!(key.len() == 24 && alnum(key), "{}", ka.api_key.len());
+    let app = ka.app_id.strip_prefix("app_").expect("app id");
+    assert!(app.len() == 16 && alnum(app));
+    assert!(
+        ka.merchant_private_key_pem
+            .starts_with("-----BEGIN PRIVATE KEY-----")
+    );
+    assert!(
+        ka.pingpp_public_key_pem
+            .starts_with("-----BEGIN PUBLIC KEY-----")
+    );
+    let printed = format!("{:?}", a.sandbox);
+    assert!(
+        !printed.contains(&ka.api_key) && !printed.contains("PRIVATE KEY"),
+        "{printed}"
+    );
+    assert_eq!(a.sandbox.base_url, format!("http://{}", a.sandbox.addr));
+}
+
+#[tokio::test]
+async fn shutdown_stops_the_server() {
+    let c = start().await;
+    let url = c.url("/_sandbox/stats");
+    assert!(c.http.get(&url).send().await.is_ok());
+    c.sandbox.shutdown().await;
+    let fresh = reqwest::Client::new(); // no pooled connection
+    assert!(
+        fresh.get(&url).send().await.is_err(),
+        "nothing listens any more"
+    );
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
@@ -24,7 +24,7 @@ use crate::faults::{FaultKind, status_error};
 use crate::params::Body;
 use crate::query::Query;
 use crate::server::DropConnection;
-use crate::store::{Store, lock, unix_now};
+use crate::store::{Store, alnum, lock, unix_now};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 1 << 20;
@@ -121,7 +121,51 @@ fn unknown_route(method: &Method, path: &str) -> ApiError {
     )
 }
 
-/// Entry point for every request that is not a `/_sandbox` one.
+/// A request after routing, with everything the checks and the handler need.
+struct Incoming<'r> {
+    method: &'r Method,
+    path: &'r str,
+    /// The raw request target exactly as received (`path?query`): the signature covers it.
+    target: &'r str,
+    headers: &'r HeaderMap,
+    raw_body: &'r [u8],
+    route: Option<(&'static str, Handler, Vec<String>)>,
+}
+
+/// Key, signature, route, body — in that order — then the handler on the locked store.
+fn process(app: &App, request: Incoming, query: Query) -> ApiResult<Value> {
+    crate::auth::check_key(request.headers, &app.api_key)?;
+    if app.options.require_signature {
+        let key = &app.merchant_public;
+        crate::auth::check_signature(
+            request.headers,
+            request.raw_body,
+            request.target,
+            key,
+            unix_now(),
+        )?;
+    }
+    let (_, handler, params) = request
+        .route
+        .ok_or_else(|| unknown_route(request.method, request.path))?;
+    let body = match *request.method {
+        Method::POST | Method::PUT => Body::parse(request.raw_body)?,
+        _ => Body::default(),
+    };
+    let mut store = lock(&app.store);
+    let mut ctx = Ctx {
+        store: &mut store,
+        params,
+        query,
+        body,
+        request_id: format!("iar_{}", alnum(24)),
+        auto_pay: app.options.auto_pay,
+    };
+    handler(&mut ctx)
+}
+
+/// Entry point for every request that is not a `/_sandbox` one: accounting and faults around
+/// [`process`].
 pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -129,18 +173,11 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         return unknown_route(&method, &path).into_response();
     }
     let route = resolve(&method, &path);
-    let template = route.as_ref().map_or("unmatched", |r| r.0);
-    let template_line = if route.is_some() {
-        template.to_string()
-    } else {
-        format!("{method} (unmatched)")
-    };
-    lock(&app.stats).record(&template_line);
-    let fault = app
-        .faults
-        .lock()
-        .expect("faults lock")
-        .take(&template_line, &format!("{method} {path}"));
+    let route_line = route
+        .as_ref()
+        .map_or_else(|| format!("{method} (unmatched)"), |r| r.0.to_string());
+    lock(&app.stats).record(&route_line);
+    let fault = lock(&app.faults).take(&route_line, &format!("{method} {path}"));
     match fault {
         Some(FaultKind::Latency(delay)) => tokio::time::sleep(delay).await,
         Some(FaultKind::Status(status)) => {
@@ -150,7 +187,6 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         _ => {}
     }
 
-    // The raw request target exactly as received: the signature covers these bytes.
     let target = req
         .uri()
         .path_and_query()
@@ -161,34 +197,17 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         Err(_) => Err(ApiError::invalid(format!(
             "请求体过大或读取失败 (上限 {MAX_BODY} 字节)"
         ))),
-        Ok(raw) => (|| {
-            crate::auth::check_key(&parts.headers, &app.api_key)?;
-            if app.options.require_signature {
-                crate::auth::check_signature(
-                    &parts.headers,
-                    &raw,
-                    &target,
-                    &app.merchant_public,
-                    unix_now(),
-                )?;
-            }
-            let (_, handler, params) = route.ok_or_else(|| unknown_route(&method, &path))?;
-            let body = if method == Method::POST || method == Method::PUT {
-                Body::parse(&raw)?
-            } else {
-                Body::default()
+        Ok(raw) => {
+            let request = Incoming {
+                method: &method,
+                path: &path,
+                target: &target,
+                headers: &parts.headers,
+                raw_body: &raw,
+                route,
             };
-            let mut store = lock(&app.store);
-            let mut ctx = Ctx {
-                store: &mut store,
-                params,
-                query,
-                body,
-                request_id: format!("iar_{}", crate::store::alnum(24)),
-                auto_pay: app.options.auto_pay,
-            };
-            handler(&mut ctx)
-        })(),
+            process(&app, request, query)
+        }
     };
     let mut response = match outcome {
         Ok(value) => json_response(StatusCode::OK, &value),
