@@ -1,0 +1,227 @@
+//! Checks the compiled `zhifu-generated` crate against its own schemas: the registry, each
+//! `ToolDef` and the typed inputs and outputs agree with `generated/schemas/*.json`.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use zhifu_generated::TOOLS;
+use zhifu_generated::tools::{create_charge, list_charges, retrieve_recharge, verify_webhook};
+use zhifu_runtime::tool::{Effect, Kind, Location, Operation, ToolDef};
+
+fn schema(text: &str) -> Value {
+    serde_json::from_str(text).expect("schema is JSON")
+}
+
+#[test]
+fn registry_is_sorted_unique_and_matches_the_schema_files() {
+    let names: Vec<&str> = TOOLS.iter().map(|t| t.name).collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(
+        names, sorted,
+        "TOOLS must be sorted by name without duplicates"
+    );
+
+    let dir = xtask::codegen::project_root().join("generated/schemas");
+    let files: BTreeSet<String> = std::fs::read_dir(dir)
+        .expect("generated/schemas")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    let expected: BTreeSet<String> = names
+        .iter()
+        .flat_map(|n| [format!("{n}.input.json"), format!("{n}.output.json")])
+        .collect();
+    assert_eq!(files, expected);
+}
+
+#[test]
+fn seed_tools_are_all_there() {
+    let names: BTreeSet<&str> = TOOLS.iter().map(|t| t.name).collect();
+    for seed in [
+        "create_charge",
+        "retrieve_charge",
+        "list_charges",
+        "create_refund",
+        "retrieve_refund",
+        "list_refunds",
+        "create_customer",
+        "retrieve_customer",
+        "list_customers",
+        "create_recharge",
+        "retrieve_recharge",
+        "create_recharge_refund",
+        "retrieve_recharge_refund",
+        "list_recharge_refunds",
+        "retrieve_event",
+        "verify_webhook",
+    ] {
+        assert!(names.contains(seed), "missing seed tool {seed}");
+    }
+}
+
+fn lookup(name: &str) -> &'static ToolDef {
+    TOOLS
+        .iter()
+        .copied()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no tool {name}"))
+}
+
+#[test]
+fn params_agree_with_the_input_schema() {
+    for t in TOOLS {
+        let s = schema(t.input_schema);
+        let props = s["properties"].as_object().expect("properties");
+        let names: Vec<&str> = props.keys().map(String::as_str).collect();
+        let params: Vec<&str> = t.params.iter().map(|p| p.name).collect();
+        assert_eq!(names, params, "{}: schema properties vs params", t.name);
+        let required: BTreeSet<&str> = s["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| v.as_str().expect("string"))
+            .collect();
+        for p in t.params {
+            assert_eq!(
+                required.contains(p.name),
+                p.required,
+                "{}.{}: required",
+                t.name,
+                p.name
+            );
+            let prop = &props[p.name];
+            match p.default_json {
+                Some(d) => assert_eq!(prop["default"], schema(d), "{}.{}: default", t.name, p.name),
+                None => assert!(
+                    prop.get("default").is_none(),
+                    "{}.{}: default",
+                    t.name,
+                    p.name
+                ),
+            }
+            let json_type = match p.kind {
+                Kind::String | Kind::AmountYuan => "string",
+                Kind::Integer | Kind::AmountFen => "integer",
+                Kind::Number => "number",
+                Kind::Boolean => "boolean",
+                Kind::Object | Kind::Metadata => "object",
+                Kind::Array => "array",
+            };
+            assert_eq!(prop["type"], json_type, "{}.{}: type", t.name, p.name);
+            if p.location == Location::Path {
+                assert!(
+                    prop["pattern"].is_string(),
+                    "{}.{}: path params need a pattern",
+                    t.name,
+                    p.name
+                );
+            }
+        }
+        schema(t.output_schema);
+    }
+}
+
+#[test]
+fn path_placeholders_are_exactly_the_path_params() {
+    for t in TOOLS {
+        let Operation::Rest { path, .. } = t.operation else {
+            continue;
+        };
+        let placeholders: BTreeSet<&str> = path
+            .split('{')
+            .skip(1)
+            .map(|s| s.split('}').next().expect("closed"))
+            .collect();
+        let params: BTreeSet<&str> = t
+            .params
+            .iter()
+            .filter(|p| p.location == Location::Path)
+            .map(|p| p.wire)
+            .collect();
+        assert_eq!(placeholders, params, "{}", t.name);
+    }
+}
+
+#[test]
+fn money_moving_tools_say_how_to_recover() {
+    for t in TOOLS {
+        if t.effect == Effect::MovesMoney {
+            let q = t
+                .query_tool
+                .unwrap_or_else(|| panic!("{} has no query_tool", t.name));
+            assert!(
+                lookup(q).read_only(),
+                "{}: query_tool {q} must be read-only",
+                t.name
+            );
+            assert!(t.destructive(), "{}", t.name);
+        }
+        if t.idempotent && !t.read_only() {
+            assert!(
+                t.merchant_reference.is_some(),
+                "{}: idempotent without a key",
+                t.name
+            );
+        }
+    }
+    let refund = lookup("create_refund");
+    assert!(!refund.idempotent, "Ping++ refunds have no idempotency key");
+    assert_eq!(refund.amount_param, Some("amount"));
+    assert!(refund.description.contains("retrieve_refund"));
+    let charge = lookup("create_charge");
+    assert_eq!(charge.merchant_reference, Some("order_no"));
+    assert!(!lookup("verify_webhook").open_world());
+}
+
+#[test]
+fn typed_input_accepts_valid_arguments_and_rejects_unknown_ones() {
+    let args = json!({
+        "order_no": "ord20240101",
+        "channel": "wx_pub",
+        "amount": 1550,
+        "subject": "Tea",
+        "body": "Green tea",
+        "extra": {"open_id": "o123"},
+        "metadata": {"k": "v"}
+    });
+    let input: create_charge::CreateChargeInput =
+        serde_json::from_value(args.clone()).expect("valid arguments");
+    assert_eq!(input.amount, 1550);
+    assert_eq!(serde_json::to_value(&input).expect("serializes"), args);
+    let mut bad = args;
+    bad["amout"] = json!(1);
+    let err = serde_json::from_value::<create_charge::CreateChargeInput>(bad).unwrap_err();
+    assert!(err.to_string().contains("unknown field `amout`"), "{err}");
+}
+
+#[test]
+fn typed_outputs_keep_unknown_fields() {
+    let page = json!({
+        "object": "list",
+        "url": "/v1/charges",
+        "has_more": true,
+        "data": [{"id": "ch_1", "amount": 100, "brand_new_field": 7}],
+        "next_cursor": "ch_1"
+    });
+    let out: list_charges::ListChargesOutput = serde_json::from_value(page.clone()).expect("page");
+    let item = &out.data.as_ref().expect("data")[0];
+    assert_eq!(item.amount, Some(100));
+    assert_eq!(item.additional_fields["brand_new_field"], 7);
+    assert_eq!(serde_json::to_value(&out).expect("serializes"), page);
+
+    let recharge: retrieve_recharge::RetrieveRechargeOutput = serde_json::from_value(json!({
+        "id": "2001706060000002372",
+        "object": "recharge",
+        "created": "1496740128",
+        "charge": {"id": "ch_2", "paid": true}
+    }))
+    .expect("recharge with a string timestamp and an embedded charge");
+    assert_eq!(recharge.charge.and_then(|c| c.paid), Some(true));
+
+    let v: verify_webhook::VerifyWebhookOutput =
+        serde_json::from_value(json!({"valid": false, "event_id": null, "event_type": null}))
+            .expect("webhook result");
+    assert_eq!(v.valid, Some(false));
+    assert_eq!(v.event_id, None);
+}
