@@ -194,6 +194,7 @@ fn engine_for(config: Config) -> anyhow::Result<Engine> {
         std::mem::forget(sandbox);
         Ok(Config {
             pingpp: Some(pingpp),
+            alipay: None,
             server: config.server,
             sandbox: true,
         })

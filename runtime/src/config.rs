@@ -47,8 +47,33 @@ const ENV_NAMES: &[(&str, &[&str])] = &[
     ("pingpp.public_key", &["PINGPP_PUBLIC_KEY"]),
     ("pingpp.public_key_path", &["PINGPP_PUBLIC_KEY_PATH"]),
     ("pingpp.api_base", &["PINGPP_API_BASE"]),
-    ("server.tools", &["ZHIFU_TOOLS"]),
+    ("alipay.app_id", &["ALIPAY_APP_ID", "AP_APP_ID"]),
+    ("alipay.private_key", &["ALIPAY_PRIVATE_KEY", "AP_APP_KEY"]),
+    ("alipay.private_key_path", &["ALIPAY_PRIVATE_KEY_PATH"]),
+    ("alipay.public_key", &["ALIPAY_PUBLIC_KEY", "AP_PUB_KEY"]),
+    ("alipay.public_key_path", &["ALIPAY_PUBLIC_KEY_PATH"]),
+    ("alipay.gateway", &["ALIPAY_GATEWAY"]),
+    ("alipay.env", &["ALIPAY_ENV", "AP_CURRENT_ENV"]),
+    ("alipay.app_cert_path", &["ALIPAY_APP_CERT_PATH"]),
+    ("alipay.cert_path", &["ALIPAY_CERT_PATH"]),
+    ("alipay.root_cert_path", &["ALIPAY_ROOT_CERT_PATH"]),
+    ("alipay.notify_url", &["ALIPAY_NOTIFY_URL", "AP_NOTIFY_URL"]),
+    ("alipay.return_url", &["ALIPAY_RETURN_URL", "AP_RETURN_URL"]),
+    (
+        "alipay.sign_type",
+        &["ALIPAY_SIGN_TYPE", "AP_ENCRYPTION_ALGO"],
+    ),
+    ("server.tools", &["ZHIFU_TOOLS", "AP_SELECT_TOOLS"]),
     ("server.read_only", &["ZHIFU_READ_ONLY"]),
+];
+
+/// The official Alipay MCP server's `AP_SELECT_TOOLS` names, mapped to ours.
+const AP_TOOL_ALIASES: &[(&str, &str)] = &[
+    ("mobilePay", "create_wap_payment_url"),
+    ("webPagePay", "create_page_payment_url"),
+    ("queryPay", "query_trade"),
+    ("refundPay", "refund_trade"),
+    ("refundQuery", "query_refund"),
 ];
 
 /// Keys a TOML file may set, as `[section] name`.
@@ -60,6 +85,19 @@ const FILE_KEYS: &[&str] = &[
     "pingpp.public_key",
     "pingpp.public_key_path",
     "pingpp.api_base",
+    "alipay.app_id",
+    "alipay.private_key",
+    "alipay.private_key_path",
+    "alipay.public_key",
+    "alipay.public_key_path",
+    "alipay.gateway",
+    "alipay.env",
+    "alipay.app_cert_path",
+    "alipay.cert_path",
+    "alipay.root_cert_path",
+    "alipay.notify_url",
+    "alipay.return_url",
+    "alipay.sign_type",
     "server.tools",
     "server.read_only",
 ];
@@ -99,6 +137,47 @@ impl PingppConfig {
     }
 }
 
+/// Alipay's production gateway.
+pub const ALIPAY_PRODUCTION_GATEWAY: &str = "https://openapi.alipay.com/gateway.do";
+/// Alipay's sandbox gateway (`ALIPAY_ENV=sandbox`).
+pub const ALIPAY_SANDBOX_GATEWAY: &str = "https://openapi-sandbox.dl.alipaydev.com/gateway.do";
+
+/// Which Alipay environment the gateway belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlipayEnv {
+    /// The production gateway: real money.
+    Production,
+    /// Alipay's own sandbox, or the embedded sandbox gateway.
+    Sandbox,
+}
+
+/// Public-key certificate mode (公钥证书模式): serial numbers sent with every request and the key
+/// taken from Alipay's certificate.
+#[derive(Debug, Clone)]
+pub struct AlipayCertMode {
+    pub app_cert_sn: String,
+    pub root_cert_sn: String,
+    /// Responses must carry this `alipay_cert_sn`.
+    pub alipay_cert_sn: String,
+}
+
+/// Alipay Open Platform credentials and endpoint.
+#[derive(Debug, Clone)]
+pub struct AlipayConfig {
+    pub app_id: String,
+    /// App private key that signs requests (RSA2).
+    pub private_key: PrivateKey,
+    /// Alipay public key that verifies responses and notifications (from `ALIPAY_PUBLIC_KEY` in key
+    /// mode, from the Alipay certificate in certificate mode).
+    pub alipay_public_key: PublicKey,
+    pub cert: Option<AlipayCertMode>,
+    /// Full `gateway.do` URL.
+    pub gateway: String,
+    pub env: AlipayEnv,
+    pub notify_url: Option<String>,
+    pub return_url: Option<String>,
+}
+
 /// Server-wide switches.
 #[derive(Debug, Clone, Default)]
 pub struct ServerConfig {
@@ -112,6 +191,7 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub pingpp: Option<PingppConfig>,
+    pub alipay: Option<AlipayConfig>,
     pub server: ServerConfig,
     /// Set when the embedded sandbox supplied the credentials.
     pub sandbox: bool,
@@ -120,13 +200,16 @@ pub struct Config {
 impl Config {
     /// True when no provider credentials were given: the embedded sandbox should start.
     pub fn has_no_provider(&self) -> bool {
-        self.pingpp.is_none()
+        self.pingpp.is_none() && self.alipay.is_none()
     }
 
     /// The value of a configuration key that a spec names in `default_from` (e.g. `pingpp.app_id`).
     pub fn lookup(&self, key: &str) -> Option<&str> {
         match key {
             "pingpp.app_id" => self.pingpp.as_ref()?.app_id.as_deref(),
+            "alipay.app_id" => Some(self.alipay.as_ref()?.app_id.as_str()),
+            "alipay.notify_url" => self.alipay.as_ref()?.notify_url.as_deref(),
+            "alipay.return_url" => self.alipay.as_ref()?.return_url.as_deref(),
             _ => None,
         }
     }
@@ -255,6 +338,12 @@ impl Loader {
                         .split(',')
                         .map(str::trim)
                         .filter(|s| !s.is_empty() && *s != "all")
+                        .map(|s| {
+                            AP_TOOL_ALIASES
+                                .iter()
+                                .find(|(a, _)| *a == s)
+                                .map_or(s, |(_, ours)| ours)
+                        })
                         .map(String::from)
                         .collect()
                 })
@@ -312,11 +401,137 @@ impl Loader {
                 })
             }
         };
+        let alipay = self.alipay()?;
         Ok(Config {
             pingpp,
+            alipay,
             server,
             sandbox: false,
         })
+    }
+
+    fn alipay(&self) -> Result<Option<AlipayConfig>, ConfigError> {
+        let Some(app_id) = self.get("alipay.app_id") else {
+            if let Some(r) = [
+                "alipay.private_key",
+                "alipay.private_key_path",
+                "alipay.public_key",
+                "alipay.app_cert_path",
+            ]
+            .iter()
+            .find_map(|k| self.get(k))
+            {
+                return Err(ConfigError::Invalid {
+                    setting: r.source.clone(),
+                    message: "is set but ALIPAY_APP_ID is not; set the app id too".into(),
+                });
+            }
+            return Ok(None);
+        };
+        if let Some(r) = self.get("alipay.sign_type")
+            && !r.value.trim().eq_ignore_ascii_case("RSA2")
+        {
+            return Err(ConfigError::Invalid {
+                setting: r.source.clone(),
+                message:
+                    "only RSA2 (SHA256withRSA) is supported; the legacy RSA (SHA1) signature is not"
+                        .into(),
+            });
+        }
+        let private_key = self
+            .key_pair("alipay.private_key", "alipay.private_key_path", keys::private_key_from_text)?
+            .ok_or_else(|| ConfigError::Invalid {
+                setting: app_id.source.clone(),
+                message: "is set but no app private key is: set ALIPAY_PRIVATE_KEY or ALIPAY_PRIVATE_KEY_PATH".into(),
+            })?;
+        let env_raw = self.get("alipay.env");
+        let env = match env_raw.map(|r| r.value.trim().to_ascii_lowercase()) {
+            None => AlipayEnv::Production,
+            Some(v) if v == "sandbox" || v == "dev" => AlipayEnv::Sandbox,
+            Some(v) if v == "prod" || v == "production" => AlipayEnv::Production,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    setting: env_raw.map(|r| r.source.clone()).unwrap_or_default(),
+                    message: "must be `prod` or `sandbox`".into(),
+                });
+            }
+        };
+        let gateway = match self.get("alipay.gateway") {
+            Some(r) => r.value.trim().to_string(),
+            None if env == AlipayEnv::Sandbox => ALIPAY_SANDBOX_GATEWAY.to_string(),
+            None => ALIPAY_PRODUCTION_GATEWAY.to_string(),
+        };
+        let cert_paths = [
+            "alipay.app_cert_path",
+            "alipay.cert_path",
+            "alipay.root_cert_path",
+        ]
+        .map(|k| self.get(k));
+        let (cert, alipay_public_key) = match cert_paths {
+            [None, None, None] => {
+                let key = self
+                    .key_pair("alipay.public_key", "alipay.public_key_path", keys::public_key_from_text)?
+                    .ok_or_else(|| ConfigError::Invalid {
+                        setting: app_id.source.clone(),
+                        message: "is set but no Alipay public key is: set ALIPAY_PUBLIC_KEY(_PATH) (key mode) or the three ALIPAY_*CERT_PATH settings (certificate mode); responses cannot be trusted without it".into(),
+                    })?;
+                (None, key)
+            }
+            [Some(app), Some(alipay), Some(root)] => {
+                let read = |r: &Raw| {
+                    std::fs::read(r.value.trim()).map_err(|err| ConfigError::FileRead {
+                        path: format!("{} ({})", r.value.trim(), r.source),
+                        err,
+                    })
+                };
+                let cert_err = |e: crate::cert::CertError| ConfigError::Invalid {
+                    setting: "certificate mode".into(),
+                    message: e.to_string(),
+                };
+                let app_pem = read(app)?;
+                let alipay_pem = read(alipay)?;
+                let root_pem = read(root)?;
+                let mode = AlipayCertMode {
+                    app_cert_sn: crate::cert::cert_sn(&app_pem, &app.source).map_err(cert_err)?,
+                    root_cert_sn: crate::cert::root_cert_sn(
+                        &String::from_utf8_lossy(&root_pem),
+                        &root.source,
+                    )
+                    .map_err(cert_err)?,
+                    alipay_cert_sn: crate::cert::cert_sn(&alipay_pem, &alipay.source)
+                        .map_err(cert_err)?,
+                };
+                let key =
+                    crate::cert::cert_public_key(&alipay_pem, &alipay.source).map_err(cert_err)?;
+                (Some(mode), key)
+            }
+            partial => {
+                let given: Vec<&str> = partial
+                    .iter()
+                    .flatten()
+                    .map(|r| r.source.as_str())
+                    .collect();
+                return Err(ConfigError::Invalid {
+                    setting: given.join(", "),
+                    message: "certificate mode needs all three of ALIPAY_APP_CERT_PATH, ALIPAY_CERT_PATH and ALIPAY_ROOT_CERT_PATH".into(),
+                });
+            }
+        };
+        let text = |k: &str| {
+            self.get(k)
+                .map(|r| r.value.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        Ok(Some(AlipayConfig {
+            app_id: app_id.value.trim().to_string(),
+            private_key,
+            alipay_public_key,
+            cert,
+            gateway,
+            env,
+            notify_url: text("alipay.notify_url"),
+            return_url: text("alipay.return_url"),
+        }))
     }
 
     /// Loads a key given inline (`inline_key`) or by path (`path_key`); inline wins.

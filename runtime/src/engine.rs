@@ -163,7 +163,7 @@ impl Engine {
                 Provider::Pingpp => self.call_pingpp(tool, &args, &config).await,
                 Provider::Alipay => Err(not_configured(tool, "Alipay REST tools do not exist")),
             },
-            Operation::Gateway { .. } => {
+            Operation::Gateway { .. } | Operation::GatewayUrl { .. } => {
                 Err(not_configured(tool, "the Alipay gateway is not configured"))
             }
         }

@@ -406,6 +406,7 @@ mod tests {
         merchant_reference: None,
         amount_param: None,
         query_tool: None,
+        checks: &[],
         input_schema: "{}",
         output_schema: "{}",
     };
@@ -457,6 +458,7 @@ mod tests {
         merchant_reference: Some("order_no"),
         amount_param: Some("amount"),
         query_tool: Some("retrieve_charge"),
+        checks: &[],
         input_schema: "{}",
         output_schema: "{}",
     };

@@ -79,8 +79,21 @@ pub enum Operation {
     },
     /// An Alipay gateway call: the `method` common parameter (e.g. `alipay.trade.query`).
     Gateway { method: &'static str },
+    /// An Alipay page-jump method (`alipay.trade.page.pay`, `alipay.trade.wap.pay`): the runtime
+    /// builds and signs the `gateway.do?…` URL locally; the buyer's browser delivers it. No network.
+    GatewayUrl { method: &'static str },
     /// A pure operation implemented by the runtime, with no network (e.g. `pingpp.verify_webhook`).
     Local { op: &'static str },
+}
+
+/// A rule the runtime checks before sending, for what a JSON Schema cannot say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// The argument is a date `yyyy-MM-dd` (or month `yyyy-MM`) strictly before the current day
+    /// (month) in Beijing time: bills exist only for finished periods.
+    PastDate { param: &'static str },
+    /// On the production gateway this method requires public-key certificate mode.
+    CertModeInProduction,
 }
 
 /// Where an argument travels on the wire.
@@ -169,6 +182,8 @@ pub struct ToolDef {
     pub amount_param: Option<&'static str>,
     /// Tool to call when the outcome of this call is unknown (timeout, reset).
     pub query_tool: Option<&'static str>,
+    /// Rules checked by the runtime after schema validation and before anything is sent.
+    pub checks: &'static [Check],
     /// JSON Schema 2020-12 of the arguments (root `type: object`, `additionalProperties: false`).
     pub input_schema: &'static str,
     /// JSON Schema 2020-12 of `structuredContent` (root `type: object`).
@@ -188,7 +203,10 @@ impl ToolDef {
 
     /// MCP `openWorldHint`: the tool talks to an outside system.
     pub fn open_world(&self) -> bool {
-        !matches!(self.operation, Operation::Local { .. })
+        !matches!(
+            self.operation,
+            Operation::Local { .. } | Operation::GatewayUrl { .. }
+        )
     }
 
     pub fn param(&self, name: &str) -> Option<&'static Param> {

@@ -296,6 +296,7 @@ mod tests {
         merchant_reference: None,
         amount_param: Some("amount"),
         query_tool: None,
+        checks: &[],
         input_schema: r#"{"type":"object","additionalProperties":false,"required":["amount"],"properties":{"amount":{"type":"integer","minimum":1},"currency":{"type":"string","enum":["cny"]},"app":{"type":"string"},"metadata":{"type":"object","maxProperties":10,"additionalProperties":{"type":"string"}},"code":{"type":"string","minLength":10}}}"#,
         output_schema: r#"{"type":"object"}"#,
     };

@@ -273,6 +273,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     merchant_reference: ::std::option::Option::Some("order_no"),
     amount_param: ::std::option::Option::Some("amount"),
     query_tool: ::std::option::Option::Some("retrieve_charge"),
+    checks: &[],
     input_schema: ::std::include_str!("../../schemas/create_charge.input.json"),
     output_schema: ::std::include_str!("../../schemas/create_charge.output.json"),
 };

@@ -279,6 +279,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     merchant_reference: ::std::option::Option::None,
     amount_param: ::std::option::Option::None,
     query_tool: ::std::option::Option::Some("retrieve_recharge"),
+    checks: &[],
     input_schema: ::std::include_str!("../../schemas/create_recharge.input.json"),
     output_schema: ::std::include_str!("../../schemas/create_recharge.output.json"),
 };

@@ -162,6 +162,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     merchant_reference: ::std::option::Option::None,
     amount_param: ::std::option::Option::Some("amount"),
     query_tool: ::std::option::Option::Some("retrieve_refund"),
+    checks: &[],
     input_schema: ::std::include_str!("../../schemas/create_refund.input.json"),
     output_schema: ::std::include_str!("../../schemas/create_refund.output.json"),
 };

@@ -462,6 +462,7 @@ pub fn tool_module(t: &Tool) -> String {
             merchant_reference: #merchant_reference,
             amount_param: #amount_param,
             query_tool: #query_tool,
+            checks: &[],
             input_schema: ::std::include_str!(#input_path),
             output_schema: ::std::include_str!(#output_path),
         };
