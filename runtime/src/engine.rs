@@ -4,15 +4,16 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::config::Config;
 use crate::error::{ErrorKind, Outcome, ToolError};
-use crate::http::{Http, TransportError};
-use crate::pingpp;
-use crate::tool::{Effect, Operation, Provider, ToolDef};
+use crate::http::{Http, HttpResponse, TransportError};
+use crate::money::yuan_from_fen;
+use crate::tool::{Effect, HttpMethod, Operation, Provider, ToolDef};
 use crate::validate::Validators;
+use crate::{alipay, pingpp};
 
 /// Produces the configuration later (the embedded sandbox starts in the background).
 pub type PendingConfig = std::pin::Pin<Box<dyn Future<Output = Result<Config, String>> + Send>>;
@@ -164,7 +165,7 @@ impl Engine {
                 Provider::Alipay => Err(not_configured(tool, "Alipay REST tools do not exist")),
             },
             Operation::Gateway { .. } | Operation::GatewayUrl { .. } => {
-                Err(not_configured(tool, "the Alipay gateway is not configured"))
+                self.call_alipay(tool, &args, &config).await
             }
         }
     }
@@ -183,14 +184,65 @@ impl Engine {
         };
         let request = pingpp::build_request(tool, args)?;
         let url = format!("{}{}", pingpp_cfg.api_base, request.target);
+        let headers = || pingpp::headers(pingpp_cfg, &request, unix_now());
+        let response = self
+            .exchange(tool, request.method, &url, headers, request.body.as_deref())
+            .await?;
+        pingpp::interpret(tool, response.status, &response.body)
+    }
+
+    async fn call_alipay(
+        &self,
+        tool: &ToolDef,
+        args: &Map<String, Value>,
+        config: &Config,
+    ) -> Result<Value, ToolError> {
+        let Some(cfg) = &config.alipay else {
+            return Err(not_configured(
+                tool,
+                "Alipay is not configured (ALIPAY_APP_ID and its keys)",
+            ));
+        };
+        let now = unix_now() as i64;
+        let timestamp = crate::signing::alipay::beijing_timestamp(now);
+        alipay::check(tool, args, cfg, &timestamp[..10])?;
+        let signed = alipay::build(tool, args, cfg, &timestamp)?;
+        if let Operation::GatewayUrl { .. } = tool.operation {
+            return Ok(json!({ "url": signed.url(&cfg.gateway), "method": "GET" }));
+        }
+        let body = signed.form_body();
+        let headers = || {
+            vec![(
+                "Content-Type",
+                "application/x-www-form-urlencoded;charset=utf-8".to_string(),
+            )]
+        };
+        let response = self
+            .exchange(
+                tool,
+                HttpMethod::Post,
+                &cfg.gateway,
+                headers,
+                Some(body.as_bytes()),
+            )
+            .await?;
+        alipay::interpret(tool, cfg, response.status, &response.body)
+    }
+
+    /// Sends one request, retrying once only where a retry cannot act twice: a request that never
+    /// connected, or a read. `headers` is called per attempt (Ping++ signs a fresh timestamp).
+    async fn exchange(
+        &self,
+        tool: &ToolDef,
+        method: HttpMethod,
+        url: &str,
+        headers: impl Fn() -> Vec<(&'static str, String)>,
+        body: Option<&[u8]>,
+    ) -> Result<HttpResponse, ToolError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let headers = pingpp::headers(pingpp_cfg, &request, unix_now());
-            let result = self
-                .http
-                .send(request.method, &url, &headers, request.body.as_deref())
-                .await;
+            let result = self.http.send(method, url, &headers(), body).await;
             let retry = match &result {
                 // Never connected: nothing was sent, so one more try cannot do anything twice.
                 Err(TransportError::NotSent) => true,
@@ -202,10 +254,7 @@ impl Engine {
                 tracing::warn!(tool = tool.name, attempt, "retrying once");
                 continue;
             }
-            return match result {
-                Ok(response) => pingpp::interpret(tool, response.status, &response.body),
-                Err(err) => Err(transport_error(tool, err)),
-            };
+            return result.map_err(|e| transport_error(tool, e));
         }
     }
 }
@@ -222,7 +271,7 @@ fn transport_error(tool: &ToolDef, err: TransportError) -> ToolError {
     let sent = err != TransportError::NotSent;
     let unknown = sent && tool.effect != Effect::Read;
     let next = if unknown {
-        pingpp::next_after_unknown(tool)
+        crate::error::next_after_unknown(tool)
     } else {
         "Retry the same call in a few seconds.".to_string()
     };
@@ -283,15 +332,43 @@ pub fn summary(tool: &ToolDef, value: &Value) -> String {
                 None => format!("{}: {kind} {id}{paid}{status}.", tool.name),
             }
         }
-        None => format!("{}: done.", tool.name),
+        None => {
+            let mut parts = Vec::new();
+            for key in [
+                "out_trade_no",
+                "trade_no",
+                "out_request_no",
+                "out_biz_no",
+                "order_id",
+                "trade_status",
+                "status",
+                "refund_status",
+            ] {
+                if let Some(v) = value.get(key).and_then(Value::as_str) {
+                    parts.push(format!("{key} {v}"));
+                }
+            }
+            for key in [
+                "total_amount",
+                "refund_amount",
+                "refund_fee",
+                "trans_amount",
+            ] {
+                if let Some(fen) = value
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .and_then(crate::money::fen_from_yuan)
+                {
+                    parts.push(format!("{key} {}", yuan_from_fen(fen)));
+                }
+            }
+            if parts.is_empty() {
+                format!("{}: done.", tool.name)
+            } else {
+                format!("{}: {}.", tool.name, parts.join(", "))
+            }
+        }
     }
-}
-
-/// `1550` → `¥15.50`.
-pub fn yuan_from_fen(fen: i64) -> String {
-    let sign = if fen < 0 { "-" } else { "" };
-    let abs = fen.unsigned_abs();
-    format!("{sign}¥{}.{:02}", abs / 100, abs % 100)
 }
 
 /// The result of `tools/call` for a failure, as structured content.
@@ -302,11 +379,4 @@ pub fn error_value(err: &ToolError) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn yuan() {
-        assert_eq!(yuan_from_fen(1550), "¥15.50");
-        assert_eq!(yuan_from_fen(5), "¥0.05");
-        assert_eq!(yuan_from_fen(-100), "-¥1.00");
-    }
 }

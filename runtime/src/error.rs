@@ -137,3 +137,18 @@ impl std::fmt::Display for ToolError {
         write!(f, ". Next: {}", self.next_step)
     }
 }
+
+/// What to do when a state-changing call's outcome is not known.
+pub fn next_after_unknown(tool: &crate::tool::ToolDef) -> String {
+    match (tool.query_tool, tool.merchant_reference) {
+        (Some(q), Some(r)) => format!(
+            "The call may or may not have taken effect. Call {q} to check before retrying; if you retry, reuse the same `{r}` and arguments."
+        ),
+        (Some(q), None) => format!(
+            "The call may or may not have taken effect. Call {q} (or the matching list tool) to check before any retry."
+        ),
+        (None, _) if tool.effect == crate::tool::Effect::Read => "Retry the same call.".to_string(),
+        (None, _) => "The call may or may not have taken effect; check its state before any retry."
+            .to_string(),
+    }
+}

@@ -1,6 +1,7 @@
 //! zhifu-mcp runtime: configuration, keys, pure signing, HTTP, provider protocols, argument
 //! validation and MCP dispatch over a tool table that the generator produces.
 
+pub mod alipay;
 pub mod cert;
 pub mod config;
 pub mod engine;
@@ -8,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod local;
+pub mod money;
 pub mod pingpp;
 pub mod server;
 pub mod signing;

@@ -265,7 +265,7 @@ fn unreadable(tool: &ToolDef, status: u16) -> ToolError {
     let mut err = ToolError::new(
         ErrorKind::Transport,
         format!("Ping++ answered HTTP {status} with a body that is not a JSON object"),
-        next_after_unknown(tool),
+        crate::error::next_after_unknown(tool),
     );
     if moves_state(tool) {
         err.outcome = Some(Outcome::Unknown);
@@ -276,21 +276,6 @@ fn unreadable(tool: &ToolDef, status: u16) -> ToolError {
 
 fn moves_state(tool: &ToolDef) -> bool {
     tool.effect != Effect::Read
-}
-
-/// What to do when a state-changing call's outcome is not known.
-pub fn next_after_unknown(tool: &ToolDef) -> String {
-    match (tool.query_tool, tool.merchant_reference) {
-        (Some(q), Some(r)) => format!(
-            "The call may or may not have taken effect. Call {q} to check before retrying; if you retry, reuse the same `{r}` and arguments."
-        ),
-        (Some(q), None) => format!(
-            "The call may or may not have taken effect. Call {q} (or the matching list tool) to check before any retry."
-        ),
-        (None, _) if tool.effect == Effect::Read => "Retry the same call.".to_string(),
-        (None, _) => "The call may or may not have taken effect; check its state before any retry."
-            .to_string(),
-    }
 }
 
 /// Maps status + Ping++ error fields to kind, retry safety and the next step.
@@ -317,7 +302,7 @@ fn upstream_error(tool: &ToolDef, status: u16, upstream: Upstream) -> ToolError 
             None => "Fix the request as the message says and call again.".to_string(),
         }),
         _ if read => (true, "Ping++ had a server error; retry the same call in a few seconds.".to_string()),
-        _ => (keyed, next_after_unknown(tool)),
+        _ => (keyed, crate::error::next_after_unknown(tool)),
     };
     let mut err = ToolError::new(
         ErrorKind::Upstream,

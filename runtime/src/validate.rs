@@ -67,10 +67,10 @@ impl Validators {
             unreachable!("built from a map")
         };
         for param in tool.params {
-            if param.kind == Kind::Metadata
-                && let Some(Value::Object(meta)) = args.get(param.name)
-            {
-                check_metadata(param.name, meta)?;
+            match (param.kind, args.get(param.name)) {
+                (Kind::Metadata, Some(Value::Object(meta))) => check_metadata(param.name, meta)?,
+                (Kind::AmountYuan, Some(Value::String(text))) => check_yuan(param.name, text)?,
+                _ => {}
             }
         }
         fill_defaults(tool, &mut args, config)?;
@@ -172,6 +172,27 @@ pub fn check_metadata(name: &str, meta: &Map<String, Value>) -> Result<(), ToolE
         ));
     }
     Ok(())
+}
+
+/// A yuan amount: at most two decimals, within [0.01, 100000000].
+pub fn check_yuan(name: &str, text: &str) -> Result<(), ToolError> {
+    match crate::money::fen_from_yuan(text) {
+        None => Err(ToolError::invalid(
+            name,
+            format!(
+                "\"{text}\" is not a yuan amount like \"15.50\" (digits, at most two decimals)"
+            ),
+        )),
+        Some(fen)
+            if !(crate::money::ALIPAY_MIN_FEN..=crate::money::ALIPAY_MAX_FEN).contains(&fen) =>
+        {
+            Err(ToolError::invalid(
+                name,
+                format!("{text} yuan is outside [0.01, 100000000]"),
+            ))
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 /// Fills spec defaults and configuration defaults for arguments the caller left out.

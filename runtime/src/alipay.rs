@@ -1,0 +1,409 @@
+//! Alipay gateway protocol (`gateway.do`, v2): validated arguments → signed form parameters, and a
+//! signed response → a trusted result or an error a model can act on.
+//!
+//! Pure: the timestamp comes in as an argument; the network lives in [`crate::engine`]. A response
+//! whose signature does not verify is never trusted: none of its data is passed on.
+
+use serde_json::{Map, Value};
+
+use crate::config::{AlipayConfig, AlipayEnv};
+use crate::error::{ErrorKind, Outcome, ToolError, Upstream};
+use crate::signing::alipay as sig;
+use crate::tool::{Check, Effect, Location, Operation, ToolDef};
+
+/// The common parameters and business content of one request, signed; `sign` is the last entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedParams {
+    pub method: &'static str,
+    pub params: Vec<(String, String)>,
+}
+
+impl SignedParams {
+    /// `application/x-www-form-urlencoded` body carrying every parameter (the gateway merges query
+    /// and body, so one place is enough).
+    pub fn form_body(&self) -> String {
+        let mut out = String::new();
+        for (i, (k, v)) in self.params.iter().enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            out.push_str(&form_encode(k));
+            out.push('=');
+            out.push_str(&form_encode(v));
+        }
+        out
+    }
+
+    /// The signed `gateway.do?…` link for page-jump methods.
+    pub fn url(&self, gateway: &str) -> String {
+        let sign = self
+            .params
+            .iter()
+            .find(|(k, _)| k == "sign")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        let unsigned = self
+            .params
+            .iter()
+            .filter(|(k, _)| k != "sign")
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        format!("{gateway}?{}", sig::signed_query(unsigned, sign))
+    }
+}
+
+fn form_encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// The gateway method of a tool.
+pub fn method_of(tool: &ToolDef) -> Option<&'static str> {
+    match tool.operation {
+        Operation::Gateway { method } | Operation::GatewayUrl { method } => Some(method),
+        _ => None,
+    }
+}
+
+/// Builds and signs the parameters: app_id, method, format, charset, sign_type, timestamp, version,
+/// the certificate serial numbers in certificate mode, the tool's `common` arguments and the
+/// `biz_content` JSON (serialized once: the bytes signed are the bytes sent).
+pub fn build(
+    tool: &ToolDef,
+    args: &Map<String, Value>,
+    cfg: &AlipayConfig,
+    timestamp: &str,
+) -> Result<SignedParams, ToolError> {
+    let method = method_of(tool).ok_or_else(|| bug(tool, "not an Alipay gateway tool"))?;
+    let mut params: Vec<(String, String)> = vec![
+        ("app_id".into(), cfg.app_id.clone()),
+        ("method".into(), method.into()),
+        ("format".into(), "JSON".into()),
+        ("charset".into(), "utf-8".into()),
+        ("sign_type".into(), "RSA2".into()),
+        ("timestamp".into(), timestamp.into()),
+        ("version".into(), "1.0".into()),
+    ];
+    if let Some(cert) = &cfg.cert {
+        params.push(("app_cert_sn".into(), cert.app_cert_sn.clone()));
+        params.push(("alipay_root_cert_sn".into(), cert.root_cert_sn.clone()));
+    }
+    let mut biz = Map::new();
+    for param in tool.params {
+        let Some(value) = args.get(param.name) else {
+            continue;
+        };
+        match param.location {
+            Location::Common => {
+                let text = match value {
+                    Value::String(s) => s.clone(),
+                    Value::Null => continue,
+                    other => other.to_string(),
+                };
+                if !text.is_empty() {
+                    params.push((param.wire.to_string(), text));
+                }
+            }
+            Location::BizContent => insert_nested(&mut biz, param.wire, value.clone()),
+            Location::Local => {}
+            Location::Path | Location::Query | Location::Body => {
+                return Err(bug(tool, "REST location on an Alipay tool"));
+            }
+        }
+    }
+    if !biz.is_empty() {
+        let json =
+            serde_json::to_string(&Value::Object(biz)).map_err(|e| bug(tool, &e.to_string()))?;
+        params.push(("biz_content".into(), json));
+    }
+    let signature = sig::sign_params(
+        &cfg.private_key,
+        params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    params.push(("sign".into(), signature));
+    Ok(SignedParams { method, params })
+}
+
+fn insert_nested(map: &mut Map<String, Value>, wire: &str, value: Value) {
+    match wire.split_once('.') {
+        None => {
+            map.insert(wire.to_string(), value);
+        }
+        Some((head, tail)) => {
+            let slot = map
+                .entry(head.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            if let Value::Object(inner) = slot {
+                insert_nested(inner, tail, value);
+            }
+        }
+    }
+}
+
+fn bug(tool: &ToolDef, what: &str) -> ToolError {
+    ToolError::new(
+        ErrorKind::Configuration,
+        format!("spec of {} is inconsistent: {what}", tool.name),
+        "Report this bug.",
+    )
+}
+
+/// Checks the rules a schema cannot express. `today` is the Beijing-time date `yyyy-MM-dd`.
+pub fn check(
+    tool: &ToolDef,
+    args: &Map<String, Value>,
+    cfg: &AlipayConfig,
+    today: &str,
+) -> Result<(), ToolError> {
+    for rule in tool.checks {
+        match *rule {
+            Check::PastDate { param } => {
+                let Some(value) = args.get(param).and_then(Value::as_str) else {
+                    continue;
+                };
+                if !is_past_period(value, today) {
+                    return Err(ToolError::invalid(
+                        param,
+                        format!(
+                            "{value} is not finished yet (today is {today} in Beijing time); bills exist only for past days (yyyy-MM-dd) or past months (yyyy-MM)"
+                        ),
+                    ));
+                }
+            }
+            Check::CertModeInProduction => {
+                if cfg.env == AlipayEnv::Production && cfg.cert.is_none() {
+                    return Err(ToolError::new(
+                        ErrorKind::Configuration,
+                        format!(
+                            "{} ({}) requires public-key certificate mode on the production gateway, and this server is configured in key mode",
+                            tool.name,
+                            method_of(tool).unwrap_or_default()
+                        ),
+                        "Nothing was sent. Tell the operator to configure ALIPAY_APP_CERT_PATH, ALIPAY_CERT_PATH and ALIPAY_ROOT_CERT_PATH (certificate mode).",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `yyyy-MM-dd` strictly before `today`, or `yyyy-MM` strictly before today's month.
+pub fn is_past_period(value: &str, today: &str) -> bool {
+    match value.len() {
+        10 => value < today,
+        7 => value < &today[..7],
+        _ => false,
+    }
+}
+
+/// Reads a gateway answer: verifies the signature over the raw root object, then maps `code`.
+pub fn interpret(
+    tool: &ToolDef,
+    cfg: &AlipayConfig,
+    status: u16,
+    body: &[u8],
+) -> Result<Value, ToolError> {
+    let method = method_of(tool).unwrap_or_default();
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(unreadable(tool, status, "the body is not UTF-8"));
+    };
+    let signed = match sig::extract_signed_response(text, method) {
+        Ok(s) => s,
+        Err(e) => return Err(unreadable(tool, status, &e.to_string())),
+    };
+    let content: Map<String, Value> = match serde_json::from_str(signed.content) {
+        Ok(Value::Object(m)) => m,
+        _ => {
+            return Err(unreadable(
+                tool,
+                status,
+                "the response object is not a JSON object",
+            ));
+        }
+    };
+    let code = content
+        .get("code")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    match &signed.sign {
+        Some(_) => {
+            if let Some(cert) = &cfg.cert
+                && signed.alipay_cert_sn.as_deref() != Some(cert.alipay_cert_sn.as_str())
+            {
+                return Err(untrusted(
+                    tool,
+                    "the response's alipay_cert_sn does not match the configured Alipay certificate (it may have been rotated)",
+                ));
+            }
+            if !sig::verify_response(&cfg.alipay_public_key, &signed) {
+                return Err(untrusted(tool, "response signature invalid"));
+            }
+        }
+        // Unsigned bodies are only ever errors (gateway-level rejections); a success must be signed.
+        None if code == "10000" || code.is_empty() => {
+            return Err(untrusted(tool, "response signature missing"));
+        }
+        None => {}
+    }
+    if code == "10000" {
+        return Ok(Value::Object(content));
+    }
+    let text_of = |k: &str| content.get(k).and_then(Value::as_str).map(str::to_string);
+    let upstream = Upstream {
+        provider: "alipay",
+        http_status: Some(status),
+        error_type: None,
+        code: Some(code.clone()),
+        sub_code: text_of("sub_code"),
+        param: None,
+        message: match (text_of("msg"), text_of("sub_msg")) {
+            (Some(m), Some(s)) => Some(format!("{m}: {s}")),
+            (m, s) => s.or(m),
+        },
+    };
+    Err(upstream_error(tool, upstream))
+}
+
+fn unreadable(tool: &ToolDef, status: u16, why: &str) -> ToolError {
+    let writes = tool.effect != Effect::Read;
+    let mut err = ToolError::new(
+        ErrorKind::Transport,
+        format!("Alipay answered HTTP {status} with an unreadable body ({why})"),
+        if writes {
+            crate::error::next_after_unknown(tool)
+        } else {
+            "Retry the same call in a few seconds.".to_string()
+        },
+    )
+    .retry_safe(!writes);
+    if writes {
+        err.outcome = Some(Outcome::Unknown);
+    }
+    err
+}
+
+fn untrusted(tool: &ToolDef, why: &str) -> ToolError {
+    let writes = tool.effect != Effect::Read;
+    let mut err = ToolError::new(
+        ErrorKind::UntrustedResponse,
+        format!("{why}: the answer was discarded and none of its data is used"),
+        if writes {
+            format!(
+                "Do not assume the operation failed or succeeded. {} Tell the operator to check ALIPAY_PUBLIC_KEY / the Alipay certificate.",
+                crate::error::next_after_unknown(tool)
+            )
+        } else {
+            "Tell the operator: the configured Alipay public key (or certificate) does not match the gateway's signing key.".to_string()
+        },
+    );
+    if writes {
+        err.outcome = Some(Outcome::Unknown);
+    }
+    err
+}
+
+/// Maps Alipay's code / sub_code (alipay.md §7) to retry safety and the next step.
+fn upstream_error(tool: &ToolDef, upstream: Upstream) -> ToolError {
+    let code = upstream.code.clone().unwrap_or_default();
+    let sub = upstream.sub_code.clone().unwrap_or_default();
+    let reference = tool.merchant_reference.unwrap_or("merchant reference");
+    let query = tool.query_tool;
+    let writes = tool.effect != Effect::Read;
+    let system_error = code == "20000"
+        || matches!(
+            sub.as_str(),
+            "ACQ.SYSTEM_ERROR" | "SYSTEM_ERROR" | "isp.unknow-error" | "aop.unknow-error"
+        );
+    let (retry_safe, unknown, next) = if system_error {
+        if writes {
+            let step = match query {
+                Some(q) => format!("Alipay could not say whether it worked. Call {q} first; retry only with the same `{reference}` and the same arguments, never a new one."),
+                None => "Alipay could not say whether it worked; check the state before retrying with the same arguments.".to_string(),
+            };
+            (tool.merchant_reference.is_some(), true, step)
+        } else {
+            (
+                true,
+                false,
+                "Alipay had a system error; retry the same call in a few seconds.".to_string(),
+            )
+        }
+    } else {
+        let step = match sub.as_str() {
+            "ACQ.TRADE_NOT_EXIST" | "TRADE_NOT_EXIST" => {
+                "No such trade: check out_trade_no / trade_no (query_trade by out_trade_no finds it; a precreated trade exists only after the buyer scans the code).".to_string()
+            }
+            "ORDER_NOT_EXIST" => "No such transfer: check out_biz_no / order_id.".to_string(),
+            "ACQ.CONTEXT_INCONSISTENT" => format!(
+                "This {reference} was already used with different arguments. Query it to see the existing order; use a new {reference} only for a genuinely new order."
+            ),
+            "ACQ.DISCORDANT_REPEAT_REQUEST" => {
+                "This out_request_no was already used for a refund with different arguments. Call query_refund with it; use a new out_request_no only for a separate refund.".to_string()
+            }
+            "PAYMENT_INFO_INCONSISTENCY" => {
+                "This out_biz_no was already used for a transfer with different arguments. Call query_transfer with it; use a new out_biz_no only for a separate transfer.".to_string()
+            }
+            "ACQ.TRADE_HAS_SUCCESS" => "The trade is already paid; query_trade shows it. Refund it with refund_trade if needed.".to_string(),
+            "ACQ.TRADE_STATUS_ERROR" => "The trade is not in a state that allows this (e.g. close works only while unpaid; refund only after payment). Call query_trade.".to_string(),
+            "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL" | "ACQ.REASON_TRADE_REFUND_FEE_ERR" | "ACQ.REFUND_FEE_ERROR" => {
+                "The refund exceeds what is still refundable; query_trade and query_refund show what was refunded.".to_string()
+            }
+            "PAYER_BALANCE_NOT_ENOUGH" | "BALANCE_IS_NOT_ENOUGH" | "ACQ.SELLER_BALANCE_NOT_ENOUGH" => {
+                "The merchant account balance is too low; the operator must top it up. Nothing was moved.".to_string()
+            }
+            "REQUEST_PROCESSING" => match query {
+                Some(q) => format!("Alipay is still processing this request; call {q} in a few seconds."),
+                None => "Alipay is still processing; check again in a few seconds.".to_string(),
+            },
+            "isv.invalid-signature" => {
+                "Alipay rejected the request signature: the app private key does not match the app public key uploaded to Alipay. Tell the operator; retrying will not help.".to_string()
+            }
+            "isv.invalid-app-id" => "Alipay does not know this app id: check ALIPAY_APP_ID and ALIPAY_ENV (sandbox apps only exist on the sandbox gateway).".to_string(),
+            "isv.code-invalid" => "The auth code is invalid or already used: ask the user to authorize again for a fresh code.".to_string(),
+            "aop.invalid-auth-token" | "aop.auth-token-time-out" => {
+                "The user's auth_token is invalid or expired: get a new one with get_oauth_token (grant_type refresh_token).".to_string()
+            }
+            "isv.invalid-cloud-app-permission" => {
+                "The app's payment MCP switch (开启支付 MCP Server) is off in the Alipay console; the operator must enable it.".to_string()
+            }
+            "isp.bill_not_exist" => "No bill exists for that date (no activity, or not generated yet; daily bills are ready after about 09:00 the next day).".to_string(),
+            _ if code == "40006" => "The app lacks permission for this API (or the user did not grant the scope); the operator must request it.".to_string(),
+            _ if code == "20001" => "The authorization token is invalid; obtain a new one.".to_string(),
+            _ => "Read sub_code and sub_msg, fix the request and call again.".to_string(),
+        };
+        (false, false, step)
+    };
+    let message = format!(
+        "Alipay error {code}{}: {}",
+        if sub.is_empty() {
+            String::new()
+        } else {
+            format!(" {sub}")
+        },
+        upstream.message.clone().unwrap_or_default()
+    );
+    let mut err = ToolError::new(ErrorKind::Upstream, message, next).retry_safe(retry_safe);
+    if unknown {
+        err.outcome = Some(Outcome::Unknown);
+    }
+    err.upstream = Some(Box::new(upstream));
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_periods() {
+        assert!(is_past_period("2026-11-23", "2026-11-24"));
+        assert!(!is_past_period("2026-11-24", "2026-11-24"));
+        assert!(!is_past_period("2026-12-01", "2026-11-24"));
+        assert!(is_past_period("2026-10", "2026-11-24"));
+        assert!(!is_past_period("2026-11", "2026-11-24"));
+        assert!(!is_past_period("garbage", "2026-11-24"));
+    }
+}
