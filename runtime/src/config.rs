@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use rsa::{PrivateKey, PublicKey};
 
 use crate::keys::{self, KeyError};
+use crate::policy::{ConfirmMode, Limits, PolicyConfig};
+use crate::tool::Provider;
 
 /// A string that never prints: API keys and the like.
 #[derive(Clone, PartialEq, Eq)]
@@ -65,6 +67,31 @@ const ENV_NAMES: &[(&str, &[&str])] = &[
     ),
     ("server.tools", &["ZHIFU_TOOLS", "AP_SELECT_TOOLS"]),
     ("server.read_only", &["ZHIFU_READ_ONLY"]),
+    ("server.state_dir", &["ZHIFU_STATE_DIR"]),
+    ("server.state_db", &["ZHIFU_STATE_DB"]),
+    ("server.audit_log", &["ZHIFU_AUDIT_LOG"]),
+    ("server.audit_max_bytes", &["ZHIFU_AUDIT_MAX_BYTES"]),
+    ("server.http_timeout_ms", &["ZHIFU_HTTP_TIMEOUT_MS"]),
+    ("policy.deny_tools", &["ZHIFU_DENY_TOOLS"]),
+    ("policy.allow_live_writes", &["ZHIFU_ALLOW_LIVE_WRITES"]),
+    ("policy.confirm", &["ZHIFU_CONFIRM"]),
+    ("policy.transfer_payees", &["ZHIFU_TRANSFER_PAYEES"]),
+    (
+        "policy.pingpp.max_per_call_yuan",
+        &["ZHIFU_PINGPP_MAX_PER_CALL_YUAN"],
+    ),
+    (
+        "policy.pingpp.max_daily_yuan",
+        &["ZHIFU_PINGPP_MAX_DAILY_YUAN"],
+    ),
+    (
+        "policy.alipay.max_per_call_yuan",
+        &["ZHIFU_ALIPAY_MAX_PER_CALL_YUAN"],
+    ),
+    (
+        "policy.alipay.max_daily_yuan",
+        &["ZHIFU_ALIPAY_MAX_DAILY_YUAN"],
+    ),
 ];
 
 /// The official Alipay MCP server's `AP_SELECT_TOOLS` names, mapped to ours.
@@ -74,32 +101,6 @@ const AP_TOOL_ALIASES: &[(&str, &str)] = &[
     ("queryPay", "query_trade"),
     ("refundPay", "refund_trade"),
     ("refundQuery", "query_refund"),
-];
-
-/// Keys a TOML file may set, as `[section] name`.
-const FILE_KEYS: &[&str] = &[
-    "pingpp.api_key",
-    "pingpp.app_id",
-    "pingpp.private_key",
-    "pingpp.private_key_path",
-    "pingpp.public_key",
-    "pingpp.public_key_path",
-    "pingpp.api_base",
-    "alipay.app_id",
-    "alipay.private_key",
-    "alipay.private_key_path",
-    "alipay.public_key",
-    "alipay.public_key_path",
-    "alipay.gateway",
-    "alipay.env",
-    "alipay.app_cert_path",
-    "alipay.cert_path",
-    "alipay.root_cert_path",
-    "alipay.notify_url",
-    "alipay.return_url",
-    "alipay.sign_type",
-    "server.tools",
-    "server.read_only",
 ];
 
 /// Default Ping++ API base URL.
@@ -185,6 +186,24 @@ pub struct ServerConfig {
     pub tools: Option<Vec<String>>,
     /// Only tools whose effect is `read` are listed and callable (`ZHIFU_READ_ONLY=1`).
     pub read_only: bool,
+    pub policy: PolicyConfig,
+    pub state: StateConfig,
+}
+
+/// Where durable state lives and how long HTTP calls may take.
+#[derive(Debug, Clone, Default)]
+pub struct StateConfig {
+    /// Folder for the state database and the audit log (`ZHIFU_STATE_DIR`).
+    pub dir: Option<PathBuf>,
+    /// SQLite file with idempotency records and spending counters (`ZHIFU_STATE_DB`).
+    pub db: Option<PathBuf>,
+    /// Append-only JSON Lines audit log (`ZHIFU_AUDIT_LOG`; `off` disables it).
+    pub audit_log: Option<PathBuf>,
+    pub audit_disabled: bool,
+    /// Rotate the audit log at this size (`ZHIFU_AUDIT_MAX_BYTES`, default 10 MiB).
+    pub audit_max_bytes: u64,
+    /// Whole-request timeout for gateway calls (`ZHIFU_HTTP_TIMEOUT_MS`, default 30 s).
+    pub http_timeout_ms: Option<u64>,
 }
 
 /// Everything the runtime needs.
@@ -248,47 +267,27 @@ impl Loader {
                     path: shown.clone(),
                     message: e.message().to_string(),
                 })?;
-        for (section, value) in &table {
-            let toml::Value::Table(entries) = value else {
+        let mut flat = Vec::new();
+        flatten(&table, "", &mut flat).map_err(|message| ConfigError::FileParse {
+            path: shown.clone(),
+            message,
+        })?;
+        for (dotted, text) in flat {
+            let Some((key, _)) = ENV_NAMES.iter().find(|(k, _)| *k == dotted) else {
+                let (section, name) = dotted.rsplit_once('.').unwrap_or(("", dotted.as_str()));
                 return Err(ConfigError::FileParse {
                     path: shown,
-                    message: format!("`{section}` must be a [section]"),
+                    message: format!("unknown setting [{section}] {name}"),
                 });
             };
-            for (name, value) in entries {
-                let dotted = format!("{section}.{name}");
-                let Some(key) = FILE_KEYS.iter().find(|k| **k == dotted) else {
-                    return Err(ConfigError::FileParse {
-                        path: shown,
-                        message: format!("unknown setting [{section}] {name}"),
-                    });
-                };
-                let text = match value {
-                    toml::Value::String(s) => s.clone(),
-                    toml::Value::Boolean(b) => b.to_string(),
-                    toml::Value::Integer(i) => i.to_string(),
-                    toml::Value::Array(items) if items.iter().all(toml::Value::is_str) => items
-                        .iter()
-                        .filter_map(toml::Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    _ => {
-                        return Err(ConfigError::FileParse {
-                            path: shown,
-                            message: format!(
-                                "[{section}] {name} must be a string, boolean, integer or list of strings"
-                            ),
-                        });
-                    }
-                };
-                self.raw.insert(
-                    key,
-                    Raw {
-                        value: text,
-                        source: format!("config file {shown} [{section}] {name}"),
-                    },
-                );
-            }
+            let (section, name) = key.rsplit_once('.').unwrap_or(("", key));
+            self.raw.insert(
+                key,
+                Raw {
+                    value: text,
+                    source: format!("config file {shown} [{section}] {name}"),
+                },
+            );
         }
         Ok(self)
     }
@@ -352,6 +351,8 @@ impl Loader {
                 None => false,
                 Some(r) => parse_bool(r)?,
             },
+            policy: self.policy()?,
+            state: self.state()?,
         };
         let pingpp = match self.get("pingpp.api_key") {
             None => {
@@ -407,6 +408,96 @@ impl Loader {
             alipay,
             server,
             sandbox: false,
+        })
+    }
+
+    fn policy(&self) -> Result<PolicyConfig, ConfigError> {
+        let list = |k: &str| -> Option<Vec<String>> {
+            self.get(k).map(|r| {
+                r.value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+        };
+        let yuan = |k: &str| -> Result<Option<i64>, ConfigError> {
+            match self.get(k) {
+                None => Ok(None),
+                Some(r) => crate::money::fen_from_yuan(r.value.trim())
+                    .map(Some)
+                    .ok_or_else(|| ConfigError::Invalid {
+                        setting: r.source.clone(),
+                        message: "must be an amount in yuan like 500 or 99.50".into(),
+                    }),
+            }
+        };
+        let mut limits = std::collections::BTreeMap::new();
+        for (provider, name) in [(Provider::Pingpp, "pingpp"), (Provider::Alipay, "alipay")] {
+            let l = Limits {
+                per_call_fen: yuan(&format!("policy.{name}.max_per_call_yuan"))?,
+                daily_fen: yuan(&format!("policy.{name}.max_daily_yuan"))?,
+            };
+            if l != Limits::default() {
+                limits.insert(provider, l);
+            }
+        }
+        let confirm = match self.get("policy.confirm") {
+            None => ConfirmMode::Auto,
+            Some(r) => match r.value.trim().to_ascii_lowercase().as_str() {
+                "auto" | "" => ConfirmMode::Auto,
+                "always" => ConfirmMode::Always,
+                "never" => ConfirmMode::Never,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        setting: r.source.clone(),
+                        message: "must be auto, always or never".into(),
+                    });
+                }
+            },
+        };
+        Ok(PolicyConfig {
+            deny_tools: list("policy.deny_tools").unwrap_or_default(),
+            allow_live_writes: match self.get("policy.allow_live_writes") {
+                None => false,
+                Some(r) => parse_bool(r)?,
+            },
+            confirm,
+            transfer_payees: list("policy.transfer_payees"),
+            limits,
+        })
+    }
+
+    fn state(&self) -> Result<StateConfig, ConfigError> {
+        let path = |k: &str| self.get(k).map(|r| PathBuf::from(r.value.trim()));
+        let number = |k: &str| -> Result<Option<u64>, ConfigError> {
+            self.get(k)
+                .map(|r| {
+                    r.value
+                        .trim()
+                        .parse::<u64>()
+                        .map_err(|_| ConfigError::Invalid {
+                            setting: r.source.clone(),
+                            message: "must be a whole number".into(),
+                        })
+                })
+                .transpose()
+        };
+        let audit_disabled = self
+            .get("server.audit_log")
+            .is_some_and(|r| r.value.trim().eq_ignore_ascii_case("off"));
+        Ok(StateConfig {
+            dir: path("server.state_dir"),
+            db: path("server.state_db"),
+            audit_log: if audit_disabled {
+                None
+            } else {
+                path("server.audit_log")
+            },
+            audit_disabled,
+            audit_max_bytes: number("server.audit_max_bytes")?.unwrap_or(10 * 1024 * 1024),
+            http_timeout_ms: number("server.http_timeout_ms")?,
         })
     }
 
@@ -550,6 +641,43 @@ impl Loader {
         }
         Ok(None)
     }
+}
+
+/// Flattens nested TOML tables into dotted keys; lists of strings become comma-separated text.
+fn flatten(
+    table: &toml::Table,
+    prefix: &str,
+    out: &mut Vec<(String, String)>,
+) -> Result<(), String> {
+    for (name, value) in table {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let text = match value {
+            toml::Value::Table(inner) => {
+                flatten(inner, &key, out)?;
+                continue;
+            }
+            _ if prefix.is_empty() => return Err(format!("`{name}` must be inside a [section]")),
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Array(items) if items.iter().all(toml::Value::is_str) => items
+                .iter()
+                .filter_map(toml::Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+            _ => {
+                return Err(format!(
+                    "{key} must be a string, boolean, integer or list of strings"
+                ));
+            }
+        };
+        out.push((key, text));
+    }
+    Ok(())
 }
 
 fn parse_bool(raw: &Raw) -> Result<bool, ConfigError> {

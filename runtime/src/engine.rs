@@ -370,13 +370,3 @@ pub fn summary(tool: &ToolDef, value: &Value) -> String {
         }
     }
 }
-
-/// The result of `tools/call` for a failure, as structured content.
-pub fn error_value(err: &ToolError) -> Value {
-    err.to_value()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-}

@@ -24,6 +24,12 @@ pub enum ErrorKind {
     Transport,
     /// The gateway's answer failed signature verification and was discarded.
     UntrustedResponse,
+    /// The operator's policy does not allow this call; nothing was sent.
+    PolicyRefused,
+    /// The user did not confirm (declined, cancelled, or the client cannot ask); nothing was sent.
+    NotConfirmed,
+    /// A repeat of an earlier call with the same merchant reference but different arguments.
+    IdempotencyConflict,
 }
 
 /// The gateway's own error fields, passed through for the model.
@@ -59,6 +65,9 @@ pub struct ToolError {
     pub violations: Vec<Violation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Box<Upstream>>,
+    /// The policy rule that refused the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'static str>,
     /// `UNKNOWN` when a money-moving call may or may not have happened.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
@@ -91,6 +100,7 @@ impl ToolError {
             field: None,
             violations: Vec::new(),
             upstream: None,
+            rule: None,
             outcome: None,
             retry_safe: false,
             next_step: next_step.into(),

@@ -4,6 +4,7 @@
 pub mod alipay;
 pub mod cert;
 pub mod config;
+pub mod confirm;
 pub mod engine;
 pub mod error;
 pub mod http;
@@ -11,6 +12,7 @@ pub mod keys;
 pub mod local;
 pub mod money;
 pub mod pingpp;
+pub mod policy;
 pub mod server;
 pub mod signing;
 pub mod tool;

@@ -1,0 +1,191 @@
+//! Policy: what the operator allows an agent to do, decided before any network call.
+//!
+//! Rules (each refusal names the rule and the setting that controls it, and does not suggest a way
+//! around it): tool allowlist/denylist, read-only mode, live-mode writes, per-call and rolling
+//! 24-hour amount limits per provider (the daily one is enforced atomically by the store), and the
+//! transfer payee allowlist. Confirmation (asking the user) is decided here and carried out by the
+//! MCP layer.
+
+use std::collections::BTreeMap;
+
+use crate::error::{ErrorKind, ToolError};
+use crate::money::yuan_from_fen;
+use crate::tool::{Effect, Provider, ToolDef};
+
+/// When to ask the user before a money-moving or irreversible call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConfirmMode {
+    /// Ask in live mode (real money), not in test mode or the sandbox.
+    #[default]
+    Auto,
+    /// Always ask, also in test mode.
+    Always,
+    /// Never ask (the operator takes responsibility, e.g. a supervised batch job).
+    Never,
+}
+
+/// Amount limits of one provider, in fen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub per_call_fen: Option<i64>,
+    pub daily_fen: Option<i64>,
+}
+
+/// The operator's policy.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyConfig {
+    /// Tools that are never listed nor callable (`ZHIFU_DENY_TOOLS`).
+    pub deny_tools: Vec<String>,
+    /// Money-moving calls with live credentials are refused unless this is set (`ZHIFU_ALLOW_LIVE_WRITES=1`).
+    pub allow_live_writes: bool,
+    pub confirm: ConfirmMode,
+    /// If set, transfers may only go to these payee identities (`ZHIFU_TRANSFER_PAYEES`).
+    pub transfer_payees: Option<Vec<String>>,
+    pub limits: BTreeMap<Provider, Limits>,
+}
+
+/// Env names, for refusal messages.
+fn limit_setting(provider: Provider, daily: bool) -> &'static str {
+    match (provider, daily) {
+        (Provider::Pingpp, false) => "ZHIFU_PINGPP_MAX_PER_CALL_YUAN",
+        (Provider::Pingpp, true) => "ZHIFU_PINGPP_MAX_DAILY_YUAN",
+        (Provider::Alipay, false) => "ZHIFU_ALIPAY_MAX_PER_CALL_YUAN",
+        (Provider::Alipay, true) => "ZHIFU_ALIPAY_MAX_DAILY_YUAN",
+    }
+}
+
+/// What the policy says about one call, before the daily counter is consulted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Ask the user before sending.
+    pub confirm: bool,
+    /// Reserve this amount against the daily limit (fen), when the tool moves money.
+    pub reserve_fen: Option<i64>,
+}
+
+/// The facts about a call that the policy looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct CallFacts<'a> {
+    pub tool: &'a ToolDef,
+    /// Amount this call moves, in fen, when known.
+    pub amount_fen: Option<i64>,
+    /// Live credentials / production gateway.
+    pub live: bool,
+    /// The payee identity, for transfers.
+    pub payee: Option<&'a str>,
+}
+
+/// A refusal: names the rule and the setting; tells the model to stop, not how to get around it.
+pub fn refusal(rule: &'static str, message: String, setting: &str) -> ToolError {
+    let mut err = ToolError::new(
+        ErrorKind::PolicyRefused,
+        format!(
+            "refused by policy ({rule}): {message}; this is controlled by {setting}. Nothing was sent"
+        ),
+        "Tell the user this operation is not allowed by the server's policy and needs the operator. Do not retry it, change it or split it to get past the rule.",
+    );
+    err.rule = Some(rule);
+    err
+}
+
+impl PolicyConfig {
+    /// Whether a tool is denied outright (listing and calling).
+    pub fn denies(&self, tool: &ToolDef) -> bool {
+        self.deny_tools.iter().any(|n| n == tool.name)
+    }
+
+    /// Decides everything that does not need the store.
+    pub fn evaluate(&self, facts: CallFacts<'_>) -> Result<Decision, ToolError> {
+        let tool = facts.tool;
+        let moves_money = tool.effect == Effect::MovesMoney;
+        let risky = matches!(tool.effect, Effect::MovesMoney | Effect::Irreversible);
+        if self.denies(tool) {
+            return Err(refusal(
+                "deny_tools",
+                format!("{} is on the denylist", tool.name),
+                "ZHIFU_DENY_TOOLS",
+            ));
+        }
+        if facts.live && moves_money && !self.allow_live_writes {
+            return Err(refusal(
+                "live_writes",
+                format!(
+                    "{} moves real money with live credentials, and live writes are not enabled",
+                    tool.name
+                ),
+                "ZHIFU_ALLOW_LIVE_WRITES",
+            ));
+        }
+        let limits = self.limits.get(&tool.provider).copied().unwrap_or_default();
+        let mut reserve_fen = None;
+        if moves_money {
+            let limited = limits.per_call_fen.is_some() || limits.daily_fen.is_some();
+            match facts.amount_fen {
+                None if limited => {
+                    return Err(refusal(
+                        "amount_required",
+                        format!(
+                            "amount limits are set for {} and this call does not state the amount it moves",
+                            tool.provider.as_str()
+                        ),
+                        limit_setting(tool.provider, limits.per_call_fen.is_none()),
+                    ));
+                }
+                None => {}
+                Some(fen) => {
+                    if let Some(max) = limits.per_call_fen
+                        && fen > max
+                    {
+                        return Err(refusal(
+                            "per_call_limit",
+                            format!(
+                                "{} exceeds the per-call limit of {} for {}",
+                                yuan_from_fen(fen),
+                                yuan_from_fen(max),
+                                tool.provider.as_str()
+                            ),
+                            limit_setting(tool.provider, false),
+                        ));
+                    }
+                    reserve_fen = Some(fen);
+                }
+            }
+            if let Some(payees) = &self.transfer_payees
+                && let Some(payee) = facts.payee
+                && !payees.iter().any(|p| p == payee)
+            {
+                return Err(refusal(
+                    "transfer_payees",
+                    format!("the payee {payee} is not on the transfer payee allowlist"),
+                    "ZHIFU_TRANSFER_PAYEES",
+                ));
+            }
+        }
+        let confirm = risky
+            && match self.confirm {
+                ConfirmMode::Always => true,
+                ConfirmMode::Never => false,
+                ConfirmMode::Auto => facts.live,
+            };
+        Ok(Decision {
+            confirm,
+            reserve_fen,
+        })
+    }
+
+    /// The refusal when the daily counter is full.
+    pub fn daily_refusal(&self, provider: Provider, fen: i64, spent: i64, limit: i64) -> ToolError {
+        refusal(
+            "daily_limit",
+            format!(
+                "{} would bring the last 24 hours' total for {} to {}, over the daily limit of {} ({} already used)",
+                yuan_from_fen(fen),
+                provider.as_str(),
+                yuan_from_fen(spent + fen),
+                yuan_from_fen(limit),
+                yuan_from_fen(spent)
+            ),
+            limit_setting(provider, true),
+        )
+    }
+}
