@@ -225,3 +225,141 @@ fn typed_outputs_keep_unknown_fields() {
     assert_eq!(v.valid, Some(false));
     assert_eq!(v.event_id, None);
 }
+
+#[test]
+fn alipay_seed_tools_are_all_there() {
+    let names: BTreeSet<&str> = TOOLS.iter().map(|t| t.name).collect();
+    for seed in [
+        "cancel_trade",
+        "close_trade",
+        "create_trade",
+        "get_oauth_token",
+        "query_bill_download_url",
+        "query_trade",
+        "query_transfer",
+        "query_user_info",
+        "refund_trade",
+        "transfer_fund",
+    ] {
+        assert!(names.contains(seed), "missing Alipay seed tool {seed}");
+        assert_eq!(lookup(seed).provider, zhifu_runtime::tool::Provider::Alipay);
+    }
+}
+
+fn validator(t: &ToolDef) -> jsonschema::Validator {
+    jsonschema::draft202012::new(&schema(t.input_schema)).expect("input schema compiles")
+}
+
+#[test]
+fn alipay_rules_are_enforced_by_the_input_schemas() {
+    let transfer = validator(lookup("transfer_fund"));
+    let base = json!({
+        "out_biz_no": "T1",
+        "trans_amount": "15.50",
+        "payee_identity": "someone@example.com",
+        "payee_identity_type": "ALIPAY_LOGON_ID"
+    });
+    assert!(!transfer.is_valid(&base), "logon id needs payee_name");
+    let mut named = base.clone();
+    named["payee_name"] = json!("张三");
+    assert!(transfer.is_valid(&named));
+    let mut by_id = base.clone();
+    by_id["payee_identity_type"] = json!("ALIPAY_USER_ID");
+    by_id["payee_identity"] = json!("2088123412341234");
+    assert!(transfer.is_valid(&by_id));
+    let mut fen = named.clone();
+    fen["trans_amount"] = json!(1550);
+    assert!(!transfer.is_valid(&fen), "amounts are yuan strings");
+
+    let query = validator(lookup("query_trade"));
+    assert!(!query.is_valid(&json!({})), "needs out_trade_no or trade_no");
+    assert!(query.is_valid(&json!({"trade_no": "2024010122001400000000000001"})));
+    assert!(query.is_valid(&json!({"out_trade_no": "A1"})));
+
+    let oauth = validator(lookup("get_oauth_token"));
+    assert!(!oauth.is_valid(&json!({"grant_type": "authorization_code"})));
+    assert!(oauth.is_valid(&json!({"grant_type": "authorization_code", "code": "c"})));
+    assert!(!oauth.is_valid(&json!({"grant_type": "refresh_token", "code": "c"})));
+    assert!(oauth.is_valid(&json!({"grant_type": "refresh_token", "refresh_token": "r"})));
+
+    let bill = validator(lookup("query_bill_download_url"));
+    for ok in ["2024-01-31", "2024-01"] {
+        assert!(bill.is_valid(&json!({"bill_type": "trade", "bill_date": ok})), "{ok}");
+    }
+    for bad in ["2024-1-31", "2024-13", "20240131", "2024-01-32"] {
+        assert!(!bill.is_valid(&json!({"bill_type": "trade", "bill_date": bad})), "{bad}");
+    }
+
+    let verify = validator(lookup("verify_notification"));
+    assert!(!verify.is_valid(&json!({"kind": "payment"})));
+    assert!(verify.is_valid(&json!({"params": {"sign": "x"}})));
+    assert!(!verify.is_valid(&json!({"params": {"n": 1}})), "values are strings");
+    assert!(verify.is_valid(&json!({"body": "a=b"})));
+}
+
+#[test]
+fn alipay_descriptors_follow_the_runtime_contract() {
+    use zhifu_runtime::tool::Check;
+    for t in TOOLS
+        .iter()
+        .filter(|t| t.provider == zhifu_runtime::tool::Provider::Alipay)
+    {
+        for p in t.params {
+            for common in [
+                "app_id",
+                "method",
+                "format",
+                "charset",
+                "sign",
+                "sign_type",
+                "timestamp",
+                "version",
+            ] {
+                assert_ne!(p.wire, common, "{}: the runtime adds `{common}`", t.name);
+            }
+            if matches!(
+                p.name,
+                "code" | "refresh_token" | "auth_token" | "app_auth_token"
+            ) {
+                assert!(p.secret, "{}.{} must be secret", t.name, p.name);
+                assert_eq!(p.location, Location::Common, "{}.{}", t.name, p.name);
+            }
+            if p.name == "notify_url" || p.name == "return_url" {
+                assert_eq!(p.location, Location::Common, "{}.{}", t.name, p.name);
+                assert!(!p.required, "{}.{}", t.name, p.name);
+                assert_eq!(
+                    p.default_from,
+                    Some(if p.name == "notify_url" {
+                        "alipay.notify_url"
+                    } else {
+                        "alipay.return_url"
+                    })
+                );
+            }
+        }
+        if let Some(a) = t.amount_param {
+            assert_eq!(t.param(a).expect("amount param").kind, Kind::AmountYuan);
+            assert!(t.description.contains("yuan"), "{}: units", t.name);
+        }
+    }
+    let transfer = lookup("transfer_fund");
+    assert_eq!(transfer.checks, &[Check::CertModeInProduction]);
+    assert_eq!(transfer.param("payee_identity").expect("payee").wire, "payee_info.identity");
+    assert_eq!(
+        lookup("query_bill_download_url").checks,
+        &[Check::PastDate { param: "bill_date" }]
+    );
+    let refund = lookup("refund_trade");
+    assert_eq!(refund.merchant_reference, Some("out_request_no"));
+    assert_eq!(refund.query_tool, Some("query_refund"));
+    assert!(refund.param("out_request_no").expect("key").required);
+    for url in ["create_page_payment_url", "create_wap_payment_url"] {
+        let t = lookup(url);
+        assert!(matches!(t.operation, Operation::GatewayUrl { .. }), "{url}");
+        assert!(!t.open_world() && !t.destructive(), "{url}");
+    }
+    assert!(matches!(
+        lookup("verify_notification").operation,
+        Operation::Local { op: "alipay.verify_notification" }
+    ));
+}

@@ -2,11 +2,20 @@
 //!
 //! One module per tool: typed arguments, typed result and the `DESCRIPTOR`.
 
+/// `cancel_trade`: Cancel an Alipay trade.
+pub mod cancel_trade;
+
+/// `close_trade`: Close an unpaid Alipay trade.
+pub mod close_trade;
+
 /// `create_charge`: Create a Ping++ charge.
 pub mod create_charge;
 
 /// `create_customer`: Create a Ping++ customer.
 pub mod create_customer;
+
+/// `create_page_payment_url`: Create an Alipay desktop payment link.
+pub mod create_page_payment_url;
 
 /// `create_recharge`: Recharge a Ping++ user balance.
 pub mod create_recharge;
@@ -16,6 +25,15 @@ pub mod create_recharge_refund;
 
 /// `create_refund`: Refund a Ping++ charge.
 pub mod create_refund;
+
+/// `create_trade`: Create an Alipay trade.
+pub mod create_trade;
+
+/// `create_wap_payment_url`: Create an Alipay mobile payment link.
+pub mod create_wap_payment_url;
+
+/// `get_oauth_token`: Get an Alipay user access token.
+pub mod get_oauth_token;
 
 /// `list_charges`: List Ping++ charges.
 pub mod list_charges;
@@ -28,6 +46,27 @@ pub mod list_recharge_refunds;
 
 /// `list_refunds`: List the refunds of a Ping++ charge.
 pub mod list_refunds;
+
+/// `precreate_trade`: Create an Alipay QR-code trade.
+pub mod precreate_trade;
+
+/// `query_bill_download_url`: Get an Alipay bill download URL.
+pub mod query_bill_download_url;
+
+/// `query_refund`: Query an Alipay refund.
+pub mod query_refund;
+
+/// `query_trade`: Query an Alipay trade.
+pub mod query_trade;
+
+/// `query_transfer`: Query an Alipay transfer.
+pub mod query_transfer;
+
+/// `query_user_info`: Get an Alipay user's profile.
+pub mod query_user_info;
+
+/// `refund_trade`: Refund an Alipay trade.
+pub mod refund_trade;
 
 /// `retrieve_charge`: Retrieve a Ping++ charge.
 pub mod retrieve_charge;
@@ -46,6 +85,12 @@ pub mod retrieve_recharge_refund;
 
 /// `retrieve_refund`: Retrieve a Ping++ refund.
 pub mod retrieve_refund;
+
+/// `transfer_fund`: Transfer money to an Alipay account.
+pub mod transfer_fund;
+
+/// `verify_notification`: Verify an Alipay notification.
+pub mod verify_notification;
 
 /// `verify_webhook`: Verify a Ping++ webhook.
 pub mod verify_webhook;

@@ -71,6 +71,9 @@ fn type_text(n: &Node) -> String {
     if let Some(i) = &n.items {
         s = format!("array of {}", i.ty.as_str());
     }
+    if let Some(v) = &n.values {
+        s = format!("object of {} values", v.ty.as_str());
+    }
     let mut c = Vec::new();
     if let Some(p) = &n.pattern {
         c.push(format!("pattern `{p}`"));
@@ -219,6 +222,9 @@ fn tool_view(t: &Tool) -> ToolView {
             format!("`{m} {path}`")
         }
         Operation::Gateway { method } => format!("Alipay gateway method `{method}`"),
+        Operation::GatewayUrl { method } => format!(
+            "nothing: it builds and signs an Alipay `{method}` link locally (no network)"
+        ),
         Operation::Local { op } => format!("local operation `{op}` (no network)"),
     };
     let mut facts = vec![
@@ -243,6 +249,20 @@ fn tool_view(t: &Tool) -> ToolView {
         facts.push(format!(
             "When the outcome is unknown (timeout, reset), call `{q}`."
         ));
+    }
+    for r in super::emit_schema::rule_sentences(t) {
+        facts.push(format!("Rule: {r}"));
+    }
+    for c in &t.checks {
+        facts.push(match c {
+            Check::PastDate { param } => format!(
+                "Check: `{param}` must be a finished day or month (before today, Beijing time)."
+            ),
+            Check::CertModeInProduction => {
+                "Check: on the production gateway this method needs public-key certificate mode."
+                    .to_owned()
+            }
+        });
     }
     match t.pagination {
         PaginationSpec::None => {}

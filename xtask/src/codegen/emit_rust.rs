@@ -114,7 +114,13 @@ fn input_type(n: &Node, struct_name: &str, structs: &mut Structs) -> TokenStream
                 let ident = format_ident!("{}", struct_name);
                 quote!(#ident)
             }
-            None => quote!(::serde_json::Map<::std::string::String, ::serde_json::Value>),
+            None => match &n.values {
+                Some(v) => {
+                    let value = input_type(v, &format!("{struct_name}Value"), structs);
+                    quote!(::std::collections::BTreeMap<::std::string::String, #value>)
+                }
+                None => quote!(::serde_json::Map<::std::string::String, ::serde_json::Value>),
+            },
         },
     }
 }
@@ -380,6 +386,10 @@ pub fn tool_module(t: &Tool) -> String {
             let op = rt("Operation::Gateway");
             quote!(#op { method: #method })
         }
+        Operation::GatewayUrl { method } => {
+            let op = rt("Operation::GatewayUrl");
+            quote!(#op { method: #method })
+        }
         Operation::Local { op: o } => {
             let op = rt("Operation::Local");
             quote!(#op { op: #o })
@@ -434,6 +444,13 @@ pub fn tool_module(t: &Tool) -> String {
     let merchant_reference = opt_str(t.merchant_reference.as_deref());
     let amount_param = opt_str(t.amount_param.as_deref());
     let query_tool = opt_str(t.query_tool.as_deref());
+    let checks = t.checks.iter().map(|c| match c {
+        Check::PastDate { param } => {
+            let c = rt("Check::PastDate");
+            quote!(#c { param: #param })
+        }
+        Check::CertModeInProduction => rt("Check::CertModeInProduction"),
+    });
     let input_path = format!("../../schemas/{}.input.json", t.name);
     let output_path = format!("../../schemas/{}.output.json", t.name);
     let tool_def = rt("ToolDef");
@@ -462,7 +479,7 @@ pub fn tool_module(t: &Tool) -> String {
             merchant_reference: #merchant_reference,
             amount_param: #amount_param,
             query_tool: #query_tool,
-            checks: &[],
+            checks: &[#(#checks),*],
             input_schema: ::std::include_str!(#input_path),
             output_schema: ::std::include_str!(#output_path),
         };

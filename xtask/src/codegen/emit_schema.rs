@@ -60,6 +60,9 @@ pub fn node_schema(n: &Node) -> Value {
     if let Some(items) = &n.items {
         s.insert("items".into(), node_schema(items));
     }
+    if let Some(v) = &n.values {
+        s.insert("additionalProperties".into(), node_schema(v));
+    }
     if n.ty == Ty::Metadata {
         s.insert("maxProperties".into(), json!(10));
         s.insert("additionalProperties".into(), json!({ "type": "string" }));
@@ -146,16 +149,98 @@ pub fn input_schema(t: &Tool) -> Value {
     let mut s = Map::new();
     s.insert("$schema".into(), json!(DIALECT));
     s.insert("title".into(), json!(format!("{} arguments", t.name)));
+    let sentences = rule_sentences(t);
+    if !sentences.is_empty() {
+        s.insert("description".into(), json!(sentences.join(" ")));
+    }
     s.insert("type".into(), json!("object"));
     s.insert("properties".into(), Value::Object(props));
     if !required.is_empty() {
         s.insert("required".into(), Value::Array(required));
     }
     s.insert("additionalProperties".into(), json!(false));
-    if let Some(rules) = &t.channel_rules {
-        s.insert("allOf".into(), channel_rules_schema(rules));
+    let mut all = Vec::new();
+    if let Some(rules) = &t.channel_rules
+        && let Value::Array(entries) = channel_rules_schema(rules)
+    {
+        all.extend(entries);
+    }
+    all.extend(t.rules.iter().map(rule_schema));
+    if !t.require_any.is_empty() {
+        let any: Vec<Value> = t
+            .require_any
+            .iter()
+            .map(|n| json!({ "required": [n] }))
+            .collect();
+        all.push(json!({ "anyOf": any }));
+    }
+    if !all.is_empty() {
+        s.insert("allOf".into(), Value::Array(all));
     }
     Value::Object(s)
+}
+
+/// `{"if": {when}, "then": {"required": [...]}}` for one conditional requirement.
+pub fn rule_schema(r: &Rule) -> Value {
+    let mut props = Map::new();
+    let mut names = Vec::new();
+    for (name, values) in &r.when {
+        let cond = match values.as_slice() {
+            [one] => json!({ "const": one }),
+            many => json!({ "enum": many }),
+        };
+        props.insert(name.clone(), cond);
+        names.push(json!(name));
+    }
+    json!({
+        "if": { "properties": props, "required": names },
+        "then": { "required": r.require },
+    })
+}
+
+/// `` `a`, `b` and `c` `` (or with `or`).
+fn ticked(names: &[String], conjunction: &str) -> String {
+    let t: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match t.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} {conjunction} {last}", init.join(", ")),
+    }
+}
+
+fn value_text(v: &Value) -> String {
+    v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())
+}
+
+/// The rules of a tool as sentences for a model: the input schema's `description` and the docs.
+pub fn rule_sentences(t: &Tool) -> Vec<String> {
+    let mut out = Vec::new();
+    if !t.require_any.is_empty() {
+        out.push(format!(
+            "Give at least one of {}.",
+            ticked(&t.require_any, "or")
+        ));
+    }
+    for r in &t.rules {
+        let conds: Vec<String> = r
+            .when
+            .iter()
+            .map(|(name, values)| {
+                let v: Vec<String> = values.iter().map(|v| format!("`{}`", value_text(v))).collect();
+                match v.as_slice() {
+                    [one] => format!("`{name}` is {one}"),
+                    many => format!("`{name}` is one of {}", many.join(", ")),
+                }
+            })
+            .collect();
+        let verb = if r.require.len() == 1 { "is" } else { "are" };
+        out.push(format!(
+            "When {}, {} {verb} required.",
+            conds.join(" and "),
+            ticked(&r.require, "and")
+        ));
+    }
+    out
 }
 
 /// The schema of a response field.

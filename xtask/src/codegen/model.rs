@@ -82,6 +82,12 @@ pub struct Tool {
     pub amount_param: Option<String>,
     pub query_tool: Option<String>,
     pub channel_rules: Option<ChannelRules>,
+    /// Conditional requirements, in spec order.
+    pub rules: Vec<Rule>,
+    /// At least one of these arguments must be given (empty: no such rule).
+    pub require_any: Vec<String>,
+    /// Runtime checks, in spec order.
+    pub checks: Vec<Check>,
     pub response: Response,
 }
 
@@ -98,8 +104,26 @@ impl Tool {
 
     /// MCP openWorldHint.
     pub fn open_world(&self) -> bool {
-        !matches!(self.operation, Operation::Local { .. })
+        !matches!(
+            self.operation,
+            Operation::Local { .. } | Operation::GatewayUrl { .. }
+        )
     }
+}
+
+/// `when` every listed argument has one of its values, the `require`d arguments must be given.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Argument name → allowed values (one value emits `const`, several `enum`).
+    pub when: Vec<(String, Vec<Value>)>,
+    pub require: Vec<String>,
+}
+
+/// A runtime check (`zhifu_runtime::tool::Check`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    PastDate { param: String },
+    CertModeInProduction,
 }
 
 /// How a tool reaches its provider.
@@ -107,6 +131,7 @@ impl Tool {
 pub enum Operation {
     Rest { method: HttpMethod, path: String },
     Gateway { method: String },
+    GatewayUrl { method: String },
     Local { op: String },
 }
 
@@ -199,6 +224,8 @@ pub struct Node {
     /// Declared properties (sorted by name) and whether each is required; a node with declared
     /// properties is closed (`additionalProperties: false`).
     pub properties: Option<BTreeMap<String, (Node, bool)>>,
+    /// Schema of every value of an open object (`values:`), e.g. a map of strings.
+    pub values: Option<Box<Node>>,
     /// Channel rules that apply to this object's properties (nested `channel_rules`).
     pub channel_rules: Option<ChannelRules>,
 }
@@ -218,6 +245,7 @@ impl Node {
             enum_values: None,
             items: None,
             properties: None,
+            values: None,
             channel_rules: None,
         }
     }

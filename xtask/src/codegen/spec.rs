@@ -127,10 +127,19 @@ pub struct ToolSpec {
     pub query_tool: Option<String>,
     pub http: Option<HttpSpec>,
     pub gateway: Option<GatewaySpec>,
+    pub gateway_url: Option<GatewaySpec>,
     pub local: Option<LocalSpec>,
     #[serde(default)]
     pub params: Vec<ParamSpec>,
     pub channel_rules: Option<ChannelRulesSpec>,
+    /// Conditional requirements: `when` these arguments have these values, `require` those.
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+    /// At least one of these arguments must be given.
+    pub require_any: Option<Vec<String>>,
+    /// Runtime checks for what a JSON Schema cannot say.
+    #[serde(default)]
+    pub checks: Vec<CheckSpec>,
     pub response: ResponseSpec,
     #[serde(default)]
     pub pagination: PaginationSpec,
@@ -172,6 +181,90 @@ pub enum HttpMethod {
 #[serde(deny_unknown_fields)]
 pub struct GatewaySpec {
     pub method: String,
+}
+
+/// One conditional requirement: `when: {param: value or [values]}`, `require: [params]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub when: BTreeMap<String, OneOrManyValues>,
+    pub require: Vec<String>,
+}
+
+/// `ALIPAY_LOGON_ID` or `[A, B]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrManyValues {
+    Many(Vec<serde_json::Value>),
+    One(serde_json::Value),
+}
+
+impl OneOrManyValues {
+    /// The listed values, in order.
+    pub fn values(&self) -> Vec<serde_json::Value> {
+        match self {
+            OneOrManyValues::One(v) => vec![v.clone()],
+            OneOrManyValues::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// A runtime check: `cert_mode_in_production` or `{ past_date: <param> }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckSpec {
+    /// The named string argument is a date (or month) before today in Beijing time.
+    PastDate(String),
+    /// The method needs public-key certificate mode on the production gateway.
+    CertModeInProduction,
+}
+
+impl CheckSpec {
+    /// Every check name, as written in specs.
+    pub const NAMES: [&'static str; 2] = ["past_date", "cert_mode_in_production"];
+}
+
+/// yaml_serde wants `!tag` syntax for enums; specs write a bare name or a one-key map instead.
+impl<'de> Deserialize<'de> for CheckSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CheckSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`cert_mode_in_production` or `{ past_date: <param> }`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<CheckSpec, E> {
+                match v {
+                    "cert_mode_in_production" => Ok(CheckSpec::CertModeInProduction),
+                    "past_date" => Err(E::custom(
+                        "`past_date` names its parameter: write `{ past_date: <param> }`",
+                    )),
+                    _ => Err(E::unknown_variant(v, &CheckSpec::NAMES)),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CheckSpec, A::Error> {
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(de::Error::custom("an empty map is not a check"));
+                };
+                let check = match key.as_str() {
+                    "past_date" => CheckSpec::PastDate(map.next_value()?),
+                    "cert_mode_in_production" => {
+                        return Err(de::Error::custom(
+                            "`cert_mode_in_production` takes no value: write it bare",
+                        ));
+                    }
+                    other => return Err(de::Error::unknown_variant(other, &CheckSpec::NAMES)),
+                };
+                if let Some(extra) = map.next_key::<String>()? {
+                    return Err(de::Error::custom(format!(
+                        "one check per list item; `{extra}` needs its own `- ...`"
+                    )));
+                }
+                Ok(check)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `local: {op}`: a pure runtime operation.
@@ -220,6 +313,7 @@ pub struct ParamSpec {
     pub enum_from: Option<String>,
     pub items: Option<Box<SchemaSpec>>,
     pub properties: Option<BTreeMap<String, SchemaSpec>>,
+    pub values: Option<Box<SchemaSpec>>,
 }
 
 /// A nested schema: an array's `items` or an object's `properties` entry.
@@ -243,6 +337,7 @@ pub struct SchemaSpec {
     pub enum_from: Option<String>,
     pub items: Option<Box<SchemaSpec>>,
     pub properties: Option<BTreeMap<String, SchemaSpec>>,
+    pub values: Option<Box<SchemaSpec>>,
 }
 
 /// The constraint keys that parameters and nested schemas share, borrowed from either.
@@ -263,6 +358,7 @@ pub struct Constraints<'a> {
     pub enum_from: Option<&'a str>,
     pub items: Option<&'a SchemaSpec>,
     pub properties: Option<&'a BTreeMap<String, SchemaSpec>>,
+    pub values: Option<&'a SchemaSpec>,
 }
 
 macro_rules! constraints_of {
@@ -280,6 +376,7 @@ macro_rules! constraints_of {
             enum_from: $s.enum_from.as_deref(),
             items: $s.items.as_deref(),
             properties: $s.properties.as_ref(),
+            values: $s.values.as_deref(),
         }
     };
 }

@@ -462,7 +462,12 @@ fn lower_tool(
     }
 
     // Operation.
-    let ops = [t.http.is_some(), t.gateway.is_some(), t.local.is_some()];
+    let ops = [
+        t.http.is_some(),
+        t.gateway.is_some(),
+        t.gateway_url.is_some(),
+        t.local.is_some(),
+    ];
     let operation = match ops.iter().filter(|b| **b).count() {
         1 => {
             if let Some(h) = &t.http {
@@ -486,16 +491,26 @@ fn lower_tool(
                     path: h.path.clone(),
                 })
             } else if let Some(g) = &t.gateway {
-                if provider.protocol != Protocol::AlipayGateway {
-                    ctx.error(
-                        &path.key("gateway"),
+                gateway_method(ctx, provider, &g.method, &path.key("gateway"));
+                Some(Operation::Gateway {
+                    method: g.method.clone(),
+                })
+            } else if let Some(g) = &t.gateway_url {
+                let gpath = path.key("gateway_url");
+                if gateway_method(ctx, provider, &g.method, &gpath)
+                    && !PAGE_JUMP_METHODS.contains(&g.method.as_str())
+                {
+                    ctx.unknown(
+                        &gpath.key("method"),
                         format!(
-                            "provider `{}` has no `gateway.do`; use `http:`",
-                            provider.name
+                            "`{}` is not a page-jump method the runtime can build a URL for",
+                            g.method
                         ),
+                        &g.method,
+                        PAGE_JUMP_METHODS,
                     );
                 }
-                Some(Operation::Gateway {
+                Some(Operation::GatewayUrl {
                     method: g.method.clone(),
                 })
             } else {
@@ -514,13 +529,13 @@ fn lower_tool(
             let d = ctx.error(
                 path,
                 format!(
-                    "tool `{}` needs exactly one of `http`, `gateway` or `local` (found {n})",
+                    "tool `{}` needs exactly one of `http`, `gateway`, `gateway_url` or `local` (found {n})",
                     t.name
                 ),
             );
             set(
                 d,
-                "http: {method, path} for REST, gateway: {method} for Alipay, local: {op} for runtime operations",
+                "http: {method, path} for REST, gateway: {method} for Alipay calls, gateway_url: {method} for Alipay payment links, local: {op} for runtime operations",
             );
             None
         }
@@ -688,6 +703,11 @@ fn lower_tool(
         }
     }
 
+    // Rules and checks.
+    let rules = lower_rules(ctx, t, &params, path);
+    let require_any = lower_require_any(ctx, t, &params, path);
+    let checks = lower_checks(ctx, t, operation.as_ref(), &params, path);
+
     // Effect and idempotency.
     if t.effect == Effect::Read && !t.idempotent {
         let d = ctx.error(
@@ -852,8 +872,193 @@ fn lower_tool(
         amount_param: t.amount_param.clone(),
         query_tool: t.query_tool.clone(),
         channel_rules,
+        rules,
+        require_any,
+        checks,
         response: response?,
     })
+}
+
+/// Reports an argument name that is not a parameter of the tool, with a did-you-mean.
+fn unknown_param(ctx: &mut Ctx<'_>, params: &[Param], path: &YamlPath, what: &str, name: &str) {
+    let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+    ctx.unknown(
+        path,
+        format!("{what} `{name}` is not a parameter of this tool"),
+        name,
+        names,
+    );
+}
+
+fn lower_rules(ctx: &mut Ctx<'_>, t: &ToolSpec, params: &[Param], path: &YamlPath) -> Vec<Rule> {
+    let mut out = Vec::new();
+    for (i, r) in t.rules.iter().enumerate() {
+        let rpath = path.key("rules").index(i);
+        let before = ctx.errors.len();
+        if r.when.is_empty() {
+            ctx.error(&rpath.key("when"), "`when` must name at least one parameter");
+        }
+        let mut when = Vec::new();
+        for (name, values) in &r.when {
+            let wpath = rpath.key("when").key(name);
+            let Some(p) = params.iter().find(|p| p.name == *name) else {
+                unknown_param(ctx, params, &wpath, "rule condition", name);
+                continue;
+            };
+            let Some(allowed) = &p.node.enum_values else {
+                let d = ctx.error(
+                    &wpath,
+                    format!("rule condition `{name}` must be a parameter with an `enum`"),
+                );
+                set(d, "rules compare an argument with listed values; give it `enum:`");
+                continue;
+            };
+            let values = values.values();
+            if values.is_empty() {
+                ctx.error(&wpath, "list at least one value");
+            }
+            for v in &values {
+                if !allowed.contains(v) {
+                    let text = v.as_str().map(str::to_owned).unwrap_or(v.to_string());
+                    let cands: Vec<String> = allowed
+                        .iter()
+                        .map(|a| a.as_str().map(str::to_owned).unwrap_or(a.to_string()))
+                        .collect();
+                    ctx.unknown(
+                        &wpath,
+                        format!("`{text}` is not a value of `{name}`'s enum"),
+                        &text,
+                        cands.iter().map(String::as_str),
+                    );
+                }
+            }
+            when.push((name.clone(), values));
+        }
+        if r.require.is_empty() {
+            ctx.error(&rpath.key("require"), "`require` must name at least one parameter");
+        }
+        for (k, name) in r.require.iter().enumerate() {
+            let qpath = rpath.key("require").index(k);
+            match params.iter().find(|p| p.name == *name) {
+                None => unknown_param(ctx, params, &qpath, "required parameter", name),
+                Some(p) if p.required => {
+                    let d = ctx.error(
+                        &qpath,
+                        format!("`{name}` is always required; the rule adds nothing"),
+                    );
+                    set(d, "drop it from `require`, or drop its `required: true`");
+                }
+                Some(_) if r.when.contains_key(name) => {
+                    ctx.error(&qpath, format!("`{name}` is both the condition and the requirement"));
+                }
+                Some(_) => {}
+            }
+        }
+        if ctx.errors.len() == before {
+            out.push(Rule {
+                when,
+                require: r.require.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn lower_require_any(
+    ctx: &mut Ctx<'_>,
+    t: &ToolSpec,
+    params: &[Param],
+    path: &YamlPath,
+) -> Vec<String> {
+    let Some(names) = &t.require_any else {
+        return Vec::new();
+    };
+    let apath = path.key("require_any");
+    if names.len() < 2 {
+        let d = ctx.error(&apath, "`require_any` must list at least two parameters");
+        set(d, "for a single parameter, use `required: true` on it");
+    }
+    let mut seen = BTreeSet::new();
+    for (k, name) in names.iter().enumerate() {
+        let npath = apath.index(k);
+        if !seen.insert(name) {
+            ctx.error(&npath, format!("`{name}` is listed twice"));
+            continue;
+        }
+        match params.iter().find(|p| p.name == *name) {
+            None => unknown_param(ctx, params, &npath, "require_any entry", name),
+            Some(p) if p.required => {
+                let d = ctx.error(
+                    &npath,
+                    format!("`{name}` is always required, so `require_any` always holds"),
+                );
+                set(d, "drop its `required: true`: one of the listed arguments is enough");
+            }
+            Some(p) if p.default_from.is_some() || p.node.default.is_some() => {
+                ctx.error(
+                    &npath,
+                    format!("`{name}` has a default, so `require_any` always holds"),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    names.clone()
+}
+
+fn lower_checks(
+    ctx: &mut Ctx<'_>,
+    t: &ToolSpec,
+    operation: Option<&Operation>,
+    params: &[Param],
+    path: &YamlPath,
+) -> Vec<Check> {
+    let mut out = Vec::new();
+    for (i, c) in t.checks.iter().enumerate() {
+        let cpath = path.key("checks").index(i);
+        if t.checks[..i].contains(c) {
+            ctx.error(&cpath, "this check is listed twice");
+            continue;
+        }
+        match c {
+            super::spec::CheckSpec::PastDate(name) => {
+                let ppath = cpath.key("past_date");
+                match params.iter().find(|p| p.name == *name) {
+                    None => unknown_param(ctx, params, &ppath, "past_date", name),
+                    Some(p) if p.node.ty != Ty::String => {
+                        ctx.error(
+                            &ppath,
+                            format!(
+                                "past_date `{name}` has type `{}`; it must be a `string` (yyyy-MM-dd or yyyy-MM)",
+                                p.node.ty.as_str()
+                            ),
+                        );
+                    }
+                    Some(p) if p.node.pattern.is_none() => {
+                        let d = ctx.error(
+                            &ppath,
+                            format!("past_date `{name}` needs a `pattern` for its date format"),
+                        );
+                        set(d, "e.g. pattern: \"^[0-9]{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?$\"");
+                    }
+                    Some(_) => out.push(Check::PastDate {
+                        param: name.clone(),
+                    }),
+                }
+            }
+            super::spec::CheckSpec::CertModeInProduction => {
+                if matches!(operation, Some(Operation::Gateway { .. })) {
+                    out.push(Check::CertModeInProduction);
+                } else if operation.is_some() {
+                    ctx.error(
+                        &cpath,
+                        "`cert_mode_in_production` applies only to `gateway:` tools",
+                    );
+                }
+            }
+        }
+    }
+    out
 }
 
 fn pagination_name(p: PaginationSpec) -> &'static str {
@@ -862,6 +1067,43 @@ fn pagination_name(p: PaginationSpec) -> &'static str {
         PaginationSpec::Cursor => "cursor",
         PaginationSpec::Page => "page",
     }
+}
+
+/// Alipay methods whose request the runtime signs into a URL for the buyer's browser.
+pub const PAGE_JUMP_METHODS: [&str; 2] = ["alipay.trade.page.pay", "alipay.trade.wap.pay"];
+
+/// Checks a `gateway`/`gateway_url` method: the provider speaks the gateway protocol and the name
+/// looks like `alipay.trade.query`. Returns whether both hold.
+fn gateway_method(ctx: &mut Ctx<'_>, provider: &Provider, method: &str, path: &YamlPath) -> bool {
+    let mut ok = true;
+    if provider.protocol != Protocol::AlipayGateway {
+        ctx.error(
+            path,
+            format!(
+                "provider `{}` has no `gateway.do`; use `http:`",
+                provider.name
+            ),
+        );
+        ok = false;
+    }
+    let words: Vec<&str> = method.split('.').collect();
+    if words.len() < 3
+        || words[0] != "alipay"
+        || words.iter().any(|w| {
+            w.is_empty()
+                || !w
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+    {
+        let d = ctx.error(
+            &path.key("method"),
+            format!("`{method}` is not an Alipay method name"),
+        );
+        set(d, "e.g. `alipay.trade.query`: lowercase words joined by `.`");
+        ok = false;
+    }
+    ok
 }
 
 /// `{name}` placeholders of a REST path, in order.
@@ -907,7 +1149,9 @@ fn lower_param(
     // Location fits the operation.
     let allowed: &[In] = match operation {
         Some(Operation::Rest { .. }) => &[In::Path, In::Query, In::Body],
-        Some(Operation::Gateway { .. }) => &[In::BizContent, In::Common],
+        Some(Operation::Gateway { .. } | Operation::GatewayUrl { .. }) => {
+            &[In::BizContent, In::Common]
+        }
         Some(Operation::Local { .. }) => &[In::Local],
         None => &[],
     };
@@ -1066,6 +1310,14 @@ fn lower_node(
         ty == Ty::Object,
         "objects",
     );
+    misplaced("values", c.values.is_some(), ty == Ty::Object, "objects");
+    if c.values.is_some() && c.properties.is_some() {
+        let d = ctx.error(
+            &path.key("values"),
+            "use either `properties` (fixed keys) or `values` (any keys), not both",
+        );
+        set(d, "`values` gives the schema of every value of a free-form object");
+    }
     if let (Some(a), Some(b)) = (c.min_length, c.max_length)
         && a > b
     {
@@ -1177,6 +1429,15 @@ fn lower_node(
         }
         properties = Some(out);
     }
+    let values = match c.values {
+        Some(s) => Some(Box::new(lower_node(
+            ctx,
+            provider,
+            s.constraints(),
+            &path.key("values"),
+        )?)),
+        None => None,
+    };
     if ctx.errors.len() > before {
         return None;
     }
@@ -1192,6 +1453,7 @@ fn lower_node(
         enum_values,
         items,
         properties,
+        values,
         channel_rules: None,
     };
     if let Some(default) = c.default {
