@@ -272,7 +272,10 @@ fn alipay_rules_are_enforced_by_the_input_schemas() {
     assert!(!transfer.is_valid(&fen), "amounts are yuan strings");
 
     let query = validator(lookup("query_trade"));
-    assert!(!query.is_valid(&json!({})), "needs out_trade_no or trade_no");
+    assert!(
+        !query.is_valid(&json!({})),
+        "needs out_trade_no or trade_no"
+    );
     assert!(query.is_valid(&json!({"trade_no": "2024010122001400000000000001"})));
     assert!(query.is_valid(&json!({"out_trade_no": "A1"})));
 
@@ -284,16 +287,25 @@ fn alipay_rules_are_enforced_by_the_input_schemas() {
 
     let bill = validator(lookup("query_bill_download_url"));
     for ok in ["2024-01-31", "2024-01"] {
-        assert!(bill.is_valid(&json!({"bill_type": "trade", "bill_date": ok})), "{ok}");
+        assert!(
+            bill.is_valid(&json!({"bill_type": "trade", "bill_date": ok})),
+            "{ok}"
+        );
     }
     for bad in ["2024-1-31", "2024-13", "20240131", "2024-01-32"] {
-        assert!(!bill.is_valid(&json!({"bill_type": "trade", "bill_date": bad})), "{bad}");
+        assert!(
+            !bill.is_valid(&json!({"bill_type": "trade", "bill_date": bad})),
+            "{bad}"
+        );
     }
 
     let verify = validator(lookup("verify_notification"));
     assert!(!verify.is_valid(&json!({"kind": "payment"})));
     assert!(verify.is_valid(&json!({"params": {"sign": "x"}})));
-    assert!(!verify.is_valid(&json!({"params": {"n": 1}})), "values are strings");
+    assert!(
+        !verify.is_valid(&json!({"params": {"n": 1}})),
+        "values are strings"
+    );
     assert!(verify.is_valid(&json!({"body": "a=b"})));
 }
 
@@ -344,7 +356,10 @@ fn alipay_descriptors_follow_the_runtime_contract() {
     }
     let transfer = lookup("transfer_fund");
     assert_eq!(transfer.checks, &[Check::CertModeInProduction]);
-    assert_eq!(transfer.param("payee_identity").expect("payee").wire, "payee_info.identity");
+    assert_eq!(
+        transfer.param("payee_identity").expect("payee").wire,
+        "payee_info.identity"
+    );
     assert_eq!(
         lookup("query_bill_download_url").checks,
         &[Check::PastDate { param: "bill_date" }]
@@ -360,6 +375,8 @@ fn alipay_descriptors_follow_the_runtime_contract() {
     }
     assert!(matches!(
         lookup("verify_notification").operation,
-        Operation::Local { op: "alipay.verify_notification" }
+        Operation::Local {
+            op: "alipay.verify_notification"
+        }
     ));
 }

@@ -222,9 +222,9 @@ fn tool_view(t: &Tool) -> ToolView {
             format!("`{m} {path}`")
         }
         Operation::Gateway { method } => format!("Alipay gateway method `{method}`"),
-        Operation::GatewayUrl { method } => format!(
-            "nothing: it builds and signs an Alipay `{method}` link locally (no network)"
-        ),
+        Operation::GatewayUrl { method } => {
+            format!("nothing: it builds and signs an Alipay `{method}` link locally (no network)")
+        }
         Operation::Local { op } => format!("local operation `{op}` (no network)"),
     };
     let mut facts = vec![

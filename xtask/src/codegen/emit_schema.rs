@@ -184,16 +184,24 @@ pub fn input_schema(t: &Tool) -> Value {
 pub fn rule_schema(r: &Rule) -> Value {
     let mut props = Map::new();
     let mut names = Vec::new();
-    for (name, values) in &r.when {
-        let cond = match values.as_slice() {
+    for c in &r.when {
+        let cond = match c.values.as_slice() {
             [one] => json!({ "const": one }),
             many => json!({ "enum": many }),
         };
-        props.insert(name.clone(), cond);
-        names.push(json!(name));
+        props.insert(c.param.clone(), cond);
+        // An omitted argument takes its default: when that meets the condition, absence must too.
+        if !c.default_matches {
+            names.push(json!(c.param));
+        }
+    }
+    let mut cond = Map::new();
+    cond.insert("properties".into(), Value::Object(props));
+    if !names.is_empty() {
+        cond.insert("required".into(), Value::Array(names));
     }
     json!({
-        "if": { "properties": props, "required": names },
+        "if": Value::Object(cond),
         "then": { "required": r.require },
     })
 }
@@ -209,7 +217,9 @@ fn ticked(names: &[String], conjunction: &str) -> String {
 }
 
 fn value_text(v: &Value) -> String {
-    v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())
+    v.as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| v.to_string())
 }
 
 /// The rules of a tool as sentences for a model: the input schema's `description` and the docs.
@@ -225,11 +235,21 @@ pub fn rule_sentences(t: &Tool) -> Vec<String> {
         let conds: Vec<String> = r
             .when
             .iter()
-            .map(|(name, values)| {
-                let v: Vec<String> = values.iter().map(|v| format!("`{}`", value_text(v))).collect();
+            .map(|c| {
+                let name = &c.param;
+                let v: Vec<String> = c
+                    .values
+                    .iter()
+                    .map(|v| format!("`{}`", value_text(v)))
+                    .collect();
+                let omitted = if c.default_matches {
+                    " (or omitted)"
+                } else {
+                    ""
+                };
                 match v.as_slice() {
-                    [one] => format!("`{name}` is {one}"),
-                    many => format!("`{name}` is one of {}", many.join(", ")),
+                    [one] => format!("`{name}` is {one}{omitted}"),
+                    many => format!("`{name}` is one of {}{omitted}", many.join(", ")),
                 }
             })
             .collect();

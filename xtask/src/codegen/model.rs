@@ -114,9 +114,17 @@ impl Tool {
 /// `when` every listed argument has one of its values, the `require`d arguments must be given.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    /// Argument name → allowed values (one value emits `const`, several `enum`).
-    pub when: Vec<(String, Vec<Value>)>,
+    pub when: Vec<Condition>,
     pub require: Vec<String>,
+}
+
+/// One `when` entry: the argument has one of `values` (one value emits `const`, several `enum`).
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub param: String,
+    pub values: Vec<Value>,
+    /// The argument's default is among `values`, so omitting it also meets the condition.
+    pub default_matches: bool,
 }
 
 /// A runtime check (`zhifu_runtime::tool::Check`).

@@ -896,7 +896,10 @@ fn lower_rules(ctx: &mut Ctx<'_>, t: &ToolSpec, params: &[Param], path: &YamlPat
         let rpath = path.key("rules").index(i);
         let before = ctx.errors.len();
         if r.when.is_empty() {
-            ctx.error(&rpath.key("when"), "`when` must name at least one parameter");
+            ctx.error(
+                &rpath.key("when"),
+                "`when` must name at least one parameter",
+            );
         }
         let mut when = Vec::new();
         for (name, values) in &r.when {
@@ -910,7 +913,10 @@ fn lower_rules(ctx: &mut Ctx<'_>, t: &ToolSpec, params: &[Param], path: &YamlPat
                     &wpath,
                     format!("rule condition `{name}` must be a parameter with an `enum`"),
                 );
-                set(d, "rules compare an argument with listed values; give it `enum:`");
+                set(
+                    d,
+                    "rules compare an argument with listed values; give it `enum:`",
+                );
                 continue;
             };
             let values = values.values();
@@ -932,10 +938,18 @@ fn lower_rules(ctx: &mut Ctx<'_>, t: &ToolSpec, params: &[Param], path: &YamlPat
                     );
                 }
             }
-            when.push((name.clone(), values));
+            let default_matches = p.node.default.as_ref().is_some_and(|d| values.contains(d));
+            when.push(Condition {
+                param: name.clone(),
+                values,
+                default_matches,
+            });
         }
         if r.require.is_empty() {
-            ctx.error(&rpath.key("require"), "`require` must name at least one parameter");
+            ctx.error(
+                &rpath.key("require"),
+                "`require` must name at least one parameter",
+            );
         }
         for (k, name) in r.require.iter().enumerate() {
             let qpath = rpath.key("require").index(k);
@@ -949,7 +963,10 @@ fn lower_rules(ctx: &mut Ctx<'_>, t: &ToolSpec, params: &[Param], path: &YamlPat
                     set(d, "drop it from `require`, or drop its `required: true`");
                 }
                 Some(_) if r.when.contains_key(name) => {
-                    ctx.error(&qpath, format!("`{name}` is both the condition and the requirement"));
+                    ctx.error(
+                        &qpath,
+                        format!("`{name}` is both the condition and the requirement"),
+                    );
                 }
                 Some(_) => {}
             }
@@ -992,7 +1009,10 @@ fn lower_require_any(
                     &npath,
                     format!("`{name}` is always required, so `require_any` always holds"),
                 );
-                set(d, "drop its `required: true`: one of the listed arguments is enough");
+                set(
+                    d,
+                    "drop its `required: true`: one of the listed arguments is enough",
+                );
             }
             Some(p) if p.default_from.is_some() || p.node.default.is_some() => {
                 ctx.error(
@@ -1039,7 +1059,10 @@ fn lower_checks(
                             &ppath,
                             format!("past_date `{name}` needs a `pattern` for its date format"),
                         );
-                        set(d, "e.g. pattern: \"^[0-9]{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?$\"");
+                        set(
+                            d,
+                            "e.g. pattern: \"^[0-9]{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?$\"",
+                        );
                     }
                     Some(_) => out.push(Check::PastDate {
                         param: name.clone(),
@@ -1100,7 +1123,10 @@ fn gateway_method(ctx: &mut Ctx<'_>, provider: &Provider, method: &str, path: &Y
             &path.key("method"),
             format!("`{method}` is not an Alipay method name"),
         );
-        set(d, "e.g. `alipay.trade.query`: lowercase words joined by `.`");
+        set(
+            d,
+            "e.g. `alipay.trade.query`: lowercase words joined by `.`",
+        );
         ok = false;
     }
     ok
@@ -1316,7 +1342,10 @@ fn lower_node(
             &path.key("values"),
             "use either `properties` (fixed keys) or `values` (any keys), not both",
         );
-        set(d, "`values` gives the schema of every value of a free-form object");
+        set(
+            d,
+            "`values` gives the schema of every value of a free-form object",
+        );
     }
     if let (Some(a), Some(b)) = (c.min_length, c.max_length)
         && a > b
