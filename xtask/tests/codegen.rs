@@ -277,7 +277,12 @@ fn spec_schema_accepts_every_good_spec_and_rejects_unknown_keys() {
             .collect();
         assert!(errors.is_empty(), "{}: {}", s.path, errors.join("; "));
     }
-    for name in ["unknown_key", "unknown_value", "unknown_type"] {
+    for name in [
+        "unknown_key",
+        "unknown_value",
+        "unknown_type",
+        "unknown_check",
+    ] {
         let path = xtask_dir().join(format!("test_data/bad/{name}.yaml"));
         let doc = yaml_to_json(&fs::read_to_string(path).expect("fixture"));
         assert!(

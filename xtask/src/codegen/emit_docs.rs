@@ -35,7 +35,7 @@ struct ToolView {
 #[derive(Serialize)]
 struct ParamView {
     name: String,
-    location: &'static str,
+    location: String,
     ty: String,
     required: &'static str,
     default: String,
@@ -285,7 +285,11 @@ fn tool_view(t: &Tool) -> ToolView {
             .iter()
             .map(|p| ParamView {
                 name: p.name.clone(),
-                location: in_name(p.location),
+                location: if p.wire == p.name {
+                    in_name(p.location).to_owned()
+                } else {
+                    format!("{} as `{}`", in_name(p.location), p.wire)
+                },
                 ty: cell(&type_text(&p.node)),
                 required: if p.required { "yes" } else { "no" },
                 default: match (&p.node.default, &p.default_from) {

@@ -40,7 +40,7 @@ fn to_diagnostic(src: &Source, err: &serde_yaml::Error) -> Diagnostic {
     };
     let ticked = backticked(&message);
     let (message, help) = if message.starts_with("unknown field ") {
-        let help = if ticked[0].contains(' ') {
+        let help = if ticked[0].contains(' ') || ticked[0].ends_with(['.', ')']) {
             // `{ description: a, b }` parses `b` as a key: the comma ends the value.
             Some("a comma inside `{ ... }` ends the value; put the value in quotes".to_owned())
         } else {
