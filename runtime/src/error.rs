@@ -61,8 +61,8 @@ pub struct ToolError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// Every schema violation, when there were several.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub violations: Vec<Violation>,
+    #[serde(skip_serializing_if = "<[Violation]>::is_empty")]
+    pub violations: Box<[Violation]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Box<Upstream>>,
     /// The policy rule that refused the call.
@@ -98,7 +98,7 @@ impl ToolError {
             kind,
             message: message.into(),
             field: None,
-            violations: Vec::new(),
+            violations: Box::new([]),
             upstream: None,
             rule: None,
             outcome: None,

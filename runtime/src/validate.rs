@@ -142,7 +142,7 @@ fn invalid_many(violations: Vec<Violation>) -> ToolError {
     if first.field.is_empty() {
         err.field = None;
     }
-    err.violations = violations;
+    err.violations = violations.into_boxed_slice();
     err
 }
 
