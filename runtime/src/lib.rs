@@ -2,6 +2,7 @@
 //! validation and MCP dispatch over a tool table that the generator produces.
 
 pub mod alipay;
+pub mod audit;
 pub mod cert;
 pub mod config;
 pub mod confirm;
@@ -15,5 +16,6 @@ pub mod pingpp;
 pub mod policy;
 pub mod server;
 pub mod signing;
+pub mod store;
 pub mod tool;
 pub mod validate;

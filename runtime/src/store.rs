@@ -1,0 +1,691 @@
+//! Idempotency records and rolling spend counters behind a small [`Store`] trait, with a SQLite
+//! implementation ([`SqliteStore`]) for one server instance or several processes on one host.
+//!
+//! # What is stored
+//!
+//! * **Idempotency records**, keyed by (provider, tool, merchant reference). Before a write tool
+//!   calls the gateway, the engine [`claim`](Store::claim)s the key with a digest of the
+//!   canonical arguments ([`args_digest`]). A repeat of the same logical call finds the existing
+//!   record: same digest and `Done` → replay the stored result; different digest → refuse
+//!   (idempotency conflict); `Pending`/`Unknown` → the outcome is not known, so the model is told
+//!   to query the gateway before acting again. [`finish`](Store::finish) records the outcome:
+//!   `Done` keeps the result, `Failed` (the call definitely did not execute) deletes the record so
+//!   the reference can be used again, `Unknown` keeps the key blocked.
+//! * **Spend rows**: one row per money-moving call, reserved *before* the call against a rolling
+//!   24-hour limit per provider ([`reserve_spend`](Store::reserve_spend): the sum check and the
+//!   insert happen in one write transaction, so two concurrent calls cannot both slip under the
+//!   limit). A call that definitely moved no money gives its reservation back
+//!   ([`release_spend`](Store::release_spend)); a call with an unknown outcome keeps it.
+//!
+//! Retention: idempotency records are pruned 30 days after their last update
+//! ([`IDEM_RETENTION_SECS`]), spend rows after 48 hours ([`SPEND_RETENTION_SECS`], twice the
+//! window). Pruning only happens when [`Store::prune`] is called.
+//!
+//! # Why a `Mutex<Connection>` and a synchronous API
+//!
+//! rusqlite is synchronous. Every operation here is one short transaction on an indexed table
+//! (well under a millisecond on a local file), far below the gateway round trip it protects, so
+//! the engine may call the store directly from async code. A single connection behind a
+//! [`Mutex`] serializes callers within the process, which is also what makes the check-and-insert
+//! of `claim` and `reserve_spend` atomic there. Across processes sharing one database file,
+//! atomicity comes from SQLite itself: every write runs in a `BEGIN IMMEDIATE` transaction, and a
+//! second process waits up to [`BUSY_TIMEOUT`] for the write lock. Because that wait can block a
+//! thread for up to the timeout when several processes contend, an engine that expects that
+//! situation should call the store inside `tokio::task::spawn_blocking`.
+//!
+//! The file uses WAL journaling with `synchronous=FULL`: a claim that returned is on disk even
+//! after a power loss, so a crash can never make the server forget that a payment was started.
+//!
+//! # Several instances behind a load balancer
+//!
+//! A SQLite file only coordinates processes on one host. When several server instances run behind
+//! a load balancer, they must share one database, or the same merchant reference can be executed
+//! twice (once per instance) and each instance only sees its own share of the daily spend. The
+//! engine only talks to `dyn Store`, so a shared database takes over by implementing the trait;
+//! the semantics each method must keep are:
+//!
+//! * `claim` is a single atomic insert that never overwrites. In PostgreSQL:
+//!   `INSERT INTO idempotency (provider, tool, reference, args_digest, state, created, updated)
+//!   VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT DO NOTHING RETURNING 1`; when no row
+//!   comes back, `SELECT` the existing record and return [`Claim::Existing`] (if it vanished in
+//!   between because its owner finished it as `Failed`, retry the insert).
+//! * `finish` is a single `UPDATE … WHERE state <> 'done'` (or `DELETE` for `Failed`).
+//! * `reserve_spend` reads the window sum and inserts in one transaction that no concurrent
+//!   reservation for the same provider can interleave with: either lock a per-provider row first
+//!   (`SELECT … FROM spend_limits WHERE provider = $1 FOR UPDATE`, then `SELECT sum(fen) …` and
+//!   `INSERT`), or run the transaction at `SERIALIZABLE` isolation and retry on serialization
+//!   failures (SQLSTATE `40001`). Plain `READ COMMITTED` with `SELECT sum` then `INSERT` is **not**
+//!   enough: two instances can both read the same sum and both insert.
+//! * Reservation ids must never be reused (use a sequence / identity column), so a late
+//!   `release_spend` cannot free someone else's reservation.
+//! * Times are the callers' `now_unix`; keep instance clocks in sync (NTP), since the window and
+//!   retention are computed from them.
+//!
+//! Redis can implement `claim` with `SET key value NX` but needs a Lua script (or `WATCH`/`MULTI`)
+//! for the check-and-insert of `reserve_spend` over a sorted set of spend rows.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rsa::sha2::{Digest, Sha256};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde_json::Value;
+
+/// Length of the rolling spend window.
+pub const SPEND_WINDOW_SECS: i64 = 24 * 3600;
+/// Idempotency records older than this (since their last update) may be pruned.
+pub const IDEM_RETENTION_SECS: i64 = 30 * 24 * 3600;
+/// Spend rows older than this may be pruned (twice the window).
+pub const SPEND_RETENTION_SECS: i64 = 48 * 3600;
+/// How long a write waits for another process holding the database's write lock.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Schema version kept in SQLite's `user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Failure of the store itself (not of the payment).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("store I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("idempotency key {0} is not claimed")]
+    NotClaimed(String),
+    #[error("idempotency key {0} is already done; its result cannot change")]
+    AlreadyDone(String),
+    #[error("invalid store request: {0}")]
+    Invalid(String),
+    #[error("store schema version {found} is newer than this build supports ({SCHEMA_VERSION})")]
+    SchemaTooNew { found: i64 },
+    #[error("corrupt store record: {0}")]
+    Corrupt(String),
+}
+
+/// Identity of one logical call: provider, tool and the caller-supplied merchant reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdemKey {
+    pub provider: String,
+    pub tool: String,
+    pub reference: String,
+}
+
+impl IdemKey {
+    pub fn new(
+        provider: impl Into<String>,
+        tool: impl Into<String>,
+        reference: impl Into<String>,
+    ) -> Self {
+        IdemKey {
+            provider: provider.into(),
+            tool: tool.into(),
+            reference: reference.into(),
+        }
+    }
+}
+
+impl fmt::Display for IdemKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.provider, self.tool, self.reference)
+    }
+}
+
+/// State of an idempotency record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdemState {
+    /// Claimed; the call is in flight (or the process died during it).
+    Pending,
+    /// The call completed; the record holds its result.
+    Done,
+    /// The outcome is unknown (timeout, unreadable answer): the key stays blocked until the
+    /// gateway is queried.
+    Unknown,
+    /// The call definitely did not execute. Only an argument to [`Store::finish`], which then
+    /// deletes the record; never stored.
+    Failed,
+}
+
+impl IdemState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdemState::Pending => "pending",
+            IdemState::Done => "done",
+            IdemState::Unknown => "unknown",
+            IdemState::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "pending" => IdemState::Pending,
+            "done" => IdemState::Done,
+            "unknown" => IdemState::Unknown,
+            "failed" => IdemState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A stored idempotency record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdemRecord {
+    pub key: IdemKey,
+    /// [`args_digest`] of the arguments of the call that claimed the key.
+    pub args_digest: String,
+    pub state: IdemState,
+    /// The result JSON when `Done` (optionally also for `Unknown`).
+    pub result: Option<Value>,
+    pub created_unix: i64,
+    pub updated_unix: i64,
+}
+
+/// Answer of [`Store::claim`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The key was free and is now `Pending` for this call.
+    Claimed,
+    /// The key is taken; this is its record (unchanged).
+    Existing(IdemRecord),
+}
+
+/// Answer of [`Store::reserve_spend`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The amount is reserved; `spent_before` is the window total before it.
+    Reserved { id: i64, spent_before: i64 },
+    /// Reserving would exceed the limit; nothing was recorded. `spent` is the current window
+    /// total.
+    OverLimit { spent: i64, limit: i64 },
+}
+
+/// Rows removed by [`Store::prune`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub idempotency: usize,
+    pub spend: usize,
+}
+
+/// Idempotency records and spend counters. See the module documentation for the semantics an
+/// implementation must keep.
+pub trait Store: Send + Sync + 'static {
+    /// The record for (provider, tool, merchant reference), if any.
+    fn get(&self, key: &IdemKey) -> Result<Option<IdemRecord>, StoreError>;
+
+    /// Claims the key for a new call: inserts a `Pending` record with the digest, atomically;
+    /// returns the existing record instead when the key is already taken (never overwrites).
+    fn claim(&self, key: &IdemKey, args_digest: &str, now_unix: i64) -> Result<Claim, StoreError>;
+
+    /// Records the final state of a claimed call: `Done` with the result JSON, `Failed`
+    /// (definitely not executed: deletes the record, freeing the key), or `Unknown` (outcome
+    /// unknown: the key stays taken). A `Done` record never changes
+    /// ([`StoreError::AlreadyDone`]); `Pending` is not a final state ([`StoreError::Invalid`]);
+    /// finishing a key that is not stored is [`StoreError::NotClaimed`], except for `Failed`,
+    /// which is then a no-op.
+    fn finish(
+        &self,
+        key: &IdemKey,
+        state: IdemState,
+        result: Option<&Value>,
+        now_unix: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Reserves `fen` against a rolling 24-hour limit for `provider`, atomically (check and insert
+    /// in one transaction). `daily_limit_fen: None` = no limit (the spend is still recorded).
+    /// Reaching the limit exactly is allowed; exceeding it is [`Reservation::OverLimit`].
+    fn reserve_spend(
+        &self,
+        provider: &str,
+        fen: i64,
+        daily_limit_fen: Option<i64>,
+        now_unix: i64,
+        reference: &str,
+    ) -> Result<Reservation, StoreError>;
+
+    /// Gives a reservation back (the call definitely did not move money). Releasing an id that
+    /// does not exist (already released or pruned) is a no-op.
+    fn release_spend(&self, reservation_id: i64) -> Result<(), StoreError>;
+
+    /// Sum of reserved spend of `provider` in `(now - 86400, now]`.
+    fn spent_last_24h(&self, provider: &str, now_unix: i64) -> Result<i64, StoreError>;
+
+    /// Deletes idempotency records not updated for [`IDEM_RETENTION_SECS`] and spend rows older
+    /// than [`SPEND_RETENTION_SECS`].
+    fn prune(&self, now_unix: i64) -> Result<Pruned, StoreError>;
+}
+
+/// Hex SHA-256 of the canonical JSON of `canonical_args` (see [`canonical_json`]).
+pub fn args_digest(canonical_args: &Value) -> String {
+    let digest = Sha256::digest(canonical_json(canonical_args).as_bytes());
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        hex.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
+        hex.push(char::from(b"0123456789abcdef"[usize::from(byte & 15)]));
+    }
+    hex
+}
+
+/// Canonical JSON text: object keys sorted recursively (by their UTF-8 bytes), no whitespace,
+/// strings and numbers as serde_json writes them. Values are not normalised: `1` and `1.0`, or
+/// `"1"` and `1`, are different arguments.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(item, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+const SCHEMA_V1: &str = "
+CREATE TABLE idempotency (
+    provider     TEXT    NOT NULL,
+    tool         TEXT    NOT NULL,
+    reference    TEXT    NOT NULL,
+    args_digest  TEXT    NOT NULL,
+    state        TEXT    NOT NULL CHECK (state IN ('pending', 'done', 'unknown')),
+    result       TEXT,
+    created_unix INTEGER NOT NULL,
+    updated_unix INTEGER NOT NULL,
+    PRIMARY KEY (provider, tool, reference)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_updated ON idempotency (updated_unix);
+-- AUTOINCREMENT: ids are never reused, so a late release cannot free another reservation.
+CREATE TABLE spend (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    provider     TEXT    NOT NULL,
+    fen          INTEGER NOT NULL CHECK (fen >= 0),
+    created_unix INTEGER NOT NULL,
+    reference    TEXT    NOT NULL
+);
+CREATE INDEX spend_provider_time ON spend (provider, created_unix);
+";
+
+/// [`Store`] on one SQLite connection (a file, or memory for tests and `--no-store` runs).
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database file at `path`, creating parent directories, with WAL
+    /// journaling, `synchronous=FULL`, a [`BUSY_TIMEOUT`], and the schema migrated to
+    /// [`SCHEMA_VERSION`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Invalid(format!(
+                "could not switch {} to WAL journaling (got {mode})",
+                path.display()
+            )));
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database: nothing survives the process.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+        // Migrations run in one write transaction, so two processes opening a new file at the
+        // same time do not both create the tables.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew { found: version });
+        }
+        if version < 1 {
+            tx.execute_batch(SCHEMA_V1)?;
+        }
+        // Future migrations: `if version < 2 { … }`, each step idempotent within the transaction.
+        if version < SCHEMA_VERSION {
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        tx.commit()?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The connection. A panic while holding the lock cannot leave a transaction half-applied
+    /// (an unfinished rusqlite transaction rolls back when dropped), so a poisoned lock is safe to
+    /// reuse.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn read_record(key: &IdemKey, conn: &Connection) -> Result<Option<IdemRecord>, StoreError> {
+    let row = conn
+        .query_row(
+            "SELECT args_digest, state, result, created_unix, updated_unix FROM idempotency
+             WHERE provider = ?1 AND tool = ?2 AND reference = ?3",
+            params![key.provider, key.tool, key.reference],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, i64>(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((args_digest, state, result, created_unix, updated_unix)) = row else {
+        return Ok(None);
+    };
+    let state = IdemState::parse(&state)
+        .ok_or_else(|| StoreError::Corrupt(format!("{key}: unknown state {state:?}")))?;
+    let result = match result {
+        Some(text) => Some(
+            serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("{key}: result is not JSON: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(Some(IdemRecord {
+        key: key.clone(),
+        args_digest,
+        state,
+        result,
+        created_unix,
+        updated_unix,
+    }))
+}
+
+fn window_sum(conn: &Connection, provider: &str, now_unix: i64) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(fen), 0) FROM spend
+         WHERE provider = ?1 AND created_unix > ?2 AND created_unix <= ?3",
+        params![provider, now_unix - SPEND_WINDOW_SECS, now_unix],
+        |row| row.get(0),
+    )?)
+}
+
+impl Store for SqliteStore {
+    fn get(&self, key: &IdemKey) -> Result<Option<IdemRecord>, StoreError> {
+        read_record(key, &self.conn())
+    }
+
+    fn claim(&self, key: &IdemKey, args_digest: &str, now_unix: i64) -> Result<Claim, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let inserted = tx.execute(
+            "INSERT INTO idempotency
+                 (provider, tool, reference, args_digest, state, result, created_unix, updated_unix)
+             VALUES (?1, ?2, ?3, ?4, 'pending', NULL, ?5, ?5)
+             ON CONFLICT DO NOTHING",
+            params![key.provider, key.tool, key.reference, args_digest, now_unix],
+        )?;
+        let answer = if inserted == 1 {
+            Claim::Claimed
+        } else {
+            // Same transaction: the row that blocked the insert is still there.
+            let existing = read_record(key, &tx)?
+                .ok_or_else(|| StoreError::Corrupt(format!("{key}: conflict without a row")))?;
+            Claim::Existing(existing)
+        };
+        tx.commit()?;
+        Ok(answer)
+    }
+
+    fn finish(
+        &self,
+        key: &IdemKey,
+        state: IdemState,
+        result: Option<&Value>,
+        now_unix: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current = read_record(key, &tx)?;
+        match (state, current) {
+            (IdemState::Pending, _) => {
+                return Err(StoreError::Invalid(format!(
+                    "{key}: pending is not a final state"
+                )));
+            }
+            (_, Some(record)) if record.state == IdemState::Done => {
+                return Err(StoreError::AlreadyDone(key.to_string()));
+            }
+            (IdemState::Failed, None) => {}
+            (_, None) => return Err(StoreError::NotClaimed(key.to_string())),
+            (IdemState::Failed, Some(_)) => {
+                tx.execute(
+                    "DELETE FROM idempotency WHERE provider = ?1 AND tool = ?2 AND reference = ?3",
+                    params![key.provider, key.tool, key.reference],
+                )?;
+            }
+            (IdemState::Done | IdemState::Unknown, Some(_)) => {
+                let result = result.map(Value::to_string);
+                tx.execute(
+                    "UPDATE idempotency SET state = ?4, result = ?5, updated_unix = ?6
+                     WHERE provider = ?1 AND tool = ?2 AND reference = ?3",
+                    params![
+                        key.provider,
+                        key.tool,
+                        key.reference,
+                        state.as_str(),
+                        result,
+                        now_unix
+                    ],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn reserve_spend(
+        &self,
+        provider: &str,
+        fen: i64,
+        daily_limit_fen: Option<i64>,
+        now_unix: i64,
+        reference: &str,
+    ) -> Result<Reservation, StoreError> {
+        if fen < 0 {
+            return Err(StoreError::Invalid(format!(
+                "cannot reserve a negative amount ({fen} fen)"
+            )));
+        }
+        let mut conn = self.conn();
+        // IMMEDIATE takes the write lock before reading the sum: no other connection (thread or
+        // process) can insert between the check and the insert.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let spent = window_sum(&tx, provider, now_unix)?;
+        if let Some(limit) = daily_limit_fen {
+            let over = match spent.checked_add(fen) {
+                Some(total) => total > limit,
+                None => true,
+            };
+            if over {
+                // Nothing written; dropping the transaction rolls it back.
+                return Ok(Reservation::OverLimit { spent, limit });
+            }
+        }
+        tx.execute(
+            "INSERT INTO spend (provider, fen, created_unix, reference) VALUES (?1, ?2, ?3, ?4)",
+            params![provider, fen, now_unix, reference],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(Reservation::Reserved {
+            id,
+            spent_before: spent,
+        })
+    }
+
+    fn release_spend(&self, reservation_id: i64) -> Result<(), StoreError> {
+        self.conn()
+            .execute("DELETE FROM spend WHERE id = ?1", params![reservation_id])?;
+        Ok(())
+    }
+
+    fn spent_last_24h(&self, provider: &str, now_unix: i64) -> Result<i64, StoreError> {
+        window_sum(&self.conn(), provider, now_unix)
+    }
+
+    fn prune(&self, now_unix: i64) -> Result<Pruned, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let idempotency = tx.execute(
+            "DELETE FROM idempotency WHERE updated_unix < ?1",
+            params![now_unix - IDEM_RETENTION_SECS],
+        )?;
+        let spend = tx.execute(
+            "DELETE FROM spend WHERE created_unix < ?1",
+            params![now_unix - SPEND_RETENTION_SECS],
+        )?;
+        tx.commit()?;
+        Ok(Pruned { idempotency, spend })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_json_sorts_keys_recursively_without_whitespace() {
+        let value = json!({"b": 1, "a": {"z": [1, {"y": "x", "c": null}], "m": true}});
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"a":{"m":true,"z":[1,{"c":null,"y":"x"}]},"b":1}"#
+        );
+        assert_eq!(canonical_json(&json!("引号\"")), r#""引号\"""#);
+    }
+
+    #[test]
+    fn digest_is_sha256_hex_of_canonical_text() {
+        // sha256("{}")
+        assert_eq!(
+            args_digest(&json!({})),
+            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+    }
+
+    #[test]
+    fn pending_is_not_a_final_state_and_done_never_changes() {
+        let store = SqliteStore::in_memory().unwrap();
+        let key = IdemKey::new("pingpp", "create_charge", "o1");
+        assert!(matches!(
+            store.finish(&key, IdemState::Done, None, 1),
+            Err(StoreError::NotClaimed(_))
+        ));
+        store.claim(&key, "d", 1).unwrap();
+        assert!(matches!(
+            store.finish(&key, IdemState::Pending, None, 2),
+            Err(StoreError::Invalid(_))
+        ));
+        store
+            .finish(&key, IdemState::Done, Some(&json!({"id": "ch_1"})), 2)
+            .unwrap();
+        for state in [IdemState::Done, IdemState::Unknown, IdemState::Failed] {
+            assert!(matches!(
+                store.finish(&key, state, None, 3),
+                Err(StoreError::AlreadyDone(_))
+            ));
+        }
+        assert_eq!(
+            store.get(&key).unwrap().unwrap().result,
+            Some(json!({"id": "ch_1"}))
+        );
+    }
+
+    #[test]
+    fn negative_reservations_are_refused() {
+        let store = SqliteStore::in_memory().unwrap();
+        assert!(matches!(
+            store.reserve_spend("pingpp", -1, None, 1, "r"),
+            Err(StoreError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn prune_drops_only_old_rows() {
+        let store = SqliteStore::in_memory().unwrap();
+        let now = 10_000_000;
+        let old = IdemKey::new("p", "t", "old");
+        let fresh = IdemKey::new("p", "t", "fresh");
+        store
+            .claim(&old, "d", now - IDEM_RETENTION_SECS - 1)
+            .unwrap();
+        store.claim(&fresh, "d", now - IDEM_RETENTION_SECS).unwrap();
+        store
+            .reserve_spend("p", 1, None, now - SPEND_RETENTION_SECS - 1, "a")
+            .unwrap();
+        store
+            .reserve_spend("p", 1, None, now - SPEND_RETENTION_SECS, "b")
+            .unwrap();
+        assert_eq!(
+            store.prune(now).unwrap(),
+            Pruned {
+                idempotency: 1,
+                spend: 1
+            }
+        );
+        assert!(store.get(&old).unwrap().is_none());
+        assert!(store.get(&fresh).unwrap().is_some());
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = std::env::temp_dir().join(format!("zhifu-store-schema-{}", std::process::id()));
+        let path = dir.join("store.db");
+        let _ = std::fs::remove_dir_all(&dir);
+        drop(SqliteStore::open(&path).unwrap());
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        assert!(matches!(
+            SqliteStore::open(&path),
+            Err(StoreError::SchemaTooNew { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
