@@ -1,5 +1,5 @@
 //! In-memory state of one sandbox: tables of objects in creation order, the clock, ids and the
-//! event log.
+//! event log (Ping++), and the Alipay state that shares the clock.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -99,6 +99,7 @@ pub struct Store {
     pub customers: Table<Customer>,
     pub recharges: Table<Recharge>,
     pub events: Table<Event>,
+    pub alipay: crate::alipay::AlipayStore,
 }
 
 impl Store {
@@ -113,6 +114,7 @@ impl Store {
             customers: Table::default(),
             recharges: Table::default(),
             events: Table::default(),
+            alipay: Default::default(),
         }
     }
 
