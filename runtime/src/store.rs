@@ -23,18 +23,23 @@
 //!
 //! # Why a `Mutex<Connection>` and a synchronous API
 //!
-//! rusqlite is synchronous. Every operation here is one short transaction on an indexed table
-//! (well under a millisecond on a local file), far below the gateway round trip it protects, so
-//! the engine may call the store directly from async code. A single connection behind a
-//! [`Mutex`] serializes callers within the process, which is also what makes the check-and-insert
-//! of `claim` and `reserve_spend` atomic there. Across processes sharing one database file,
-//! atomicity comes from SQLite itself: every write runs in a `BEGIN IMMEDIATE` transaction, and a
-//! second process waits up to [`BUSY_TIMEOUT`] for the write lock. Because that wait can block a
-//! thread for up to the timeout when several processes contend, an engine that expects that
-//! situation should call the store inside `tokio::task::spawn_blocking`.
+//! rusqlite is synchronous. Every operation is one short transaction on an indexed table. A
+//! single connection behind a [`Mutex`] serializes callers within the process, which is also what
+//! makes the check-and-insert of `claim` and `reserve_spend` atomic there. Across processes
+//! sharing one database file, atomicity comes from SQLite itself: every write runs in a
+//! `BEGIN IMMEDIATE` transaction, and a second process waits up to [`BUSY_TIMEOUT`] for the write
+//! lock.
 //!
 //! The file uses WAL journaling with `synchronous=FULL`: a claim that returned is on disk even
 //! after a power loss, so a crash can never make the server forget that a payment was started.
+//! The price is one `fsync` per write. Measured on the development VM (release build): `get`
+//! ≈ 6 µs, `claim` / `finish` / `reserve_spend` ≈ 3.5–4 ms on a file (≈ 7 µs in memory). That
+//! is small next to the gateway round trip it protects, but too long to block an async worker
+//! thread, so the engine should run writes inside `tokio::task::spawn_blocking` (reads may be
+//! called directly). Writes are serialized, so one database takes a few hundred writes per second
+//! on such a disk — plenty for tool calls. `synchronous=NORMAL` would make writes take microseconds but could lose the
+//! last claims on power loss, i.e. allow a double payment after a reboot; it is deliberately not
+//! used.
 //!
 //! # Several instances behind a load balancer
 //!
