@@ -7,7 +7,7 @@ mod alipay_support;
 use alipay_support::{Ali, start};
 use reqwest::Method;
 use serde_json::{Value, json};
-use zhifu_runtime::signing::alipay::{NotifyKind, verify_notification};
+use zhifu_runtime::signing::alipay::{NotifyKind, sign_params, signed_query, verify_notification};
 
 async fn notifications(c: &Ali) -> Vec<Value> {
     let (status, v) = c
@@ -280,6 +280,63 @@ async fn cancel_closes_or_refunds() {
         "ACQ.TRADE_HAS_CLOSE",
     )
     .await;
+    // …while it stays invisible to the other methods; cancelling it again is fine.
+    c.fails(
+        "alipay.trade.query",
+        json!({ "out_trade_no": "T502" }),
+        "ACQ.TRADE_NOT_EXIST",
+    )
+    .await;
+    let v = c
+        .ok("alipay.trade.cancel", json!({ "out_trade_no": "T502" }))
+        .await;
+    assert!(v.get("action").is_none(), "{v}");
+}
+
+#[tokio::test]
+async fn page_pay_links_open_a_cashier_that_creates_the_trade() {
+    let c = start().await;
+    let biz = json!({ "out_trade_no": "T800", "total_amount": "9.90", "subject": "网页 支付", "product_code": "FAST_INSTANT_TRADE_PAY" });
+    let mut p = c.common("alipay.trade.page.pay");
+    p.push(("biz_content".into(), biz.to_string()));
+    p.push(("notify_url".into(), "http://127.0.0.1:9/notify".into()));
+    p.push(("return_url".into(), "http://127.0.0.1:9/return".into()));
+    let sign = sign_params(&c.key, p.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let link = format!(
+        "{}?{}",
+        c.sandbox.alipay.gateway_url,
+        signed_query(p.iter().map(|(k, v)| (k.as_str(), v.as_str())), &sign)
+    );
+    for _ in 0..2 {
+        let raw = c.send(c.http.get(&link)).await;
+        assert_eq!(raw.status, 200);
+        assert!(raw.content_type.starts_with("text/html"), "{raw:?}");
+        assert!(
+            raw.body.contains("<span id=\"out_trade_no\">T800</span>"),
+            "{}",
+            raw.body
+        );
+        assert!(raw.body.contains("<span id=\"total_amount\">9.90</span>"));
+    }
+    let q = c.query("T800").await;
+    assert_eq!(q["trade_status"], "WAIT_BUYER_PAY");
+    let trades = c
+        .sandbox(Method::GET, "/_sandbox/alipay/trades", None)
+        .await
+        .1;
+    assert_eq!(
+        trades.as_array().unwrap().len(),
+        1,
+        "opening the link twice makes one trade"
+    );
+    assert_eq!(trades[0]["product_code"], "FAST_INSTANT_TRADE_PAY");
+    assert_eq!(trades[0]["notify_url"], "http://127.0.0.1:9/notify");
+    c.pay("T800").await;
+    let raw = c.send(c.http.get(&link)).await;
+    assert!(raw.body.contains("ACQ.TRADE_HAS_SUCCESS"), "{}", raw.body);
+    // A link whose signature does not match shows the gateway error.
+    let raw = c.send(c.http.get(link.replace("9.90", "0.01"))).await;
+    assert!(raw.body.contains("isv.invalid-signature"), "{}", raw.body);
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ use zhifu_runtime::signing::alipay::{
 
 use super::AlipayApp;
 use super::biz::{Biz, GwError, GwResult, Root};
-use super::{bills, oauth, refunds, trades, transfers};
+use super::{bills, oauth, page, refunds, trades, transfers};
 use crate::App;
 use crate::faults::FaultKind;
 use crate::server::DropConnection;
@@ -68,87 +68,45 @@ enum Kind {
     Page,
 }
 
-struct MethodDef {
-    name: &'static str,
-    kind: Kind,
-    handler: Handler,
-}
-
-const METHODS: &[MethodDef] = &[
-    MethodDef {
-        name: "alipay.trade.create",
-        kind: Kind::Biz,
-        handler: trades::create,
-    },
-    MethodDef {
-        name: "alipay.trade.precreate",
-        kind: Kind::Biz,
-        handler: trades::precreate,
-    },
-    MethodDef {
-        name: "alipay.trade.query",
-        kind: Kind::Biz,
-        handler: trades::query,
-    },
-    MethodDef {
-        name: "alipay.trade.close",
-        kind: Kind::Biz,
-        handler: trades::close,
-    },
-    MethodDef {
-        name: "alipay.trade.cancel",
-        kind: Kind::Biz,
-        handler: trades::cancel,
-    },
-    MethodDef {
-        name: "alipay.trade.page.pay",
-        kind: Kind::Page,
-        handler: trades::page_pay,
-    },
-    MethodDef {
-        name: "alipay.trade.wap.pay",
-        kind: Kind::Page,
-        handler: trades::page_pay,
-    },
-    MethodDef {
-        name: "alipay.trade.refund",
-        kind: Kind::Biz,
-        handler: refunds::refund,
-    },
-    MethodDef {
-        name: "alipay.trade.fastpay.refund.query",
-        kind: Kind::Biz,
-        handler: refunds::query,
-    },
-    MethodDef {
-        name: "alipay.fund.trans.uni.transfer",
-        kind: Kind::Biz,
-        handler: transfers::transfer,
-    },
-    MethodDef {
-        name: "alipay.fund.trans.common.query",
-        kind: Kind::Biz,
-        handler: transfers::query,
-    },
-    MethodDef {
-        name: "alipay.data.dataservice.bill.downloadurl.query",
-        kind: Kind::Biz,
-        handler: bills::download_url_query,
-    },
-    MethodDef {
-        name: "alipay.system.oauth.token",
-        kind: Kind::TopLevel,
-        handler: oauth::token,
-    },
-    MethodDef {
-        name: "alipay.user.info.share",
-        kind: Kind::TopLevel,
-        handler: oauth::user_info,
-    },
+/// Every method the gateway serves.
+const METHODS: &[(&str, Kind, Handler)] = &[
+    ("alipay.trade.create", Kind::Biz, trades::create),
+    ("alipay.trade.precreate", Kind::Biz, trades::precreate),
+    ("alipay.trade.query", Kind::Biz, trades::query),
+    ("alipay.trade.close", Kind::Biz, trades::close),
+    ("alipay.trade.cancel", Kind::Biz, trades::cancel),
+    ("alipay.trade.page.pay", Kind::Page, page::page_pay),
+    ("alipay.trade.wap.pay", Kind::Page, page::page_pay),
+    ("alipay.trade.refund", Kind::Biz, refunds::refund),
+    (
+        "alipay.trade.fastpay.refund.query",
+        Kind::Biz,
+        refunds::query,
+    ),
+    (
+        "alipay.fund.trans.uni.transfer",
+        Kind::Biz,
+        transfers::transfer,
+    ),
+    (
+        "alipay.fund.trans.common.query",
+        Kind::Biz,
+        transfers::query,
+    ),
+    (
+        "alipay.data.dataservice.bill.downloadurl.query",
+        Kind::Biz,
+        bills::download_url_query,
+    ),
+    ("alipay.system.oauth.token", Kind::TopLevel, oauth::token),
+    ("alipay.user.info.share", Kind::TopLevel, oauth::user_info),
 ];
 
-fn lookup(method: &str) -> Option<&'static MethodDef> {
-    METHODS.iter().find(|m| m.name == method)
+fn lookup(method: &str) -> Option<(Kind, Handler)> {
+    METHODS
+        .iter()
+        .find(|(name, _, _)| *name == method)
+        .map(|&(_, kind, handler)| (kind, handler))
 }
 
 /// The first non-empty value of `key`.
@@ -217,7 +175,7 @@ fn process(app: &App, params: &[(String, String)], content_type_ok: bool) -> Rep
         let err = GwError::missing("isv.missing-method", "缺少方法名参数");
         return Reply::json(body(alipay, ERROR_RESPONSE, &err.content(), identified));
     };
-    let Some(def) = lookup(method) else {
+    let Some((kind, handler)) = lookup(method) else {
         let err = GwError::invalid("isv.invalid-method", "不存在的方法名");
         return Reply::json(body(alipay, ERROR_RESPONSE, &err.content(), identified));
     };
@@ -230,7 +188,7 @@ fn process(app: &App, params: &[(String, String)], content_type_ok: bool) -> Rep
     }
     let root_key = response_root_key(method);
     let outcome = checks(alipay, params).and_then(|()| {
-        let biz = match def.kind {
+        let biz = match kind {
             Kind::TopLevel => Biz::default(),
             Kind::Biz | Kind::Page => biz_content(params)?,
         };
@@ -241,11 +199,11 @@ fn process(app: &App, params: &[(String, String)], content_type_ok: bool) -> Rep
             params,
             biz,
         };
-        (def.handler)(&mut ctx)
+        handler(&mut ctx)
     });
-    if def.kind == Kind::Page {
+    if kind == Kind::Page {
         return Reply {
-            body: trades::cashier_page(method, &outcome),
+            body: page::cashier_page(method, &outcome),
             html: true,
         };
     }

@@ -94,7 +94,44 @@ pub struct Trade {
     pub cancel_action: Option<&'static str>,
 }
 
+/// `method` of the placeholder that a cancel of an unknown out_trade_no leaves behind.
+const CANCEL_PLACEHOLDER: &str = "alipay.trade.cancel";
+
 impl Trade {
+    /// A trade that never existed but whose out_trade_no was cancelled in advance: invisible to
+    /// every method, yet it blocks the number (ACQ.TRADE_HAS_CLOSE on create).
+    pub fn is_placeholder(&self) -> bool {
+        self.method == CANCEL_PLACEHOLDER
+    }
+
+    fn placeholder(out_trade_no: String, now: i64) -> Self {
+        Trade {
+            trade_no: format!("{}22001{}", ymd(now), digits(15)),
+            out_trade_no,
+            total: 0,
+            subject: String::new(),
+            body: None,
+            product_code: String::new(),
+            method: CANCEL_PLACEHOLDER.into(),
+            buyer_id: None,
+            store_id: None,
+            operator_id: None,
+            terminal_id: None,
+            passback_params: None,
+            notify_url: None,
+            qr_code: None,
+            created: now,
+            expires: None,
+            status: TradeStatus::TradeClosed,
+            paid_at: None,
+            closed_at: Some(now),
+            buyer: None,
+            refunds: Vec::new(),
+            fingerprint: String::new(),
+            cancel_action: None,
+        }
+    }
+
     pub fn refunded(&self) -> i64 {
         self.refunds.iter().map(|r| r.amount).sum()
     }
@@ -172,6 +209,9 @@ pub fn locate(ctx: &mut Ctx) -> GwResult<usize> {
         }
         (None, Some(out)) => *a.by_out_trade_no.get(out).ok_or_else(trade_not_exist)?,
     };
+    if a.trades[index].is_placeholder() {
+        return Err(trade_not_exist());
+    }
     Ok(index)
 }
 
@@ -204,7 +244,7 @@ fn valid_user_id(s: &str) -> bool {
 }
 
 /// Creates the trade, or finds the identical one (same out_trade_no, same parameters).
-fn open_trade(ctx: &mut Ctx, method: &str) -> GwResult<usize> {
+pub fn open_trade(ctx: &mut Ctx, method: &str) -> GwResult<usize> {
     let now = ctx.now();
     expire_due(&mut ctx.store.alipay, now);
     let biz = &ctx.biz;
@@ -366,59 +406,6 @@ pub fn precreate(ctx: &mut Ctx) -> GwResult<Map<String, Value>> {
     ])))
 }
 
-/// `alipay.trade.page.pay` / `alipay.trade.wap.pay` opened in a browser: the trade is created
-/// (idempotently) and the cashier page shows it.
-pub fn page_pay(ctx: &mut Ctx) -> GwResult<Map<String, Value>> {
-    let method = ctx.param("method").unwrap_or_default();
-    let i = open_trade(ctx, &method)?;
-    let t = &ctx.store.alipay.trades[i];
-    Ok(sorted(BTreeMap::from([
-        ("out_trade_no", t.out_trade_no.clone().into()),
-        ("trade_no", t.trade_no.clone().into()),
-        ("total_amount", yuan(t.total).into()),
-        ("subject", t.subject.clone().into()),
-    ])))
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The HTML a browser sees for page.pay / wap.pay: the sandbox cashier, or the error.
-pub fn cashier_page(method: &str, outcome: &GwResult<Map<String, Value>>) -> String {
-    let text = |m: &Map<String, Value>, k: &str| {
-        html_escape(m.get(k).and_then(Value::as_str).unwrap_or_default())
-    };
-    let main = match outcome {
-        Ok(m) => format!(
-            "<h1>支付宝沙箱收银台</h1><p>订单：<span id=\"out_trade_no\">{}</span></p>\
-             <p>交易号：<span id=\"trade_no\">{}</span></p><p>商品：{}</p>\
-             <p>金额：<span id=\"total_amount\">{}</span> 元</p>\
-             <form method=\"post\" action=\"/_sandbox/alipay/trades/{}/pay\"><button>确认付款（沙箱）</button></form>",
-            text(m, "out_trade_no"),
-            text(m, "trade_no"),
-            text(m, "subject"),
-            text(m, "total_amount"),
-            text(m, "out_trade_no"),
-        ),
-        Err(e) => format!(
-            "<h1>支付宝沙箱：请求出错</h1><p>错误代码：<span id=\"sub_code\">{}</span></p>\
-             <p id=\"sub_msg\">{}</p><p>code {} {}</p>",
-            html_escape(&e.sub_code),
-            html_escape(&e.sub_msg),
-            e.code,
-            e.msg
-        ),
-    };
-    format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{}</title></head><body>{main}</body></html>",
-        html_escape(method)
-    )
-}
-
 /// `alipay.trade.query`.
 pub fn query(ctx: &mut Ctx) -> GwResult<Map<String, Value>> {
     let i = locate(ctx)?;
@@ -491,32 +478,10 @@ pub fn cancel(ctx: &mut Ctx) -> GwResult<Map<String, Value>> {
             if !valid_out_no(&out_trade_no) {
                 return Err(acq_invalid("参数有误：out_trade_no 无效"));
             }
-            let placeholder = Trade {
-                trade_no: format!("{}22001{}", ymd(now), digits(15)),
-                out_trade_no: out_trade_no.clone(),
-                total: 0,
-                subject: String::new(),
-                body: None,
-                product_code: String::new(),
-                method: "alipay.trade.cancel".into(),
-                buyer_id: None,
-                store_id: None,
-                operator_id: None,
-                terminal_id: None,
-                passback_params: None,
-                notify_url: None,
-                qr_code: None,
-                created: now,
-                expires: None,
-                status: TradeStatus::TradeClosed,
-                paid_at: None,
-                closed_at: Some(now),
-                buyer: None,
-                refunds: Vec::new(),
-                fingerprint: String::new(),
-                cancel_action: None,
-            };
-            insert(&mut ctx.store.alipay, placeholder);
+            let store = &mut ctx.store.alipay;
+            if !store.by_out_trade_no.contains_key(&out_trade_no) {
+                insert(store, Trade::placeholder(out_trade_no.clone(), now));
+            }
             return Ok(sorted(BTreeMap::from([
                 ("out_trade_no", out_trade_no.into()),
                 ("retry_flag", "N".into()),
