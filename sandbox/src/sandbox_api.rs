@@ -98,11 +98,15 @@ async fn clear_faults(State(app): State<Arc<App>>) -> Response {
 /// `{"advance_seconds": n}` moves the sandbox clock forward (e.g. past a de-duplication window).
 async fn clock(State(app): State<Arc<App>>, raw: Bytes) -> Response {
     let result = Body::parse(&raw).and_then(|body| {
-        body.allow_only(&["advance_seconds"])?;
-        let seconds = body
-            .opt_int("advance_seconds", 0, 10 * 365 * 86_400)?
-            .unwrap_or(0);
-        let now = lock(&app.store).advance_clock(seconds);
+        body.allow_only(&["advance_seconds", "offset_seconds"])?;
+        let ten_years = 10 * 365 * 86_400;
+        let mut store = lock(&app.store);
+        let now = match body.opt_int("offset_seconds", -ten_years, ten_years)? {
+            Some(offset) => store.set_clock_offset(offset),
+            None => {
+                store.advance_clock(body.opt_int("advance_seconds", 0, ten_years)?.unwrap_or(0))
+            }
+        };
         Ok(json!({ "now": now }))
     });
     reply(result)

@@ -129,6 +129,14 @@ impl Store {
         self.now()
     }
 
+    /// Sets the offset from real time outright, backwards too (e.g. `-86400` to do business
+    /// "yesterday", then `0` to return). Request timestamps are still checked against real time;
+    /// objects created later may carry earlier times than older ones.
+    pub fn set_clock_offset(&mut self, seconds: i64) -> i64 {
+        self.clock_offset = seconds;
+        self.now()
+    }
+
     /// The app object returned for `expand[]=app`.
     pub fn app_json(&self) -> Value {
         json!({

@@ -320,3 +320,37 @@ async fn bill_dates_are_checked() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn business_done_yesterday_by_setting_the_clock_back() {
+    let c = alipay_support::start().await;
+    let (status, v) = c
+        .sandbox(
+            Method::POST,
+            "/_sandbox/clock",
+            Some(json!({ "offset_seconds": -86_400 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let paid = c.paid("Y-T1", "7.00").await;
+    let day = paid["gmt_payment"].as_str().unwrap()[..10].to_string();
+    c.sandbox(
+        Method::POST,
+        "/_sandbox/clock",
+        Some(json!({ "offset_seconds": 0 })),
+    )
+    .await;
+    assert_eq!(day, beijing_timestamp(alipay_support::now() - 86_400)[..10]);
+    // Requests are signed with the real clock throughout; the bill is yesterday's.
+    let url = bill_url(&c, "trade", &day).await;
+    let entries = unzip(&download(&c, &url).await.1);
+    let detail = entries
+        .iter()
+        .find(|e| e.0.ends_with("_业务明细.csv"))
+        .unwrap();
+    assert!(
+        detail.1.contains("#交易合计：1笔，商家实收共7.00元"),
+        "{}",
+        detail.1
+    );
+}
