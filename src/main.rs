@@ -38,8 +38,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve MCP over stdio (the default).
-    Serve,
+    /// Serve MCP over stdio (the default), or over Streamable HTTP with --http.
+    Serve {
+        /// Serve Streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8765.
+        /// A non-loopback address needs ZHIFU_HTTP_TOKEN; see also ZHIFU_HTTP_ALLOWED_HOSTS
+        /// and ZHIFU_HTTP_ALLOWED_ORIGINS.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<SocketAddr>,
+        /// With --http: no sessions, every request stands alone (JSON responses).
+        #[arg(long, requires = "http")]
+        stateless: bool,
+    },
     /// List the tools.
     Tools {
         /// Print the MCP tool definitions as JSON.
@@ -95,7 +104,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let command = cli.command.unwrap_or(Command::Serve);
+    let command = cli.command.unwrap_or(Command::Serve {
+        http: None,
+        stateless: false,
+    });
     if let Command::Sandbox { listen, keys_dir } = command {
         return run_sandbox(listen, keys_dir).await;
     }
@@ -123,6 +135,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Serve {
+            http: Some(addr),
+            stateless,
+        } => {
+            let options = zhifu_runtime::http_transport::HttpOptions {
+                stateless,
+                ..zhifu_runtime::http_transport::HttpOptions::from_env(|name| {
+                    std::env::var(name).ok()
+                })
+            };
+            zhifu_runtime::http_transport::serve_http(ZhifuServer::new(engine), addr, options)
+                .await?;
+            Ok(ExitCode::SUCCESS)
         }
         _ => {
             use rmcp::ServiceExt as _;

@@ -9,6 +9,7 @@ pub mod confirm;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod http_transport;
 pub mod keys;
 pub mod local;
 pub mod money;
