@@ -182,6 +182,15 @@ pub struct ToolDef {
     pub amount_param: Option<&'static str>,
     /// Tool to call when the outcome of this call is unknown (timeout, reset).
     pub query_tool: Option<&'static str>,
+    /// Argument naming who receives money from the merchant (transfers); the payee allowlist applies to it.
+    pub payee_param: Option<&'static str>,
+    /// The gateway's own error for a merchant reference reused with different arguments
+    /// (e.g. `ACQ.CONTEXT_INCONSISTENT`); named when the server refuses such a repeat itself.
+    pub reference_conflict: Option<&'static str>,
+    /// Field of the `query_tool` result whose presence shows the operation happened (e.g.
+    /// `refund_status` for a refund query, which succeeds even when the refund does not exist).
+    /// `None`: a successful query means it happened.
+    pub query_found_field: Option<&'static str>,
     /// Rules checked by the runtime after schema validation and before anything is sent.
     pub checks: &'static [Check],
     /// JSON Schema 2020-12 of the arguments (root `type: object`, `additionalProperties: false`).

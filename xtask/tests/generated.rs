@@ -380,3 +380,139 @@ fn alipay_descriptors_follow_the_runtime_contract() {
         }
     ));
 }
+
+/// A tool and its `reference_conflict`, `payee_param` and `query_found_field`.
+type MoneyKeys = (
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+#[test]
+fn reference_payee_and_query_result_keys_are_pinned() {
+    let expected: [MoneyKeys; 7] = [
+        (
+            "create_charge",
+            Some(
+                "invalid_request_error (param order_no): order_no already used with different parameters",
+            ),
+            None,
+            None,
+        ),
+        ("create_trade", Some("ACQ.CONTEXT_INCONSISTENT"), None, None),
+        (
+            "precreate_trade",
+            Some("ACQ.CONTEXT_INCONSISTENT"),
+            None,
+            None,
+        ),
+        (
+            "create_page_payment_url",
+            Some("ACQ.CONTEXT_INCONSISTENT"),
+            None,
+            None,
+        ),
+        (
+            "create_wap_payment_url",
+            Some("ACQ.CONTEXT_INCONSISTENT"),
+            None,
+            None,
+        ),
+        (
+            "refund_trade",
+            Some("ACQ.DISCORDANT_REPEAT_REQUEST"),
+            None,
+            Some("refund_status"),
+        ),
+        (
+            "transfer_fund",
+            Some("PAYMENT_INFO_INCONSISTENCY"),
+            Some("payee_identity"),
+            None,
+        ),
+    ];
+    for (name, conflict, payee, found) in expected {
+        let t = lookup(name);
+        assert_eq!(t.reference_conflict, conflict, "{name}: reference_conflict");
+        assert_eq!(t.payee_param, payee, "{name}: payee_param");
+        assert_eq!(t.query_found_field, found, "{name}: query_found_field");
+    }
+    for t in TOOLS {
+        if !expected.iter().any(|(n, ..)| *n == t.name) {
+            assert_eq!(
+                (t.reference_conflict, t.payee_param, t.query_found_field),
+                (None, None, None),
+                "{}",
+                t.name
+            );
+        }
+    }
+}
+
+/// The runtime queries an Alipay tool's outcome with the arguments whose names the two tools
+/// share: those must meet the query tool's `required` and `anyOf` whenever the tool's own input
+/// is valid (read from the schemas: `required` and the `require_any` groups).
+#[test]
+fn alipay_queries_can_be_built_from_the_tools_own_arguments() {
+    let mut checked = 0;
+    for t in TOOLS.iter().filter(|t| {
+        t.provider == zhifu_runtime::tool::Provider::Alipay
+            && t.merchant_reference.is_some()
+            && t.query_tool.is_some()
+    }) {
+        let q = lookup(t.query_tool.expect("filtered"));
+        let qs = schema(q.input_schema);
+        let shared: BTreeSet<&str> = t
+            .params
+            .iter()
+            .filter(|p| q.param(p.name).is_some())
+            .map(|p| p.name)
+            .collect();
+        let guaranteed: BTreeSet<&str> = t
+            .params
+            .iter()
+            .filter(|p| p.required || p.default_json.is_some() || p.default_from.is_some())
+            .map(|p| p.name)
+            .collect();
+        for r in qs["required"].as_array().into_iter().flatten() {
+            let r = r.as_str().expect("string");
+            assert!(
+                shared.contains(r) && guaranteed.contains(r),
+                "{}: query {} requires `{r}`",
+                t.name,
+                q.name
+            );
+        }
+        let own_groups = any_of_groups(&schema(t.input_schema));
+        for options in any_of_groups(&qs) {
+            assert!(
+                options.iter().any(|o| guaranteed.contains(o.as_str()))
+                    || own_groups
+                        .iter()
+                        .any(|g| g.iter().all(|o| options.contains(o))),
+                "{}: query {} needs one of {options:?}",
+                t.name,
+                q.name
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} Alipay tools checked");
+}
+
+/// The `require_any` groups of an input schema: each `anyOf` of `required` under `allOf`.
+fn any_of_groups(s: &Value) -> Vec<Vec<String>> {
+    s["allOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["anyOf"].as_array())
+        .map(|any| {
+            any.iter()
+                .flat_map(|o| o["required"].as_array().into_iter().flatten())
+                .map(|v| v.as_str().expect("string").to_owned())
+                .collect()
+        })
+        .collect()
+}

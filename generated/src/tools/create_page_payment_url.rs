@@ -166,6 +166,9 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     merchant_reference: ::std::option::Option::Some("out_trade_no"),
     amount_param: ::std::option::Option::Some("total_amount"),
     query_tool: ::std::option::Option::None,
+    payee_param: ::std::option::Option::None,
+    reference_conflict: ::std::option::Option::Some("ACQ.CONTEXT_INCONSISTENT"),
+    query_found_field: ::std::option::Option::None,
     checks: &[],
     input_schema: ::std::include_str!(
         "../../schemas/create_page_payment_url.input.json"

@@ -162,6 +162,9 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     merchant_reference: ::std::option::Option::None,
     amount_param: ::std::option::Option::None,
     query_tool: ::std::option::Option::Some("retrieve_recharge_refund"),
+    payee_param: ::std::option::Option::None,
+    reference_conflict: ::std::option::Option::None,
+    query_found_field: ::std::option::Option::None,
     checks: &[],
     input_schema: ::std::include_str!("../../schemas/create_recharge_refund.input.json"),
     output_schema: ::std::include_str!(

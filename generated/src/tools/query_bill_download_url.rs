@@ -78,6 +78,9 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     merchant_reference: ::std::option::Option::None,
     amount_param: ::std::option::Option::None,
     query_tool: ::std::option::Option::None,
+    payee_param: ::std::option::Option::None,
+    reference_conflict: ::std::option::Option::None,
+    query_found_field: ::std::option::Option::None,
     checks: &[
         ::zhifu_runtime::tool::Check::PastDate {
             param: "bill_date",

@@ -57,7 +57,8 @@ fn cell(s: &str) -> String {
         .replace('|', "\\|")
 }
 
-fn effect_name(e: Effect) -> &'static str {
+/// The spec spelling of an effect.
+pub fn effect_name(e: Effect) -> &'static str {
     match e {
         Effect::Read => "read",
         Effect::Write => "write",
@@ -245,10 +246,24 @@ fn tool_view(t: &Tool) -> ToolView {
     if let Some(a) = &t.amount_param {
         facts.push(format!("Amount argument: `{a}`."));
     }
-    if let Some(q) = &t.query_tool {
+    if let Some(p) = &t.payee_param {
         facts.push(format!(
-            "When the outcome is unknown (timeout, reset), call `{q}`."
+            "Payee argument (the payee allowlist applies to it): `{p}`."
         ));
+    }
+    if let (Some(m), Some(c)) = (&t.merchant_reference, &t.reference_conflict) {
+        facts.push(format!(
+            "Reusing `{m}` with different arguments fails with `{c}`."
+        ));
+    }
+    match (&t.query_tool, &t.query_found_field) {
+        (Some(q), None) => facts.push(format!(
+            "When the outcome is unknown (timeout, reset), call `{q}`."
+        )),
+        (Some(q), Some(f)) => facts.push(format!(
+            "When the outcome is unknown (timeout, reset), call `{q}`; it happened only if the result has `{f}`."
+        )),
+        (None, _) => {}
     }
     for r in super::emit_schema::rule_sentences(t) {
         facts.push(format!("Rule: {r}"));

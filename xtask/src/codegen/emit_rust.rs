@@ -444,6 +444,9 @@ pub fn tool_module(t: &Tool) -> String {
     let merchant_reference = opt_str(t.merchant_reference.as_deref());
     let amount_param = opt_str(t.amount_param.as_deref());
     let query_tool = opt_str(t.query_tool.as_deref());
+    let payee_param = opt_str(t.payee_param.as_deref());
+    let reference_conflict = opt_str(t.reference_conflict.as_deref());
+    let query_found_field = opt_str(t.query_found_field.as_deref());
     let checks = t.checks.iter().map(|c| match c {
         Check::PastDate { param } => {
             let c = rt("Check::PastDate");
@@ -479,6 +482,9 @@ pub fn tool_module(t: &Tool) -> String {
             merchant_reference: #merchant_reference,
             amount_param: #amount_param,
             query_tool: #query_tool,
+            payee_param: #payee_param,
+            reference_conflict: #reference_conflict,
+            query_found_field: #query_found_field,
             checks: &[#(#checks),*],
             input_schema: ::std::include_str!(#input_path),
             output_schema: ::std::include_str!(#output_path),

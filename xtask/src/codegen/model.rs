@@ -81,6 +81,12 @@ pub struct Tool {
     pub merchant_reference: Option<String>,
     pub amount_param: Option<String>,
     pub query_tool: Option<String>,
+    /// String argument naming who receives the money (`moves_money` tools only).
+    pub payee_param: Option<String>,
+    /// The gateway's error for a merchant reference reused with different arguments.
+    pub reference_conflict: Option<String>,
+    /// Field of the query tool's result whose presence shows the operation happened.
+    pub query_found_field: Option<String>,
     pub channel_rules: Option<ChannelRules>,
     /// Conditional requirements, in spec order.
     pub rules: Vec<Rule>,

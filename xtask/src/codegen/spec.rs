@@ -125,6 +125,12 @@ pub struct ToolSpec {
     pub merchant_reference: Option<String>,
     pub amount_param: Option<String>,
     pub query_tool: Option<String>,
+    /// String argument naming who receives the money (the payee allowlist applies to it).
+    pub payee_param: Option<String>,
+    /// The gateway's error for a merchant reference reused with different arguments.
+    pub reference_conflict: Option<String>,
+    /// Field of the query tool's result whose presence shows the operation happened.
+    pub query_found_field: Option<String>,
     pub http: Option<HttpSpec>,
     pub gateway: Option<GatewaySpec>,
     pub gateway_url: Option<GatewaySpec>,

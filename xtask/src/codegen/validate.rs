@@ -219,12 +219,7 @@ pub fn validate(files: &[(Source, SpecFile)]) -> Result<Model, Diagnostics> {
             );
             modules.insert(module.clone(), t.name.clone());
             if let Some(q) = &t.query_tool {
-                pending_refs.push((
-                    file_index,
-                    t.name.clone(),
-                    path.key("query_tool"),
-                    q.clone(),
-                ));
+                pending_refs.push((file_index, t.name.clone(), path.clone(), q.clone()));
             }
             if let Some(tool) = lower_tool(&mut ctx, provider, t, &path, module) {
                 model.tools.insert(tool.name.clone(), tool);
@@ -234,11 +229,12 @@ pub fn validate(files: &[(Source, SpecFile)]) -> Result<Model, Diagnostics> {
 
     // Cross-tool references, once every tool is known.
     let names: Vec<&str> = seen.keys().map(String::as_str).collect();
-    for (file_index, tool, path, target) in pending_refs {
+    for (file_index, tool, tool_path, target) in pending_refs {
         let mut ctx = Ctx {
             src: &files[file_index].0,
             errors: &mut errors,
         };
+        let path = tool_path.key("query_tool");
         if target == tool {
             ctx.error(&path, format!("`{tool}` names itself as its query_tool"));
         } else if !seen.contains_key(&target) {
@@ -248,13 +244,16 @@ pub fn validate(files: &[(Source, SpecFile)]) -> Result<Model, Diagnostics> {
                 &target,
                 names.iter().copied(),
             );
-        } else if let Some(t) = model.tools.get(&target)
-            && t.effect != Effect::Read
-        {
-            ctx.error(
-                &path,
-                format!("query_tool `{target}` must be a read tool (its effect is not `read`)"),
-            );
+        } else if let Some(q) = model.tools.get(&target) {
+            if q.effect != Effect::Read {
+                ctx.error(
+                    &path,
+                    format!("query_tool `{target}` must be a read tool (its effect is not `read`)"),
+                );
+            } else if let Some(t) = model.tools.get(&tool) {
+                check_query_found_field(&mut ctx, t, q, &tool_path.key("query_found_field"));
+                check_query_is_buildable(&mut ctx, t, q, &path);
+            }
         }
     }
 
@@ -264,6 +263,146 @@ pub fn validate(files: &[(Source, SpecFile)]) -> Result<Model, Diagnostics> {
         let mut d = Diagnostics(errors);
         d.sort();
         Err(d)
+    }
+}
+
+/// `query_found_field` must be a top-level field of the query tool's result, when that result
+/// declares any fields.
+fn check_query_found_field(ctx: &mut Ctx<'_>, t: &Tool, q: &Tool, path: &YamlPath) {
+    let Some(field) = &t.query_found_field else {
+        return;
+    };
+    let schema = super::emit_schema::output_schema(q);
+    let fields: Vec<&str> = schema["properties"]
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    if !fields.is_empty() && !fields.contains(&field.as_str()) {
+        ctx.unknown(
+            path,
+            format!(
+                "query_found_field `{field}` is not a field of the result of `{}`",
+                q.name
+            ),
+            field,
+            fields,
+        );
+    }
+}
+
+/// An argument the caller always ends up passing: required, or filled by a default.
+fn always_given(p: &Param) -> bool {
+    p.required || p.node.default.is_some() || p.default_from.is_some()
+}
+
+/// After an unknown outcome the runtime calls the query tool with the arguments whose names the
+/// two tools share, so those must satisfy the query tool's input. Alipay tools with a
+/// merchant_reference only: a Ping++ charge is de-duplicated by `order_no` and queried by an id
+/// the caller does not have yet.
+fn check_query_is_buildable(ctx: &mut Ctx<'_>, t: &Tool, q: &Tool, path: &YamlPath) {
+    if t.provider != "alipay" || t.merchant_reference.is_none() {
+        return;
+    }
+    let own = |n: &str| t.params.iter().find(|p| p.name == n);
+    let cannot = |ctx: &mut Ctx<'_>, why: String, help: String| {
+        let d = ctx.error(
+            path,
+            format!(
+                "the query `{}` cannot be built from the arguments of `{}`: {why}",
+                q.name, t.name
+            ),
+        );
+        d.help = Some(help);
+    };
+    for qp in &q.params {
+        let Some(tp) = own(&qp.name) else {
+            if qp.required {
+                cannot(
+                    ctx,
+                    format!("it requires `{}`, which `{}` lacks", qp.name, t.name),
+                    format!(
+                        "give `{}` a required `{}` argument: the runtime passes the arguments whose names the two tools share",
+                        t.name, qp.name
+                    ),
+                );
+            }
+            continue;
+        };
+        if qp.required && !always_given(tp) {
+            cannot(
+                ctx,
+                format!(
+                    "it requires `{}`, which is optional in `{}`",
+                    qp.name, t.name
+                ),
+                format!(
+                    "make `{}` required (or give it a default) in `{}`",
+                    qp.name, t.name
+                ),
+            );
+        }
+        if tp.node.ty != qp.node.ty {
+            cannot(
+                ctx,
+                format!(
+                    "the shared argument `{}` is `{}` here but `{}` there",
+                    qp.name,
+                    tp.node.ty.as_str(),
+                    qp.node.ty.as_str()
+                ),
+                "give arguments of the same name the same type".to_owned(),
+            );
+        } else if let Some(allowed) = &qp.node.enum_values {
+            let fits = tp
+                .node
+                .enum_values
+                .as_ref()
+                .is_some_and(|mine| mine.iter().all(|v| allowed.contains(v)));
+            if !fits {
+                cannot(
+                    ctx,
+                    format!(
+                        "the shared argument `{}` may hold values that `{}` does not accept",
+                        qp.name, q.name
+                    ),
+                    format!(
+                        "give `{}` an `enum` within the query's: {}",
+                        qp.name,
+                        allowed
+                            .iter()
+                            .map(|v| v.as_str().map(str::to_owned).unwrap_or(v.to_string()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    if !q.require_any.is_empty() {
+        let one_always_given = q
+            .require_any
+            .iter()
+            .any(|n| own(n).is_some_and(always_given));
+        let shared_group =
+            !t.require_any.is_empty() && t.require_any.iter().all(|n| q.require_any.contains(n));
+        if !one_always_given && !shared_group {
+            cannot(
+                ctx,
+                format!(
+                    "it needs one of {}, and `{}` does not always have one",
+                    q.require_any
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    t.name
+                ),
+                format!(
+                    "give `{}` one of them as a required argument, or the same `require_any`",
+                    t.name
+                ),
+            );
+        }
     }
 }
 
@@ -703,6 +842,68 @@ fn lower_tool(
         }
     }
 
+    if let Some(pp) = &t.payee_param {
+        let ppath = path.key("payee_param");
+        match by_name(pp) {
+            None => ctx.unknown(
+                &ppath,
+                format!("payee_param `{pp}` is not a parameter of `{}`", t.name),
+                pp,
+                param_names.iter().copied(),
+            ),
+            Some(p) if p.node.ty != Ty::String => {
+                ctx.error(
+                    &ppath,
+                    format!(
+                        "payee_param `{pp}` has type `{}`; it must be `string`",
+                        p.node.ty.as_str()
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+        if t.effect != Effect::MovesMoney {
+            let d = ctx.error(
+                &ppath,
+                format!(
+                    "payee_param goes with `effect: moves_money`; `{}` is `{}`",
+                    t.name,
+                    super::emit_docs::effect_name(t.effect)
+                ),
+            );
+            set(d, "only a call that pays someone has a payee");
+        }
+    }
+    if let Some(rc) = &t.reference_conflict {
+        let rpath = path.key("reference_conflict");
+        if rc.trim().is_empty() {
+            ctx.error(&rpath, "`reference_conflict` must not be empty");
+        }
+        if t.merchant_reference.is_none() {
+            let d = ctx.error(
+                &rpath,
+                format!(
+                    "reference_conflict needs a merchant_reference; `{}` names none",
+                    t.name
+                ),
+            );
+            set(
+                d,
+                "name the argument whose reuse with different arguments the gateway rejects, e.g. merchant_reference: out_trade_no",
+            );
+        }
+    }
+    if t.query_found_field.is_some() && t.query_tool.is_none() {
+        let d = ctx.error(
+            &path.key("query_found_field"),
+            format!(
+                "query_found_field needs a query_tool; `{}` names none",
+                t.name
+            ),
+        );
+        set(d, "name the read tool whose result holds the field");
+    }
+
     // Rules and checks.
     let rules = lower_rules(ctx, t, &params, path);
     let require_any = lower_require_any(ctx, t, &params, path);
@@ -871,6 +1072,9 @@ fn lower_tool(
         merchant_reference: t.merchant_reference.clone(),
         amount_param: t.amount_param.clone(),
         query_tool: t.query_tool.clone(),
+        payee_param: t.payee_param.clone(),
+        reference_conflict: t.reference_conflict.clone(),
+        query_found_field: t.query_found_field.clone(),
         channel_rules,
         rules,
         require_any,
