@@ -11,8 +11,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use serde_json::Value;
-use zhifu_runtime::config::{Config, Loader, PingppConfig, Secret, ServerConfig};
-use zhifu_runtime::engine::Engine;
+use zhifu_runtime::config::{
+    AlipayConfig, AlipayEnv, Config, Loader, PingppConfig, Secret, ServerConfig,
+};
+use zhifu_runtime::engine::{Engine, Services};
 use zhifu_runtime::keys;
 use zhifu_runtime::server::{ZhifuServer, mcp_tool, to_result};
 
@@ -113,7 +115,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let config = load_config(cli.config, cli.read_only, cli.tools)?;
     if let Command::Tools { json } = command {
-        let engine = Engine::new(zhifu_generated::TOOLS, config).map_err(anyhow::Error::msg)?;
+        let engine = Engine::new(zhifu_generated::TOOLS, config, Services::ephemeral())
+            .map_err(anyhow::Error::msg)?;
         print_tools(&engine, json)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -128,7 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let def = engine.all_tools().iter().copied().find(|t| t.name == tool);
             let outcome = engine.call(&tool, args).await;
             let failed = outcome.is_err();
-            let result = to_result(def, outcome);
+            let result = to_result(def, outcome, None);
             println!("{}", serde_json::to_string_pretty(&result)?);
             Ok(if failed {
                 ExitCode::FAILURE
@@ -185,8 +188,10 @@ fn load_config(
 /// With credentials: an engine on them. Without: an engine whose gateways are the embedded sandbox,
 /// started in the background so `tools/list` does not wait for key generation.
 fn engine_for(config: Config) -> anyhow::Result<Engine> {
-    if !config.has_no_provider() {
-        return Engine::new(zhifu_generated::TOOLS, config).map_err(anyhow::Error::msg);
+    let sandbox = config.has_no_provider();
+    let services = Services::open(&config.server.state, sandbox).map_err(anyhow::Error::msg)?;
+    if !sandbox {
+        return Engine::new(zhifu_generated::TOOLS, config, services).map_err(anyhow::Error::msg);
     }
     let server: ServerConfig = config.server.clone();
     let pending = Box::pin(async move {
@@ -199,28 +204,47 @@ fn engine_for(config: Config) -> anyhow::Result<Engine> {
             .map_err(|e| e.to_string())?;
         eprintln!(
             "zhifu-mcp: no provider credentials configured; using the embedded sandbox gateway at {} \
-             (Ping++ test mode, charges are paid automatically). No real money moves.",
-            sandbox.base_url
+             (Ping++ test mode with charges paid automatically, Alipay sandbox gateway {}). No real money moves.",
+            sandbox.base_url, sandbox.alipay.gateway_url
         );
         let creds = &sandbox.pingpp;
+        let key_err = |e: zhifu_runtime::keys::KeyError| e.to_string();
         let pingpp = PingppConfig {
             api_key: Secret::new(creds.api_key.clone()),
             app_id: Some(creds.app_id.clone()),
             private_key: Some(
                 keys::private_key_from_text(&creds.merchant_private_key_pem, "embedded sandbox")
-                    .map_err(|e| e.to_string())?,
+                    .map_err(key_err)?,
             ),
             public_key: Some(
                 keys::public_key_from_text(&creds.pingpp_public_key_pem, "embedded sandbox")
-                    .map_err(|e| e.to_string())?,
+                    .map_err(key_err)?,
             ),
             api_base: sandbox.base_url.clone(),
+        };
+        let alipay = AlipayConfig {
+            app_id: sandbox.alipay.app_id.clone(),
+            private_key: keys::private_key_from_text(
+                &sandbox.alipay.app_private_key_pem,
+                "embedded sandbox",
+            )
+            .map_err(key_err)?,
+            alipay_public_key: keys::public_key_from_text(
+                &sandbox.alipay.alipay_public_key_pem,
+                "embedded sandbox",
+            )
+            .map_err(key_err)?,
+            cert: None,
+            gateway: sandbox.alipay.gateway_url.clone(),
+            env: AlipayEnv::Sandbox,
+            notify_url: None,
+            return_url: None,
         };
         // The sandbox lives as long as the process.
         std::mem::forget(sandbox);
         Ok(Config {
             pingpp: Some(pingpp),
-            alipay: None,
+            alipay: Some(alipay),
             server: config.server,
             sandbox: true,
         })
@@ -228,7 +252,7 @@ fn engine_for(config: Config) -> anyhow::Result<Engine> {
     eprintln!(
         "zhifu-mcp: no provider credentials configured; starting the embedded sandbox (no real money moves)."
     );
-    Engine::deferred(zhifu_generated::TOOLS, server, pending).map_err(anyhow::Error::msg)
+    Engine::deferred(zhifu_generated::TOOLS, server, pending, services).map_err(anyhow::Error::msg)
 }
 
 fn print_tools(engine: &Engine, json: bool) -> anyhow::Result<()> {

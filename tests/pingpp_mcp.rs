@@ -68,9 +68,31 @@ async fn tools_list_has_titles_honest_annotations_and_output_schemas() {
             tool.name
         );
         let read_only = ann.read_only_hint == Some(true);
-        let is_read = tool.name.starts_with("retrieve_")
-            || tool.name.starts_with("list_")
-            || tool.name == "verify_webhook";
+        let def = zhifu_generated::TOOLS
+            .iter()
+            .find(|d| d.name == tool.name)
+            .unwrap();
+        let is_read = def.effect == zhifu_runtime::tool::Effect::Read;
+        let money = matches!(
+            def.effect,
+            zhifu_runtime::tool::Effect::MovesMoney | zhifu_runtime::tool::Effect::Irreversible
+        );
+        if !is_read {
+            assert_eq!(
+                ann.destructive_hint,
+                Some(money),
+                "{} destructiveHint",
+                tool.name
+            );
+            let keyed = def.merchant_reference.is_some();
+            if ann.idempotent_hint == Some(true) {
+                assert!(
+                    keyed,
+                    "{} claims idempotency without a merchant reference",
+                    tool.name
+                );
+            }
+        }
         assert_eq!(read_only, is_read, "{} readOnlyHint", tool.name);
     }
     let refund = tools
@@ -264,7 +286,7 @@ async fn every_tool_in_a_payment_flow() {
         "nothing from an unverified body is passed on"
     );
 
-    let listed: BTreeSet<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    let listed: BTreeSet<&str> = PINGPP_TOOLS.iter().copied().collect();
     let missing: Vec<_> = listed.difference(&called).collect();
     assert!(missing.is_empty(), "tools never called: {missing:?}");
     h.stop().await;
@@ -468,7 +490,11 @@ async fn upstream_errors_surface_with_the_ping_message() {
         "an exact retry returns the same charge"
     );
     let err = h.err("create_charge", charge_args(&order_no, 200)).await;
-    assert_eq!(err["upstream"]["param"], "order_no", "{err}");
+    assert_eq!(
+        err["kind"], "idempotency_conflict",
+        "the server refuses a changed repeat itself: {err}"
+    );
+    assert_eq!(err["field"], "order_no", "{err}");
     h.stop().await;
 }
 
@@ -506,15 +532,16 @@ async fn read_only_mode_lists_and_allows_only_reads() {
     assert!(names.contains(&"list_charges".to_string()));
     assert!(!names.iter().any(|n| n.starts_with("create_")), "{names:?}");
     let before = h.upstream_requests().await;
-    let r = h
-        .client
-        .call_tool(
-            rmcp::model::CallToolRequestParams::new("create_refund").with_arguments(common::obj(
-                json!({"charge_id": "ch_x", "description": "x"}),
-            )),
+    let err = h
+        .err(
+            "create_refund",
+            json!({"charge_id": "ch_x", "description": "x"}),
         )
         .await;
-    assert!(r.is_err(), "an unlisted tool is not callable");
+    assert_eq!(
+        err["rule"], "read_only",
+        "an unlisted tool is not callable: {err}"
+    );
     assert_eq!(h.upstream_requests().await, before);
     h.stop().await;
 }

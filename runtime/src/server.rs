@@ -7,15 +7,17 @@
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ElicitRequest,
+    ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, Implementation,
+    InputRequest, InputRequests, InputRequiredResult, JsonObject, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{ElicitationMode, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
-use crate::engine::{Engine, summary};
+use crate::confirm::{ConfirmRequest, Confirmation};
+use crate::engine::{Engine, Prepared, summary};
 use crate::error::ToolError;
 use crate::tool::ToolDef;
 
@@ -81,14 +83,19 @@ fn parse_schema(text: &str) -> Arc<JsonObject> {
 }
 
 /// Turns an engine outcome into an MCP result.
-pub fn to_result(def: Option<&ToolDef>, outcome: Result<Value, ToolError>) -> CallToolResult {
+/// `amount` is the human amount of the call (`¥15.50`), echoed in the summary line.
+pub fn to_result(
+    def: Option<&ToolDef>,
+    outcome: Result<Value, ToolError>,
+    amount: Option<&str>,
+) -> CallToolResult {
     match outcome {
         Ok(value) => {
             let mut result = CallToolResult::structured(value.clone());
             if let Some(def) = def {
                 result
                     .content
-                    .insert(0, ContentBlock::text(summary(def, &value)));
+                    .insert(0, ContentBlock::text(summary(def, &value, amount)));
             }
             result
         }
@@ -126,7 +133,7 @@ impl ServerHandler for ZhifuServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.to_string();
         let def = self
@@ -135,17 +142,135 @@ impl ServerHandler for ZhifuServer {
             .iter()
             .copied()
             .find(|t| t.name == name);
-        if def.is_none() || !self.tools.iter().any(|t| t.name == name) {
-            // Unknown (or not listed) tools are a protocol error, as the spec and rmcp's router do.
+        if def.is_none() {
+            // Unknown tools are a protocol error, as the spec and rmcp's router do. Known tools that
+            // policy does not offer get a refusal result (audited) naming the rule.
             return Err(ErrorData::invalid_params(
                 format!("tool not found: {name}"),
                 None,
             ));
         }
-        let args = request.arguments.unwrap_or_default();
+        let args = request.arguments.clone().unwrap_or_default();
         let started = std::time::Instant::now();
-        let outcome = self.engine.call(&name, args).await;
+        let prepared = match self.engine.prepare(&name, args).await {
+            Ok(p) => p,
+            Err(e) => return Ok(to_result(def, Err(e), None).into()),
+        };
+        let confirmation = match self.engine.confirm_request(&prepared) {
+            None => Confirmation::NotRequired,
+            Some(ask) => match self.confirm(&prepared, &ask, &request, &context).await {
+                Asked::Answer(c) => c,
+                Asked::Pending(input_required) => {
+                    return Ok(CallToolResponse::InputRequired(input_required));
+                }
+            },
+        };
+        let amount = prepared.amount().map(str::to_string);
+        let outcome = self.engine.execute(prepared, confirmation).await;
         tracing::info!(tool = %name, ok = outcome.is_ok(), elapsed_ms = started.elapsed().as_millis() as u64, "tools/call");
-        Ok(to_result(def, outcome).into())
+        Ok(to_result(def, outcome, amount.as_deref()).into())
+    }
+}
+
+/// Result of asking the user.
+enum Asked {
+    Answer(Confirmation),
+    /// 2026-07-28: return this `InputRequiredResult`; the client retries with the answer.
+    Pending(InputRequiredResult),
+}
+
+impl ZhifuServer {
+    /// Asks the user to confirm, on whichever path the client speaks. A client that cannot ask
+    /// gets [`Confirmation::Unsupported`], which the engine turns into a refusal.
+    async fn confirm(
+        &self,
+        prepared: &Prepared,
+        ask: &ConfirmRequest,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Asked {
+        let params = || ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message: ask.message.clone(),
+            requested_schema: ElicitationSchema::builder()
+                .required_bool("confirm")
+                .build()
+                .expect("a one-boolean schema is valid"),
+        };
+        let stateless = context
+            .protocol_version()
+            .is_some_and(|v| !v.has_initialize());
+        if stateless {
+            // 2026-07-28: no server-to-client requests; the answer comes back with a retry that
+            // must echo a ticket bound to these exact arguments.
+            if let Some(state) = &request.request_state {
+                if !self.engine.redeem_ticket(prepared, state) {
+                    return Asked::Answer(Confirmation::Invalid);
+                }
+                let answer = request
+                    .input_responses
+                    .as_ref()
+                    .and_then(|r| r.get("confirm"))
+                    .cloned();
+                return Asked::Answer(answer.map_or(Confirmation::Cancelled, |v| from_answer(&v)));
+            }
+            let can_elicit = context
+                .client_capabilities()
+                .is_some_and(|c| c.elicitation.is_some());
+            if !can_elicit {
+                return Asked::Answer(Confirmation::Unsupported);
+            }
+            let mut requests = InputRequests::new();
+            requests.insert(
+                "confirm".into(),
+                InputRequest::Elicitation(ElicitRequest::new(params())),
+            );
+            return Asked::Pending(InputRequiredResult::new(
+                Some(requests),
+                Some(self.engine.seal_ticket(prepared)),
+            ));
+        }
+        if !context
+            .peer
+            .supported_elicitation_modes()
+            .contains(&ElicitationMode::Form)
+        {
+            return Asked::Answer(Confirmation::Unsupported);
+        }
+        match context.peer.create_elicitation(params()).await {
+            Ok(result) => Asked::Answer(from_result(&result)),
+            Err(e) => {
+                tracing::warn!(error = %e, "elicitation failed; treating as not confirmed");
+                Asked::Answer(Confirmation::Cancelled)
+            }
+        }
+    }
+}
+
+fn from_result(result: &ElicitResult) -> Confirmation {
+    match result.action {
+        ElicitationAction::Accept => {
+            if result
+                .content
+                .as_ref()
+                .and_then(|c| c.get("confirm"))
+                .and_then(Value::as_bool)
+                == Some(true)
+            {
+                Confirmation::Accepted
+            } else {
+                Confirmation::Declined
+            }
+        }
+        ElicitationAction::Decline => Confirmation::Declined,
+        _ => Confirmation::Cancelled,
+    }
+}
+
+/// An `ElicitResult` echoed in `inputResponses`.
+fn from_answer(value: &Value) -> Confirmation {
+    match serde_json::from_value::<ElicitResult>(value.clone()) {
+        Ok(r) => from_result(&r),
+        Err(_) => Confirmation::Declined,
     }
 }

@@ -38,7 +38,8 @@ fn rand_suffix() -> u64 {
         % 1_000_000_007
 }
 
-/// The binary with a clean environment (no provider settings leak in from the developer's shell).
+/// The binary with a clean environment (no provider settings leak in from the developer's shell)
+/// and its state (database, audit log) in a fresh temp folder.
 pub fn command() -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_zhifu-mcp"));
     for (k, _) in std::env::vars() {
@@ -51,44 +52,165 @@ pub fn command() -> tokio::process::Command {
         }
     }
     cmd.env("RUST_LOG", "warn");
+    cmd.env("ZHIFU_STATE_DIR", temp_dir("state"));
+    cmd
+}
+
+/// How to start a harness.
+#[derive(Default, Clone)]
+pub struct Options {
+    /// Run the sandbox's Alipay gateway in certificate mode and configure the server with the certificates.
+    pub cert_mode: bool,
+    /// Leave ALIPAY_ENV unset (production semantics) while still pointing at the sandbox gateway.
+    pub alipay_production: bool,
+    /// Extra environment for the server.
+    pub env: Vec<(String, String)>,
+}
+
+/// A sandbox with both gateways.
+pub async fn start_sandbox(options: &Options) -> zhifu_sandbox::Sandbox {
+    let sandbox_options = zhifu_sandbox::SandboxOptions {
+        alipay_cert_mode: options.cert_mode,
+        ..Default::default()
+    };
+    zhifu_sandbox::start("127.0.0.1:0".parse().unwrap(), sandbox_options)
+        .await
+        .expect("sandbox starts")
+}
+
+/// `zhifu-mcp serve` configured for `sandbox`, with key files and state under `dir`.
+pub fn server_command(
+    sandbox: &zhifu_sandbox::Sandbox,
+    dir: &std::path::Path,
+    options: &Options,
+) -> tokio::process::Command {
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let mut cmd = command();
+    cmd.arg("serve")
+        .env("ZHIFU_STATE_DIR", dir.join("state"))
+        .env("PINGPP_API_BASE", &sandbox.base_url)
+        .env("PINGPP_API_KEY", &sandbox.pingpp.api_key)
+        .env("PINGPP_APP_ID", &sandbox.pingpp.app_id)
+        .env(
+            "PINGPP_PRIVATE_KEY_PATH",
+            write("merchant.pem", &sandbox.pingpp.merchant_private_key_pem),
+        )
+        .env(
+            "PINGPP_PUBLIC_KEY_PATH",
+            write("pingpp_public.pem", &sandbox.pingpp.pingpp_public_key_pem),
+        )
+        .env("ALIPAY_APP_ID", &sandbox.alipay.app_id)
+        .env("ALIPAY_GATEWAY", &sandbox.alipay.gateway_url)
+        .env(
+            "ALIPAY_PRIVATE_KEY_PATH",
+            write(
+                "alipay_app_private.pem",
+                &sandbox.alipay.app_private_key_pem,
+            ),
+        );
+    if !options.alipay_production {
+        cmd.env("ALIPAY_ENV", "sandbox");
+    }
+    match &sandbox.alipay.cert {
+        Some(cert) if options.cert_mode => {
+            cmd.env(
+                "ALIPAY_APP_CERT_PATH",
+                write("appCertPublicKey.crt", &cert.app_cert_pem),
+            )
+            .env(
+                "ALIPAY_CERT_PATH",
+                write("alipayCertPublicKey_RSA2.crt", &cert.alipay_cert_pem),
+            )
+            .env(
+                "ALIPAY_ROOT_CERT_PATH",
+                write("alipayRootCert.crt", &cert.alipay_root_cert_pem),
+            );
+        }
+        _ => {
+            cmd.env(
+                "ALIPAY_PUBLIC_KEY_PATH",
+                write("alipay_public.pem", &sandbox.alipay.alipay_public_key_pem),
+            );
+        }
+    }
+    for (k, v) in &options.env {
+        cmd.env(k, v);
+    }
     cmd
 }
 
 impl Harness {
-    /// Sandbox + server configured with its credentials (request signing on).
+    /// Sandbox + server configured with its Ping++ and Alipay credentials (request signing on).
     pub async fn start(extra_env: &[(&str, &str)]) -> Harness {
-        let sandbox = zhifu_sandbox::start(
-            "127.0.0.1:0".parse().unwrap(),
-            zhifu_sandbox::SandboxOptions::default(),
-        )
-        .await
-        .expect("sandbox starts");
+        let options = Options {
+            env: extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Options::default()
+        };
+        Self::with(options).await
+    }
+
+    /// Sandbox + server, as `options` say.
+    pub async fn with(options: Options) -> Harness {
+        let sandbox = start_sandbox(&options).await;
         let dir = temp_dir("h");
-        let private = dir.join("merchant.pem");
-        let public = dir.join("pingpp_public.pem");
-        std::fs::write(&private, &sandbox.pingpp.merchant_private_key_pem).unwrap();
-        std::fs::write(&public, &sandbox.pingpp.pingpp_public_key_pem).unwrap();
-        let mut cmd = command();
-        cmd.arg("serve")
-            .env("PINGPP_API_BASE", &sandbox.base_url)
-            .env("PINGPP_API_KEY", &sandbox.pingpp.api_key)
-            .env("PINGPP_APP_ID", &sandbox.pingpp.app_id)
-            .env("PINGPP_PRIVATE_KEY_PATH", &private)
-            .env("PINGPP_PUBLIC_KEY_PATH", &public);
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
-        let (transport, _stderr) = TokioChildProcess::builder(cmd)
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn zhifu-mcp");
-        let client = ().serve(transport).await.expect("MCP initialize");
+        let client = Self::spawn_client(&sandbox, &dir, &options).await;
         Harness {
             sandbox,
             client,
             dir,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// Starts another server process on the same sandbox and state (e.g. after a restart).
+    pub async fn restart(self, options: &Options) -> Harness {
+        let Harness {
+            sandbox,
+            client,
+            dir,
+            http,
+        } = self;
+        let _ = client.cancel().await;
+        let client = Self::spawn_client(&sandbox, &dir, options).await;
+        Harness {
+            sandbox,
+            client,
+            dir,
+            http,
+        }
+    }
+
+    async fn spawn_client(
+        sandbox: &zhifu_sandbox::Sandbox,
+        dir: &std::path::Path,
+        options: &Options,
+    ) -> RunningService<RoleClient, ()> {
+        let cmd = server_command(sandbox, dir, options);
+        let (transport, _stderr) = TokioChildProcess::builder(cmd)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn zhifu-mcp");
+        ().serve(transport).await.expect("MCP initialize")
+    }
+
+    /// The audit log lines written so far.
+    pub fn audit_lines(&self) -> Vec<Value> {
+        self.audit_text()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every audit line is JSON"))
+            .collect()
+    }
+
+    /// The raw audit log text.
+    pub fn audit_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("state").join("audit.jsonl")).unwrap_or_default()
     }
 
     pub async fn tools(&self) -> Vec<Tool> {
@@ -144,6 +266,31 @@ impl Harness {
             .await
             .unwrap();
         stats["requests"].as_u64().expect("requests count")
+    }
+
+    /// POSTs JSON to a sandbox-only endpoint and returns the JSON answer.
+    pub async fn sandbox_post(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.sandbox.base_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "POST {path}: {}", r.status());
+        r.json().await.unwrap_or(Value::Null)
+    }
+
+    /// GETs a sandbox-only endpoint.
+    pub async fn sandbox_get(&self, path: &str) -> Value {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.sandbox.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.unwrap()
     }
 
     /// Sandbox-only: the buyer pays the charge.
@@ -238,4 +385,23 @@ pub fn assert_matches_output_schema(tool: &Tool, value: &Value) {
 
 pub fn obj(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap()
+}
+
+/// Entries of a ZIP whose names and contents are GBK (as Alipay bills are), decoded to UTF-8.
+pub fn unzip_gbk(bytes: &[u8]) -> Vec<(String, String)> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a ZIP archive");
+    let mut out = Vec::new();
+    for i in 0..archive.len() {
+        let mut file = archive.by_index(i).unwrap();
+        let (name, _, bad_name) = encoding_rs::GBK.decode(file.name_raw());
+        assert!(!bad_name, "entry name is GBK");
+        let name = name.into_owned();
+        let mut raw = Vec::new();
+        file.read_to_end(&mut raw).unwrap();
+        let (text, _, bad) = encoding_rs::GBK.decode(&raw);
+        assert!(!bad, "{name} is GBK");
+        out.push((name, text.into_owned()));
+    }
+    out
 }
