@@ -442,11 +442,13 @@ impl Engine {
             Guard::Recovered(v) => return Ok(v),
             Guard::New(k) | Guard::Resend(k) => Some(k),
         };
-        let reservation = match self.reserve(p, now) {
+        let reservation = match self.reserve(p, now).await {
             Ok(r) => r,
             Err(e) => {
-                if let Some(k) = &key {
-                    let _ = self.services.store.finish(k, IdemState::Failed, None, now);
+                if let Some(k) = key {
+                    let _ = self
+                        .stored(move |s| s.finish(&k, IdemState::Failed, None, now))
+                        .await;
                 }
                 return Err(e);
             }
@@ -463,14 +465,18 @@ impl Engine {
                 Err(_) if unknown => (IdemState::Unknown, None),
                 Err(_) => (IdemState::Failed, None),
             };
-            if let Err(e) = self.services.store.finish(k, state, result, done_at) {
+            let (key, result) = (k.clone(), result.cloned());
+            if let Err(e) = self
+                .stored(move |s| s.finish(&key, state, result.as_ref(), done_at))
+                .await
+            {
                 tracing::error!(key = %k, error = %e, "could not record the idempotency outcome");
             }
         }
         if let (Some(id), Err(_)) = (reservation, &outcome)
             && !unknown
         {
-            let _ = self.services.store.release_spend(id);
+            let _ = self.stored(move |s| s.release_spend(id)).await;
         }
         outcome
     }
@@ -487,10 +493,10 @@ impl Engine {
             return Ok(Guard::None);
         };
         let key = IdemKey::new(tool.provider.as_str(), tool.name, reference);
+        let (k, digest) = (key.clone(), p.digest.clone());
         let claim = self
-            .services
-            .store
-            .claim(&key, &p.digest, now)
+            .stored(move |s| s.claim(&k, &digest, now))
+            .await
             .map_err(store_error)?;
         let existing = match claim {
             Claim::Claimed => {
@@ -542,12 +548,11 @@ impl Engine {
                                 Value::String(tool.query_tool.unwrap_or_default().into()),
                             );
                         }
-                        let _ = self.services.store.finish(
-                            &key,
-                            IdemState::Done,
-                            Some(&v),
-                            unix_now() as i64,
-                        );
+                        let (k, found) = (key.clone(), v.clone());
+                        let at = unix_now() as i64;
+                        let _ = self
+                            .stored(move |s| s.finish(&k, IdemState::Done, Some(&found), at))
+                            .await;
                         Ok(Guard::Recovered(v))
                     }
                     QueryVerdict::NotFound => Ok(Guard::Resend(key)),
@@ -614,7 +619,7 @@ impl Engine {
     }
 
     /// Reserves the amount against the rolling 24-hour limit (money-moving tools only).
-    fn reserve(&self, p: &Prepared, now: i64) -> Result<Option<i64>, ToolError> {
+    async fn reserve(&self, p: &Prepared, now: i64) -> Result<Option<i64>, ToolError> {
         let (Some(fen), Effect::MovesMoney) = (p.decision.reserve_fen, p.tool.effect) else {
             return Ok(None);
         };
@@ -626,17 +631,28 @@ impl Engine {
             .get(&provider)
             .and_then(|l| l.daily_fen);
         let reference = p.record.merchant_reference.clone().unwrap_or_default();
-        match self
-            .services
-            .store
-            .reserve_spend(provider.as_str(), fen, limit, now, &reference)
-            .map_err(store_error)?
-        {
+        let reserved = self
+            .stored(move |s| s.reserve_spend(provider.as_str(), fen, limit, now, &reference))
+            .await;
+        match reserved.map_err(store_error)? {
             Reservation::Reserved { id, .. } => Ok(Some(id)),
             Reservation::OverLimit { spent, limit } => Err(self
                 .server
                 .policy
                 .daily_refusal(provider, fen, spent, limit)),
+        }
+    }
+
+    /// Runs a store operation on the blocking pool: a file store syncs every write to disk
+    /// (about 4 ms), which must not stall the async workers.
+    async fn stored<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&dyn Store) -> T + Send + 'static,
+    ) -> T {
+        let store = Arc::clone(&self.services.store);
+        match tokio::task::spawn_blocking(move || op(store.as_ref())).await {
+            Ok(v) => v,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }
 
