@@ -102,7 +102,9 @@ pub fn build(
                     params.push((param.wire.to_string(), text));
                 }
             }
-            Location::BizContent => insert_nested(&mut biz, param.wire, value.clone()),
+            Location::BizContent => {
+                crate::pingpp::insert_nested(&mut biz, param.wire, value.clone())
+            }
             Location::Local => {}
             Location::Path | Location::Query | Location::Body => {
                 return Err(bug(tool, "REST location on an Alipay tool"));
@@ -120,25 +122,6 @@ pub fn build(
     );
     params.push(("sign".into(), signature));
     Ok(SignedParams { method, params })
-}
-
-fn insert_nested(map: &mut Map<String, Value>, wire: &str, value: Value) {
-    match wire.split_once('.') {
-        None => {
-            map.insert(wire.to_string(), value);
-        }
-        Some((head, tail)) => {
-            let slot = map
-                .entry(head.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Map::new());
-            }
-            if let Value::Object(inner) = slot {
-                insert_nested(inner, tail, value);
-            }
-        }
-    }
 }
 
 fn bug(tool: &ToolDef, what: &str) -> ToolError {

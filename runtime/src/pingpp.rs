@@ -149,8 +149,9 @@ fn encode_query(name: &str, value: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// Inserts `value` at a dotted `wire` path: `app.id` → `{"app":{"id":value}}`.
-fn insert_nested(body: &mut Map<String, Value>, wire: &str, value: Value) {
+/// Inserts `value` at a dotted `wire` path: `app.id` → `{"app":{"id":value}}` (also used for
+/// Alipay's `biz_content`, e.g. `payee_info.identity`).
+pub(crate) fn insert_nested(body: &mut Map<String, Value>, wire: &str, value: Value) {
     match wire.split_once('.') {
         None => {
             body.insert(wire.to_string(), value);
