@@ -239,6 +239,7 @@ fn engine_for(config: Config) -> anyhow::Result<Engine> {
             env: AlipayEnv::Sandbox,
             notify_url: None,
             return_url: None,
+            app_auth_token: None,
         };
         // The sandbox lives as long as the process.
         std::mem::forget(sandbox);

@@ -51,8 +51,16 @@ impl SignedParams {
     }
 }
 
+/// Form values: everything but RFC 3986 unreserved characters is percent-encoded (space as `%20`,
+/// which every form decoder accepts).
+const FORM: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 fn form_encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, FORM).to_string()
 }
 
 /// The gateway method of a tool.
@@ -82,6 +90,9 @@ pub fn build(
         ("timestamp".into(), timestamp.into()),
         ("version".into(), "1.0".into()),
     ];
+    if let Some(token) = &cfg.app_auth_token {
+        params.push(("app_auth_token".into(), token.expose().to_string()));
+    }
     if let Some(cert) = &cfg.cert {
         params.push(("app_cert_sn".into(), cert.app_cert_sn.clone()));
         params.push(("alipay_root_cert_sn".into(), cert.root_cert_sn.clone()));
@@ -379,6 +390,123 @@ fn upstream_error(tool: &ToolDef, upstream: Upstream) -> ToolError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tool::*;
+
+    static PARAMS: &[Param] = &[
+        Param {
+            name: "out_trade_no",
+            location: Location::BizContent,
+            wire: "out_trade_no",
+            kind: Kind::String,
+            required: true,
+            default_from: None,
+            default_json: None,
+            secret: false,
+        },
+        Param {
+            name: "payee",
+            location: Location::BizContent,
+            wire: "payee_info.identity",
+            kind: Kind::String,
+            required: false,
+            default_from: None,
+            default_json: None,
+            secret: false,
+        },
+        Param {
+            name: "auth_token",
+            location: Location::Common,
+            wire: "auth_token",
+            kind: Kind::String,
+            required: false,
+            default_from: None,
+            default_json: None,
+            secret: true,
+        },
+    ];
+    static TOOL: ToolDef = ToolDef {
+        name: "query_trade",
+        title: "",
+        description: "",
+        provider: Provider::Alipay,
+        effect: Effect::Read,
+        idempotent: true,
+        operation: Operation::Gateway {
+            method: "alipay.trade.query",
+        },
+        params: PARAMS,
+        pagination: crate::tool::Pagination::None,
+        merchant_reference: None,
+        amount_param: None,
+        query_tool: None,
+        checks: &[],
+        payee_param: None,
+        reference_conflict: None,
+        query_found_field: None,
+        input_schema: "{}",
+        output_schema: "{}",
+    };
+
+    fn vector(rel: &str) -> String {
+        std::fs::read_to_string(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/alipay/").to_string() + rel,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn builds_signed_params_with_biz_content_common_and_app_auth_token() {
+        let cfg = AlipayConfig {
+            app_id: "2021000122671080".into(),
+            private_key: crate::keys::private_key_from_text(
+                &vector("keys/app-private-key.pem"),
+                "t",
+            )
+            .unwrap(),
+            alipay_public_key: crate::keys::public_key_from_text(
+                &vector("keys/alipay-public-key.pem"),
+                "t",
+            )
+            .unwrap(),
+            cert: None,
+            gateway: "https://openapi.alipay.com/gateway.do".into(),
+            env: AlipayEnv::Sandbox,
+            notify_url: None,
+            return_url: None,
+            app_auth_token: Some(crate::config::Secret::new("ISV_TOKEN_1")),
+        };
+        let args: Map<String, Value> =
+            serde_json::from_str(r#"{"out_trade_no":"T1","payee":"2088","auth_token":"U1"}"#)
+                .unwrap();
+        let signed = build(&TOOL, &args, &cfg, "2024-01-01 12:00:00").unwrap();
+        let get = |k: &str| {
+            signed
+                .params
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            get("biz_content").as_deref(),
+            Some(r#"{"out_trade_no":"T1","payee_info":{"identity":"2088"}}"#)
+        );
+        assert_eq!(get("auth_token").as_deref(), Some("U1"));
+        assert_eq!(get("app_auth_token").as_deref(), Some("ISV_TOKEN_1"));
+        assert_eq!(get("timestamp").as_deref(), Some("2024-01-01 12:00:00"));
+        let public =
+            crate::keys::public_key_from_text(&vector("keys/app-public-key.pem"), "t").unwrap();
+        let sign = get("sign").unwrap();
+        assert!(sig::verify_params(
+            &public,
+            signed.params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            &sign
+        ));
+        let body = signed.form_body();
+        assert!(
+            body.contains("app_auth_token=ISV_TOKEN_1") && body.contains("&sign="),
+            "{body}"
+        );
+    }
 
     #[test]
     fn past_periods() {

@@ -61,6 +61,7 @@ const ENV_NAMES: &[(&str, &[&str])] = &[
     ("alipay.root_cert_path", &["ALIPAY_ROOT_CERT_PATH"]),
     ("alipay.notify_url", &["ALIPAY_NOTIFY_URL", "AP_NOTIFY_URL"]),
     ("alipay.return_url", &["ALIPAY_RETURN_URL", "AP_RETURN_URL"]),
+    ("alipay.app_auth_token", &["ALIPAY_APP_AUTH_TOKEN"]),
     (
         "alipay.sign_type",
         &["ALIPAY_SIGN_TYPE", "AP_ENCRYPTION_ALGO"],
@@ -177,6 +178,8 @@ pub struct AlipayConfig {
     pub env: AlipayEnv,
     pub notify_url: Option<String>,
     pub return_url: Option<String>,
+    /// ISV mode: the merchant's `app_auth_token`, sent with every request (`ALIPAY_APP_AUTH_TOKEN`).
+    pub app_auth_token: Option<Secret>,
 }
 
 /// Server-wide switches.
@@ -622,6 +625,7 @@ impl Loader {
             env,
             notify_url: text("alipay.notify_url"),
             return_url: text("alipay.return_url"),
+            app_auth_token: text("alipay.app_auth_token").map(Secret::new),
         }))
     }
 
