@@ -278,7 +278,7 @@ mod tests {
             location: Location::Body,
             wire: "app.id",
             kind: Kind::String,
-            required: false,
+            required: true,
             default_from: Some("pingpp.app_id"),
             default_json: None,
             secret: false,

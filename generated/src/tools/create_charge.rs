@@ -163,7 +163,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
             location: ::zhifu_runtime::tool::Location::Body,
             wire: "app.id",
             kind: ::zhifu_runtime::tool::Kind::String,
-            required: false,
+            required: true,
             default_from: ::std::option::Option::Some("pingpp.app_id"),
             default_json: ::std::option::Option::None,
             secret: false,

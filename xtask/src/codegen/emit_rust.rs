@@ -287,7 +287,13 @@ pub fn tool_module(t: &Tool) -> String {
     let fields: Vec<(String, &Node, bool)> = t
         .params
         .iter()
-        .map(|p| (p.name.clone(), &p.node, p.required))
+        .map(|p| {
+            (
+                p.name.clone(),
+                &p.node,
+                p.required && p.default_from.is_none(),
+            )
+        })
         .collect();
     let secret: Vec<&str> = t
         .params

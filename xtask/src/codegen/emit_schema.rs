@@ -142,7 +142,8 @@ pub fn input_schema(t: &Tool) -> Value {
             m.insert("description".into(), json!(text));
         }
         props.insert(p.name.clone(), s);
-        if p.required {
+        // A required argument the configuration can supply may be left out by the caller.
+        if p.required && p.default_from.is_none() {
             required.push(json!(p.name));
         }
     }

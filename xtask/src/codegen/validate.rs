@@ -1424,7 +1424,9 @@ fn lower_param(
             set(d, "e.g. pattern: \"^ch_[A-Za-z0-9]{1,40}$\"");
         }
     }
-    if p.required && (p.default.is_some() || p.default_from.is_some()) {
+    // `required` + `default_from` means "needed: the caller passes it or the configuration
+    // supplies it"; `required` + a fixed `default` is a contradiction.
+    if p.required && p.default.is_some() {
         let d = ctx.error(
             &path.key("required"),
             format!("parameter `{}` is required and also has a default", p.name),
