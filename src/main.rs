@@ -157,7 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             use rmcp::ServiceExt as _;
             let server = ZhifuServer::new(engine);
             let service = server
-                .serve(rmcp::transport::stdio())
+                .serve(rmcp::transport::stdio_pipes())
                 .await
                 .context("MCP initialisation failed")?;
             service.waiting().await.context("MCP service failed")?;
