@@ -13,10 +13,54 @@ use rsa::signature::{SignatureEncoding, Signer, Verifier};
 use rsa::{PrivateKey, PublicKey};
 
 /// base64(RSASSA-PKCS1-v1_5(SHA-256(message))), standard alphabet with padding.
+///
+/// PKCS#1 v1.5 signatures are deterministic, so both backends give byte-identical output (the
+/// vector tests pin it): aws-lc-rs when it accepts the key, the pure-Rust `rsa` crate otherwise.
 pub fn rsa_sha256_sign(key: &PrivateKey, message: &[u8]) -> String {
-    let signing_key = SigningKey::<Sha256>::new(key.clone());
-    let signature = signing_key.sign(message);
-    base64::engine::general_purpose::STANDARD.encode(signature.to_bytes())
+    let bytes = match fast_key(key) {
+        Some(pair) => {
+            let mut out = vec![0u8; pair.public_modulus_len()];
+            match pair.sign(
+                &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                &aws_lc_rs::rand::SystemRandom::new(),
+                message,
+                &mut out,
+            ) {
+                Ok(()) => out,
+                Err(_) => rsa_crate_sign(key, message),
+            }
+        }
+        None => rsa_crate_sign(key, message),
+    };
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn rsa_crate_sign(key: &PrivateKey, message: &[u8]) -> Vec<u8> {
+    SigningKey::<Sha256>::new(key.clone())
+        .sign(message)
+        .to_vec()
+}
+
+/// The aws-lc-rs form of `key`, converted once per key (a few keys per process) and kept.
+fn fast_key(key: &PrivateKey) -> Option<std::sync::Arc<aws_lc_rs::signature::RsaKeyPair>> {
+    use rsa::pkcs8::EncodePrivateKey;
+    use rsa::traits::PublicKeyParts;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Cache = Mutex<Vec<(Vec<u8>, Arc<aws_lc_rs::signature::RsaKeyPair>)>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let modulus = key.n().to_be_bytes().to_vec();
+    let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
+    if let Some((_, pair)) = cache.lock().ok()?.iter().find(|(n, _)| *n == modulus) {
+        return Some(Arc::clone(pair));
+    }
+    let der = key.to_pkcs8_der().ok()?;
+    let pair = Arc::new(aws_lc_rs::signature::RsaKeyPair::from_pkcs8(der.as_bytes()).ok()?);
+    let mut entries = cache.lock().ok()?;
+    if entries.len() >= 32 {
+        entries.remove(0);
+    }
+    entries.push((modulus, Arc::clone(&pair)));
+    Some(pair)
 }
 
 /// Checks a base64 RSASSA-PKCS1-v1_5 SHA-256 signature. Missing `=` padding and embedded
@@ -36,4 +80,25 @@ pub fn rsa_sha256_verify(key: &PublicKey, message: &[u8], signature_b64: &str) -
     VerifyingKey::<Sha256>::new(key.clone())
         .verify(message, &signature)
         .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_lc_backend_takes_the_key_and_matches_the_rsa_crate() {
+        let pem = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/vectors/alipay/keys/app-private-key.pem"
+        ))
+        .unwrap();
+        let key = crate::keys::private_key_from_text(&pem, "test").unwrap();
+        assert!(fast_key(&key).is_some(), "aws-lc-rs accepts a 2048-bit key");
+        let message = b"app_id=2021000122671080&charset=utf-8";
+        let fast = rsa_sha256_sign(&key, message);
+        let pure = base64::engine::general_purpose::STANDARD.encode(rsa_crate_sign(&key, message));
+        assert_eq!(fast, pure, "PKCS#1 v1.5 is deterministic: both backends agree");
+        assert!(rsa_sha256_verify(&key.to_public_key(), message, &fast));
+    }
 }
