@@ -98,7 +98,10 @@ mod tests {
         let message = b"app_id=2021000122671080&charset=utf-8";
         let fast = rsa_sha256_sign(&key, message);
         let pure = base64::engine::general_purpose::STANDARD.encode(rsa_crate_sign(&key, message));
-        assert_eq!(fast, pure, "PKCS#1 v1.5 is deterministic: both backends agree");
+        assert_eq!(
+            fast, pure,
+            "PKCS#1 v1.5 is deterministic: both backends agree"
+        );
         assert!(rsa_sha256_verify(&key.to_public_key(), message, &fast));
     }
 }
