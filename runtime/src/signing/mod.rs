@@ -30,7 +30,10 @@ pub fn rsa_sha256_sign(key: &PrivateKey, message: &[u8]) -> String {
                 Err(_) => rsa_crate_sign(key, message),
             }
         }
-        None => rsa_crate_sign(key, message),
+        None => {
+            tracing::warn!("aws-lc-rs rejected the signing key; signing with the slower rsa crate");
+            rsa_crate_sign(key, message)
+        }
     };
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
