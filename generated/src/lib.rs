@@ -1,8 +1,11 @@
-//! Hand-written: re-exports the code `cargo xtask codegen` writes under `tools/` and `registry.rs`.
+//! Hand-written: re-exports the code `cargo xtask codegen` writes under `tools/`, `objects.rs` and
+//! `registry.rs`.
 //!
 //! Everything else in this crate is generated from spec/; edit the YAML and run
 //! `cargo xtask codegen`, never the generated files.
 
+#[rustfmt::skip]
+pub mod objects;
 #[rustfmt::skip]
 pub mod tools;
 #[rustfmt::skip]

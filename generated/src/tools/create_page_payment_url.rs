@@ -39,25 +39,7 @@ pub struct CreatePagePaymentUrlInput {
 }
 
 /// Result of `create_page_payment_url`: A signed Alipay payment link. Nothing was sent to Alipay; the trade exists once the buyer opens the link.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct CreatePagePaymentUrlOutput {
-    /// The link is opened with a plain GET (a browser navigation).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub method: ::std::option::Option<::std::string::String>,
-    /// The signed `gateway.do?...` link of the configured gateway (production or sandbox). Give it to the buyer to open; do not change any character.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub url: ::std::option::Option<::std::string::String>,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-}
+pub type CreatePagePaymentUrlOutput = crate::objects::alipay::PaymentUrl;
 
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {

@@ -39,34 +39,7 @@ pub struct ListChargesInput {
 }
 
 /// Result of `list_charges`: a page of charge objects.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct ListChargesOutput {
-    /// Always `list`.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub object: ::std::option::Option<::std::string::String>,
-    /// API path of this list.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub url: ::std::option::Option<::std::string::String>,
-    /// Whether more objects remain after this page.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub has_more: ::std::option::Option<bool>,
-    /// The charge objects of this page, newest first.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub data: ::std::option::Option<::std::vec::Vec<ListChargesItem>>,
-    /// Pass as `starting_after` to get the next page; absent when `has_more` is false.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub next_cursor: ::std::option::Option<::std::string::String>,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-}
+pub type ListChargesOutput = crate::objects::CursorList<crate::objects::pingpp::Charge>;
 
 /// Only objects created in this range, in Unix seconds: {gt, gte, lt, lte}.
 #[derive(
@@ -90,92 +63,6 @@ pub struct ListChargesInputCreated {
     /// Created at or before this Unix time (seconds).
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub lte: ::std::option::Option<i64>,
-}
-
-/// A Ping++ charge (payment request) object.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct ListChargesItem {
-    /// Amount in fen (100 = ¥1.00).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub amount: ::std::option::Option<i64>,
-    /// Amount refunded so far, in fen.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub amount_refunded: ::std::option::Option<i64>,
-    /// Amount settled to the merchant, in fen.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub amount_settle: ::std::option::Option<i64>,
-    /// App id, or the app object when expanded.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub app: ::std::option::Option<::serde_json::Value>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub body: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub channel: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub client_ip: ::std::option::Option<::std::string::String>,
-    /// Unix seconds.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub created: ::std::option::Option<i64>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub credential: ::std::option::Option<
-        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    >,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub currency: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub description: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub extra: ::std::option::Option<
-        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    >,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub failure_code: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub failure_msg: ::std::option::Option<::std::string::String>,
-    /// Charge id, ch_...
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub livemode: ::std::option::Option<bool>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub metadata: ::std::option::Option<
-        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    >,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub object: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub order_no: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub paid: ::std::option::Option<bool>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub refunded: ::std::option::Option<bool>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub refunds: ::std::option::Option<
-        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    >,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub reversed: ::std::option::Option<bool>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub subject: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub time_expire: ::std::option::Option<i64>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub time_paid: ::std::option::Option<i64>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub time_settle: ::std::option::Option<i64>,
-    /// The channel's transaction number.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub transaction_no: ::std::option::Option<::std::string::String>,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 
 /// What the runtime needs to serve this tool.

@@ -27,34 +27,9 @@ pub struct ListCustomersInput {
 }
 
 /// Result of `list_customers`: a page of customer objects.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct ListCustomersOutput {
-    /// Always `list`.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub object: ::std::option::Option<::std::string::String>,
-    /// API path of this list.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub url: ::std::option::Option<::std::string::String>,
-    /// Whether more objects remain after this page.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub has_more: ::std::option::Option<bool>,
-    /// The customer objects of this page, newest first.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub data: ::std::option::Option<::std::vec::Vec<ListCustomersItem>>,
-    /// Pass as `starting_after` to get the next page; absent when `has_more` is false.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub next_cursor: ::std::option::Option<::std::string::String>,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-}
+pub type ListCustomersOutput = crate::objects::CursorList<
+    crate::objects::pingpp::Customer,
+>;
 
 /// Only objects created in this range, in Unix seconds: {gt, gte, lt, lte}.
 #[derive(
@@ -78,52 +53,6 @@ pub struct ListCustomersInputCreated {
     /// Created at or before this Unix time (seconds).
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub lte: ::std::option::Option<i64>,
-}
-
-/// A Ping++ customer (legacy, top-level /v1/customers).
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct ListCustomersItem {
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub app: ::std::option::Option<::std::string::String>,
-    /// Unix seconds.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub created: ::std::option::Option<i64>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub currency: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub default_source: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub description: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub email: ::std::option::Option<::std::string::String>,
-    /// Customer id, cus_...
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub livemode: ::std::option::Option<bool>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub metadata: ::std::option::Option<
-        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    >,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub object: ::std::option::Option<::std::string::String>,
-    /// List object of the customer's cards.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub sources: ::std::option::Option<
-        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    >,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 
 /// What the runtime needs to serve this tool.

@@ -24,73 +24,7 @@ pub struct QueryTradeInput {
 }
 
 /// Result of `query_trade`: An Alipay trade as alipay.trade.query returns it. Amounts are yuan strings ("15.50").
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct QueryTradeOutput {
-    /// The buyer's Alipay account, masked.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub buyer_logon_id: ::std::option::Option<::std::string::String>,
-    /// The buyer's open id.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub buyer_open_id: ::std::option::Option<::std::string::String>,
-    /// What the buyer paid, in yuan.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub buyer_pay_amount: ::std::option::Option<::std::string::String>,
-    /// The buyer's user id (2088...).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub buyer_user_id: ::std::option::Option<::std::string::String>,
-    /// "10000" on success.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub code: ::std::option::Option<::std::string::String>,
-    /// How the buyer paid: [{fund_channel, amount, real_amount}] (amounts in yuan).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub fund_bill_list: ::std::option::Option<::std::vec::Vec<::serde_json::Value>>,
-    /// Invoiceable amount, in yuan.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub invoice_amount: ::std::option::Option<::std::string::String>,
-    /// "Success" on success.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub msg: ::std::option::Option<::std::string::String>,
-    /// Your order number.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub out_trade_no: ::std::option::Option<::std::string::String>,
-    /// The passback_params given when the trade was created.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub passback_params: ::std::option::Option<::std::string::String>,
-    /// Paid with points, in yuan.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub point_amount: ::std::option::Option<::std::string::String>,
-    /// What the merchant received, in yuan.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub receipt_amount: ::std::option::Option<::std::string::String>,
-    /// When the buyer paid, yyyy-MM-dd HH:mm:ss (Beijing time).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub send_pay_date: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub store_id: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub store_name: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub terminal_id: ::std::option::Option<::std::string::String>,
-    /// Order amount in yuan, e.g. "15.50".
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub total_amount: ::std::option::Option<::std::string::String>,
-    /// Alipay's trade number (28 digits).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub trade_no: ::std::option::Option<::std::string::String>,
-    /// WAIT_BUYER_PAY: created, not paid yet. TRADE_SUCCESS: paid (refundable). TRADE_FINISHED: paid and no longer refundable. TRADE_CLOSED: closed unpaid, or fully refunded.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub trade_status: ::std::option::Option<::std::string::String>,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-}
+pub type QueryTradeOutput = crate::objects::alipay::Trade;
 
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {

@@ -30,56 +30,7 @@ pub struct QueryTransferInput {
 }
 
 /// Result of `query_transfer`: A transfer as alipay.fund.trans.common.query returns it. Amounts are yuan strings.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct QueryTransferOutput {
-    /// Expected arrival time (bank-card transfers).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub arrival_time_end: ::std::option::Option<::std::string::String>,
-    /// "10000" on success.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub code: ::std::option::Option<::std::string::String>,
-    /// Failure code.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub error_code: ::std::option::Option<::std::string::String>,
-    /// Why the transfer failed.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub fail_reason: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub msg: ::std::option::Option<::std::string::String>,
-    /// Fee in yuan.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub order_fee: ::std::option::Option<::std::string::String>,
-    /// Alipay's transfer order id.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub order_id: ::std::option::Option<::std::string::String>,
-    /// Your transfer number.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub out_biz_no: ::std::option::Option<::std::string::String>,
-    /// When it was paid, yyyy-MM-dd HH:mm:ss.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub pay_date: ::std::option::Option<::std::string::String>,
-    /// Alipay's payment fund order id.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub pay_fund_order_id: ::std::option::Option<::std::string::String>,
-    /// SUCCESS: paid to the payee. DEALING / WAIT_PAY: in progress, query again later. FAIL / CLOSED: not paid (see fail_reason). REFUND: paid, then returned (bank-card transfers).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub status: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub sub_status: ::std::option::Option<::std::string::String>,
-    /// Amount in yuan, e.g. "15.50".
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub trans_amount: ::std::option::Option<::std::string::String>,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-}
+pub type QueryTransferOutput = crate::objects::alipay::TransferOrder;
 
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {

@@ -17,43 +17,7 @@ pub struct RetrieveEventInput {
 }
 
 /// Result of `retrieve_event`: A Ping++ event (what a webhook delivers).
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct RetrieveEventOutput {
-    /// Unix seconds.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub created: ::std::option::Option<i64>,
-    /// {"object": <the charge, refund, ... the event is about>}
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub data: ::std::option::Option<
-        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    >,
-    /// Event id, evt_...
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub id: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub livemode: ::std::option::Option<bool>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub object: ::std::option::Option<::std::string::String>,
-    /// Webhook deliveries not yet acknowledged.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub pending_webhooks: ::std::option::Option<i64>,
-    /// Id of the API request that caused the event (iar_...).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub request: ::std::option::Option<::std::string::String>,
-    /// Event type, e.g. charge.succeeded, refund.succeeded.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub r#type: ::std::option::Option<::std::string::String>,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-}
+pub type RetrieveEventOutput = crate::objects::pingpp::Event;
 
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {

@@ -14,7 +14,8 @@ fn render(tokens: TokenStream) -> String {
     space_out_items(&prettyplease::unparse(&file))
 }
 
-/// Puts a blank line between top-level items, which prettyplease leaves adjacent.
+/// Puts a blank line between top-level items and between the items of an inline module, which
+/// prettyplease leaves adjacent.
 fn space_out_items(code: &str) -> String {
     let mut out = String::with_capacity(code.len() + 256);
     let mut prev = "";
@@ -24,11 +25,19 @@ fn space_out_items(code: &str) -> String {
             || prev == "};"
             || prev.ends_with(';') && !prev.starts_with(' ')
             || prev.starts_with("//!");
-        if item_start
-            && after_item
-            && !prev.is_empty()
-            && !line.starts_with('}')
-            && !line.starts_with(')')
+        // Items of an inline module (`pub mod pingpp { … }` in objects.rs), one level in.
+        let nested_item_start = line.starts_with("    ") && !line.starts_with("     ");
+        let after_nested_item = prev == "    }";
+        let nested = nested_item_start
+            && after_nested_item
+            && !line.trim_start().starts_with('}')
+            && !line.trim_start().starts_with(')');
+        if nested
+            || item_start
+                && after_item
+                && !prev.is_empty()
+                && !line.starts_with('}')
+                && !line.starts_with(')')
         {
             out.push('\n');
         }
@@ -182,8 +191,29 @@ fn input_struct(
     }
 }
 
-/// The Rust type of a response field.
-fn output_type(f: &Field, prefix: &str, structs: &mut Structs) -> TokenStream {
+/// Where a response struct is emitted: decides how embedded provider objects are named.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    /// Inside `objects.rs`, in the provider's own module: objects by their bare name.
+    Objects,
+    /// In a tool module: objects by their path under `crate::objects`.
+    Tool { provider: &'a str },
+}
+
+/// The Rust path of provider object `name` as seen from `scope`.
+fn object_type(scope: Scope<'_>, name: &str) -> TokenStream {
+    let ident = format_ident!("{}", camel(name));
+    match scope {
+        Scope::Objects => quote!(#ident),
+        Scope::Tool { provider } => {
+            let p = field_ident(provider);
+            quote!(crate::objects::#p::#ident)
+        }
+    }
+}
+
+/// The Rust type of a response field; embedded objects refer to the structs in `objects.rs`.
+fn output_type(f: &Field, scope: Scope<'_>) -> TokenStream {
     match &f.shape {
         FieldShape::Json(types) => {
             let non_null: Vec<&str> = types
@@ -201,32 +231,16 @@ fn output_type(f: &Field, prefix: &str, structs: &mut Structs) -> TokenStream {
                 _ => quote!(::serde_json::Value),
             }
         }
-        FieldShape::Object { object, name, .. } => {
-            let struct_name = format!("{prefix}{}", camel(name));
-            if !structs.contains_key(&struct_name) {
-                // Reserve the name first so that a repeat reference does not recurse.
-                structs.insert(struct_name.clone(), TokenStream::new());
-                let def = output_struct(&struct_name, object, prefix, structs);
-                structs.insert(struct_name.clone(), def);
-            }
-            let ident = format_ident!("{}", struct_name);
-            quote!(#ident)
-        }
+        FieldShape::Object { name, .. } => object_type(scope, name),
     }
 }
 
 /// An open output struct: every documented field optional, unknown fields kept.
-fn output_struct(name: &str, o: &Object, prefix: &str, structs: &mut Structs) -> TokenStream {
+fn output_struct(name: &str, o: &Object, scope: Scope<'_>) -> TokenStream {
     let fields: Vec<(String, TokenStream, Option<String>)> = o
         .fields
         .iter()
-        .map(|(k, f)| {
-            (
-                k.clone(),
-                output_type(f, prefix, structs),
-                f.description.clone(),
-            )
-        })
+        .map(|(k, f)| (k.clone(), output_type(f, scope), f.description.clone()))
         .collect();
     open_struct(name, &o.description, fields)
 }
@@ -310,52 +324,40 @@ pub fn tool_module(t: &Tool) -> String {
     );
 
     // Output.
-    let output_name = format!("{}Output", t.camel);
+    let output_name = format_ident!("{}Output", t.camel);
+    let scope = Scope::Tool {
+        provider: &t.provider,
+    };
     let output = match &t.response {
-        Response::Object { object, .. } | Response::Inline(object) => {
+        Response::Object { name, object } => {
+            let doc = docs(&format!(
+                "Result of `{}`: {}",
+                t.name,
+                object.description.trim()
+            ));
+            let ty = object_type(scope, name);
+            quote! { #doc pub type #output_name = #ty; }
+        }
+        Response::Inline(object) => {
             let mut o = object.clone();
             o.description = format!("Result of `{}`: {}", t.name, o.description.trim());
-            output_struct(&output_name, &o, &t.camel, &mut structs)
+            output_struct(&output_name.to_string(), &o, scope)
         }
-        Response::ListOf { name, object } => {
-            let item_name = format!("{}Item", t.camel);
-            let item = output_struct(&item_name, object, &t.camel, &mut structs);
-            structs.insert(item_name.clone(), item);
-            let item_ident = format_ident!("{}", item_name);
-            let mut fields = vec![
-                (
-                    "object".to_owned(),
-                    quote!(::std::string::String),
-                    Some("Always `list`.".to_owned()),
-                ),
-                (
-                    "url".to_owned(),
-                    quote!(::std::string::String),
-                    Some("API path of this list.".to_owned()),
-                ),
-                (
-                    "has_more".to_owned(),
-                    quote!(bool),
-                    Some("Whether more objects remain after this page.".to_owned()),
-                ),
-                (
-                    "data".to_owned(),
-                    quote!(::std::vec::Vec<#item_ident>),
-                    Some(format!("The {name} objects of this page, newest first.")),
-                ),
-            ];
-            if t.pagination == PaginationSpec::Cursor {
-                fields.push((
-                    "next_cursor".to_owned(),
-                    quote!(::std::string::String),
-                    Some("Pass as `starting_after` to get the next page; absent when `has_more` is false.".to_owned()),
-                ));
-            }
-            open_struct(
-                &output_name,
-                &format!("Result of `{}`: a page of {name} objects.", t.name),
-                fields,
-            )
+        Response::ListOf { name, .. } => {
+            let doc = docs(&format!(
+                "Result of `{}`: a page of {name} objects.",
+                t.name
+            ));
+            let list = format_ident!(
+                "{}",
+                if t.pagination == PaginationSpec::Cursor {
+                    "CursorList"
+                } else {
+                    "List"
+                }
+            );
+            let item = object_type(scope, name);
+            quote! { #doc pub type #output_name = crate::objects::#list<#item>; }
         }
     };
 
@@ -527,5 +529,79 @@ pub fn registry(tools: &[&Tool]) -> String {
         #head
         /// Every tool, sorted by name.
         pub static TOOLS: &[&#tool_def] = &[#(#entries),*];
+    })
+}
+
+/// A generic list page; `next_cursor` adds the cursor field of cursor-paginated lists.
+fn list_struct(name: &str, doc: &str, next_cursor: bool) -> TokenStream {
+    let ident = format_ident!("{}", name);
+    let doc = docs(doc);
+    let cursor = next_cursor.then(|| {
+        quote! {
+            /// Pass as `starting_after` to get the next page; absent when `has_more` is false.
+            #[serde(default, skip_serializing_if = #OPT_ATTR)]
+            pub next_cursor: ::std::option::Option<::std::string::String>,
+        }
+    });
+    quote! {
+        #doc
+        #[derive(::std::fmt::Debug, ::std::clone::Clone, ::std::cmp::PartialEq, ::std::default::Default, ::serde::Serialize, ::serde::Deserialize)]
+        pub struct #ident<T> {
+            /// Always `list`.
+            #[serde(default, skip_serializing_if = #OPT_ATTR)]
+            pub object: ::std::option::Option<::std::string::String>,
+            /// API path of this list.
+            #[serde(default, skip_serializing_if = #OPT_ATTR)]
+            pub url: ::std::option::Option<::std::string::String>,
+            /// Whether more objects remain after this page.
+            #[serde(default, skip_serializing_if = #OPT_ATTR)]
+            pub has_more: ::std::option::Option<bool>,
+            /// The objects of this page, newest first.
+            #[serde(default, skip_serializing_if = #OPT_ATTR)]
+            pub data: ::std::option::Option<::std::vec::Vec<T>>,
+            #cursor
+            /// Fields the spec does not document, kept as received.
+            #[serde(flatten)]
+            pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+    }
+}
+
+/// `generated/src/objects.rs`: every provider object once, in a module per provider, and the
+/// list pages that `list_of` results use.
+pub fn objects_module(providers: &BTreeMap<String, Provider>) -> String {
+    let head = inner_docs(&format!(
+        "{}\n\nThe response objects of every provider (`objects:` in `spec/<provider>/provider.yaml`),\none struct each, and the list pages of `list_of` results. Tool modules refer to these.",
+        header("spec/")
+    ));
+    let list = list_struct(
+        "List",
+        "A page of objects (`list_of` results of page-numbered lists).",
+        false,
+    );
+    let cursor_list = list_struct(
+        "CursorList",
+        "A page of objects with a cursor (`list_of` results of cursor-paginated lists).",
+        true,
+    );
+    let mods = providers.values().map(|p| {
+        let m = field_ident(&p.name);
+        let d = docs(&format!("Objects of {} (`{}`).", p.title, p.name));
+        let structs = p
+            .objects
+            .iter()
+            .map(|(name, o)| output_struct(&camel(name), o, Scope::Objects));
+        quote! {
+            #d
+            pub mod #m {
+                #(#structs)*
+            }
+        }
+    });
+    render(quote! {
+        #head
+        #list
+        #cursor_list
+        #(#mods)*
     })
 }

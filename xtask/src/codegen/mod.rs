@@ -22,7 +22,10 @@ use anyhow::{Context, Result, bail};
 pub use diag::{Diagnostic, Diagnostics};
 pub use load::Source;
 
-/// Directories whose every file must come from the current spec (others are orphans).
+/// Directories whose every file must come from the current spec (others are orphans). The
+/// single generated files outside them (`generated/src/objects.rs`, `generated/src/registry.rs`,
+/// `generated/src/tools/mod.rs`) are always emitted, so freshness covers them and they are
+/// never orphans.
 pub const OWNED_DIRS: [&str; 2] = ["generated/src/tools", "generated/schemas"];
 
 /// Generated files by path relative to the repository root, sorted.
@@ -95,6 +98,10 @@ pub fn emit(model: &model::Model) -> Result<Files> {
     files.insert(
         "generated/src/registry.rs".to_owned(),
         emit_rust::registry(&tools),
+    );
+    files.insert(
+        "generated/src/objects.rs".to_owned(),
+        emit_rust::objects_module(&model.providers),
     );
     files.insert("docs/TOOLS.md".to_owned(), emit_docs::tools_md(model));
     Ok(files)
