@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Harness, Options, assert_matches_output_schema};
+use common::{Harness, Options, assert_matches_output_schema, unique};
 use serde_json::{Value, json};
 
 const ALIPAY_TOOLS: &[&str] = &[
@@ -25,16 +25,6 @@ const ALIPAY_TOOLS: &[&str] = &[
     "transfer_fund",
     "verify_notification",
 ];
-
-fn unique(tag: &str) -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 10_000_000_000_000;
-    format!("{tag}{n}")
-}
 
 fn trade_args(out_trade_no: &str, amount: &str, subject: &str) -> Value {
     json!({"out_trade_no": out_trade_no, "total_amount": amount, "subject": subject})
@@ -152,10 +142,13 @@ async fn every_alipay_tool_once() {
         )
         .await;
     // No activity yesterday in a fresh sandbox: the gateway answers isp.bill_not_exist; the tool ran.
-    if bill.is_error == Some(true) {
-        let err = bill.structured_content.unwrap()["error"].clone();
-        assert_eq!(err["upstream"]["sub_code"], "isp.bill_not_exist", "{err}");
-    }
+    assert_eq!(
+        bill.is_error,
+        Some(true),
+        "a fresh sandbox has no bill for yesterday"
+    );
+    let err = bill.structured_content.unwrap()["error"].clone();
+    assert_eq!(err["upstream"]["sub_code"], "isp.bill_not_exist", "{err}");
     called.insert("query_bill_download_url");
 
     let notifications = h.sandbox_get("/_sandbox/alipay/notifications").await;

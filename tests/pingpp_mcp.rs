@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Harness, assert_matches_output_schema, charge_args};
+use common::{Harness, assert_matches_output_schema, charge_args, unique};
 use serde_json::{Value, json};
 
 const PINGPP_TOOLS: &[&str] = &[
@@ -25,16 +25,6 @@ const PINGPP_TOOLS: &[&str] = &[
     "retrieve_refund",
     "verify_webhook",
 ];
-
-fn unique(tag: &str) -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 10_000_000_000;
-    format!("{tag}{n}")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_list_has_titles_honest_annotations_and_output_schemas() {

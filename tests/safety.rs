@@ -7,7 +7,7 @@ mod common;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use common::{Harness, Options};
+use common::{Harness, Options, unique};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientConfig, ElicitRequestParams,
     ElicitResult, ElicitationAction, Implementation, ProtocolVersion,
@@ -16,16 +16,6 @@ use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RequestContext, Runni
 use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use serde_json::{Value, json};
-
-fn unique(tag: &str) -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 10_000_000_000_000;
-    format!("{tag}{n}")
-}
 
 fn opts(env: &[(&str, &str)]) -> Options {
     Options {

@@ -405,3 +405,14 @@ pub fn unzip_gbk(bytes: &[u8]) -> Vec<(String, String)> {
     }
     out
 }
+
+/// A merchant reference unique enough for one test run: `tag` + 13 digits of the clock.
+pub fn unique(tag: &str) -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 10_000_000_000_000;
+    format!("{tag}{n}")
+}
