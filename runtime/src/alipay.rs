@@ -443,7 +443,10 @@ mod tests {
         payee_param: None,
         reference_conflict: None,
         query_found_field: None,
+        query_match: None,
+        max_depth: 8,
         input_schema: "{}",
+        validation_schema: "{}",
         output_schema: "{}",
     };
 

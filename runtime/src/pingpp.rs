@@ -396,7 +396,10 @@ mod tests {
         reference_conflict: None,
         query_found_field: None,
         checks: &[],
+        query_match: None,
+        max_depth: 8,
         input_schema: "{}",
+        validation_schema: "{}",
         output_schema: "{}",
     };
     static BODY_PARAMS: &[Param] = &[
@@ -451,7 +454,10 @@ mod tests {
         reference_conflict: None,
         query_found_field: None,
         checks: &[],
+        query_match: None,
+        max_depth: 8,
         input_schema: "{}",
+        validation_schema: "{}",
         output_schema: "{}",
     };
 

@@ -193,8 +193,19 @@ pub struct ToolDef {
     pub query_found_field: Option<&'static str>,
     /// Rules checked by the runtime after schema validation and before anything is sent.
     pub checks: &'static [Check],
-    /// JSON Schema 2020-12 of the arguments (root `type: object`, `additionalProperties: false`).
+    /// For recovery through a list: the query tool is a list tool, and the listed item whose
+    /// field at this dotted path (e.g. `metadata.refund_no`) equals the merchant reference is the
+    /// earlier operation. `None`: the query tool answers about the operation itself.
+    pub query_match: Option<&'static str>,
+    /// Objects and arrays nested deeper than this inside any argument are refused locally.
+    pub max_depth: u8,
+    /// JSON Schema 2020-12 of the arguments as published in `tools/list` (root `type: object`,
+    /// `additionalProperties: false`, and no root `allOf`/`anyOf`/`oneOf`, which some clients
+    /// reject; the conditional rules are stated in its `description`).
     pub input_schema: &'static str,
+    /// The schema the runtime validates arguments against: the published one plus the
+    /// conditional rules (`allOf` of `if`/`then`, `anyOf` of `required`).
+    pub validation_schema: &'static str,
     /// JSON Schema 2020-12 of `structuredContent` (root `type: object`).
     pub output_schema: &'static str,
 }

@@ -32,7 +32,7 @@ impl Validators {
         self.compiled[index]
             .get_or_init(|| {
                 let schema: Value =
-                    serde_json::from_str(tool.input_schema).map_err(|e| e.to_string())?;
+                    serde_json::from_str(tool.validation_schema).map_err(|e| e.to_string())?;
                 jsonschema::draft202012::new(&schema).map_err(|e| e.to_string())
             })
             .as_ref()
@@ -324,7 +324,10 @@ mod tests {
         reference_conflict: None,
         query_found_field: None,
         checks: &[],
+        query_match: None,
+        max_depth: 8,
         input_schema: r#"{"type":"object","additionalProperties":false,"required":["amount"],"properties":{"amount":{"type":"integer","minimum":1},"currency":{"type":"string","enum":["cny"]},"app":{"type":"string"},"metadata":{"type":"object","maxProperties":10,"additionalProperties":{"type":"string"}},"code":{"type":"string","minLength":10}}}"#,
+        validation_schema: r#"{"type":"object","additionalProperties":false,"required":["amount"],"properties":{"amount":{"type":"integer","minimum":1},"currency":{"type":"string","enum":["cny"]},"app":{"type":"string"},"metadata":{"type":"object","maxProperties":10,"additionalProperties":{"type":"string"}},"code":{"type":"string","minLength":10}}}"#,
         output_schema: r#"{"type":"object"}"#,
     };
 

@@ -157,7 +157,7 @@ fn generated_schemas_are_valid_2020_12_objects() {
             "{name}: $schema"
         );
         assert_eq!(schema["type"], "object", "{name}: root type must be object");
-        if name.ends_with(".input.json") {
+        if name.ends_with(".input.json") || name.ends_with(".validate.json") {
             assert_eq!(
                 schema["additionalProperties"], false,
                 "{name}: inputs must be closed"
@@ -172,6 +172,15 @@ fn generated_schemas_are_valid_2020_12_objects() {
             }
         } else {
             assert!(name.ends_with(".output.json"), "{name}: unexpected file");
+        }
+        if name.ends_with(".input.json") {
+            // Published in tools/list: the Anthropic API rejects root combinators.
+            for key in ["allOf", "anyOf", "oneOf", "if", "then", "else", "not"] {
+                assert!(
+                    schema.get(key).is_none(),
+                    "{name}: a published input schema must not have a root `{key}`"
+                );
+            }
         }
         assert!(text.ends_with("}\n"), "{name}: must end with one newline");
         count += 1;

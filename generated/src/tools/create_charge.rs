@@ -196,6 +196,9 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     ),
     query_found_field: ::std::option::Option::None,
     checks: &[],
+    query_match: ::std::option::Option::None,
+    max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/create_charge.input.json"),
+    validation_schema: ::std::include_str!("../../schemas/create_charge.validate.json"),
     output_schema: ::std::include_str!("../../schemas/create_charge.output.json"),
 };

@@ -137,6 +137,11 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     reference_conflict: ::std::option::Option::None,
     query_found_field: ::std::option::Option::None,
     checks: &[],
+    query_match: ::std::option::Option::None,
+    max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/create_recharge.input.json"),
+    validation_schema: ::std::include_str!(
+        "../../schemas/create_recharge.validate.json"
+    ),
     output_schema: ::std::include_str!("../../schemas/create_recharge.output.json"),
 };

@@ -104,7 +104,12 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     reference_conflict: ::std::option::Option::None,
     query_found_field: ::std::option::Option::None,
     checks: &[],
+    query_match: ::std::option::Option::None,
+    max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/create_recharge_refund.input.json"),
+    validation_schema: ::std::include_str!(
+        "../../schemas/create_recharge_refund.validate.json"
+    ),
     output_schema: ::std::include_str!(
         "../../schemas/create_recharge_refund.output.json"
     ),

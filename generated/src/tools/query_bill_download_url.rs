@@ -86,8 +86,13 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
             param: "bill_date",
         },
     ],
+    query_match: ::std::option::Option::None,
+    max_depth: 8u8,
     input_schema: ::std::include_str!(
         "../../schemas/query_bill_download_url.input.json"
+    ),
+    validation_schema: ::std::include_str!(
+        "../../schemas/query_bill_download_url.validate.json"
     ),
     output_schema: ::std::include_str!(
         "../../schemas/query_bill_download_url.output.json"

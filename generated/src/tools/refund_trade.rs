@@ -147,6 +147,9 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     reference_conflict: ::std::option::Option::Some("ACQ.DISCORDANT_REPEAT_REQUEST"),
     query_found_field: ::std::option::Option::Some("refund_status"),
     checks: &[],
+    query_match: ::std::option::Option::None,
+    max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/refund_trade.input.json"),
+    validation_schema: ::std::include_str!("../../schemas/refund_trade.validate.json"),
     output_schema: ::std::include_str!("../../schemas/refund_trade.output.json"),
 };

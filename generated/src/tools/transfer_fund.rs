@@ -183,6 +183,9 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     reference_conflict: ::std::option::Option::Some("PAYMENT_INFO_INCONSISTENCY"),
     query_found_field: ::std::option::Option::None,
     checks: &[::zhifu_runtime::tool::Check::CertModeInProduction],
+    query_match: ::std::option::Option::None,
+    max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/transfer_fund.input.json"),
+    validation_schema: ::std::include_str!("../../schemas/transfer_fund.validate.json"),
     output_schema: ::std::include_str!("../../schemas/transfer_fund.output.json"),
 };

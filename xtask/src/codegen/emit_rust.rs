@@ -462,7 +462,10 @@ pub fn tool_module(t: &Tool) -> String {
         }
         Check::CertModeInProduction => rt("Check::CertModeInProduction"),
     });
+    let query_match = opt_str(None);
+    let max_depth = 8u8;
     let input_path = format!("../../schemas/{}.input.json", t.name);
+    let validation_path = format!("../../schemas/{}.validate.json", t.name);
     let output_path = format!("../../schemas/{}.output.json", t.name);
     let tool_def = rt("ToolDef");
     let nested = structs.into_values();
@@ -494,7 +497,10 @@ pub fn tool_module(t: &Tool) -> String {
             reference_conflict: #reference_conflict,
             query_found_field: #query_found_field,
             checks: &[#(#checks),*],
+            query_match: #query_match,
+            max_depth: #max_depth,
             input_schema: ::std::include_str!(#input_path),
+            validation_schema: ::std::include_str!(#validation_path),
             output_schema: ::std::include_str!(#output_path),
         };
     })

@@ -181,6 +181,19 @@ pub fn input_schema(t: &Tool) -> Value {
     Value::Object(s)
 }
 
+/// The input schema as published in `tools/list`: the validation schema without root
+/// combinators (the Anthropic API rejects a tool whose `input_schema` has a root
+/// `allOf`/`anyOf`/`oneOf`); the rules they carry are sentences in its `description`.
+pub fn published_input_schema(validate: &Value) -> Value {
+    let mut s = validate.clone();
+    if let Value::Object(m) = &mut s {
+        for key in ["allOf", "anyOf", "oneOf", "if", "then", "else", "not"] {
+            m.remove(key);
+        }
+    }
+    s
+}
+
 /// `{"if": {when}, "then": {"required": [...]}}` for one conditional requirement.
 pub fn rule_schema(r: &Rule) -> Value {
     let mut props = Map::new();

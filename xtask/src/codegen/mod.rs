@@ -72,9 +72,14 @@ pub fn emit(model: &model::Model) -> Result<Files> {
     let mut files = Files::new();
     let tools: Vec<&model::Tool> = model.tools.values().collect();
     for t in &tools {
-        let input = emit_schema::input_schema(t);
+        let validate = emit_schema::input_schema(t);
+        let input = emit_schema::published_input_schema(&validate);
         let output = emit_schema::output_schema(t);
-        for (kind, schema) in [("input", &input), ("output", &output)] {
+        for (kind, schema) in [
+            ("input", &input),
+            ("validate", &validate),
+            ("output", &output),
+        ] {
             if let Err(e) = jsonschema::draft202012::meta::validate(schema) {
                 bail!(
                     "generator bug: the {kind} schema of `{}` is not valid JSON Schema 2020-12: {e}",
