@@ -30,7 +30,13 @@ fn registry_is_sorted_unique_and_matches_the_schema_files() {
         .collect();
     let expected: BTreeSet<String> = names
         .iter()
-        .flat_map(|n| [format!("{n}.input.json"), format!("{n}.output.json")])
+        .flat_map(|n| {
+            [
+                format!("{n}.input.json"),
+                format!("{n}.validate.json"),
+                format!("{n}.output.json"),
+            ]
+        })
         .collect();
     assert_eq!(files, expected);
 }
@@ -248,7 +254,7 @@ fn alipay_seed_tools_are_all_there() {
 }
 
 fn validator(t: &ToolDef) -> jsonschema::Validator {
-    jsonschema::draft202012::new(&schema(t.input_schema)).expect("input schema compiles")
+    jsonschema::draft202012::new(&schema(t.validation_schema)).expect("input schema compiles")
 }
 
 #[test]
