@@ -153,9 +153,18 @@ fn encode_query(name: &str, value: &Value, out: &mut Vec<String>) {
 /// Alipay's `biz_content`, e.g. `payee_info.identity`).
 pub(crate) fn insert_nested(body: &mut Map<String, Value>, wire: &str, value: Value) {
     match wire.split_once('.') {
-        None => {
-            body.insert(wire.to_string(), value);
-        }
+        // Another argument may already have put a key into this object (`metadata.refund_no`
+        // before `metadata`): merge instead of replacing it.
+        None => match (body.get_mut(wire), value) {
+            (Some(Value::Object(existing)), Value::Object(new)) => {
+                for (k, v) in new {
+                    existing.entry(k).or_insert(v);
+                }
+            }
+            (_, value) => {
+                body.insert(wire.to_string(), value);
+            }
+        },
         Some((head, tail)) => {
             let slot = body
                 .entry(head.to_string())

@@ -8,7 +8,14 @@
 //!   canonical arguments ([`args_digest`]). A repeat of the same logical call finds the existing
 //!   record: same digest and `Done` → replay the stored result; different digest → refuse
 //!   (idempotency conflict); `Pending`/`Unknown` → the outcome is not known, so the model is told
-//!   to query the gateway before acting again. [`finish`](Store::finish) records the outcome:
+//!   to query the gateway before acting again. A claim carries a [`Lease`]: an owner token and
+//!   the time until which the call may still be in flight. A `Pending` record whose lease has not
+//!   run out is *in flight* — nobody else may send under that key; its lease runs out only if its
+//!   owner died mid-call, and then the record counts as `Unknown`. Taking over an `Unknown` (or
+//!   orphaned) record for recovery is a compare-and-set on its owner
+//!   ([`take_over`](Store::take_over)), so of several callers exactly one queries and perhaps
+//!   resends. [`begin`](Store::begin) claims the key and reserves the spend in one transaction
+//!   (one durable commit). [`complete`](Store::complete) records the outcome:
 //!   `Done` keeps the result, `Failed` (the call definitely did not execute) deletes the record so
 //!   the reference can be used again, `Unknown` keeps the key blocked.
 //! * **Spend rows**: one row per money-moving call, reserved *before* the call against a rolling
@@ -82,12 +89,17 @@ use serde_json::Value;
 pub const SPEND_WINDOW_SECS: i64 = 24 * 3600;
 /// Idempotency records older than this (since their last update) may be pruned.
 pub const IDEM_RETENTION_SECS: i64 = 30 * 24 * 3600;
+/// Lease of [`Store::claim`] (callers that do not manage leases): long enough for any call.
+pub const DEFAULT_LEASE_SECS: i64 = 120;
 /// Spend rows older than this may be pruned (twice the window).
 pub const SPEND_RETENTION_SECS: i64 = 48 * 3600;
 /// How long a write waits for another process holding the database's write lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Schema version kept in SQLite's `user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+/// How long opening a database retries while another process holds a lock it needs (the WAL
+/// switch and the migration take write locks that a busy handler does not always wait for).
+pub const OPEN_RETRY: Duration = Duration::from_secs(10);
 
 /// Failure of the store itself (not of the payment).
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +195,46 @@ pub struct IdemRecord {
     pub result: Option<Value>,
     pub created_unix: i64,
     pub updated_unix: i64,
+    /// Token of the caller that claimed (or last took over) the key.
+    pub owner: String,
+    /// A `Pending` record is in flight until then; after it, its owner is presumed dead.
+    pub lease_until_unix: i64,
+}
+
+impl IdemRecord {
+    /// `Pending` with a live lease: another call is sending right now.
+    pub fn in_flight(&self, now_unix: i64) -> bool {
+        self.state == IdemState::Pending && self.lease_until_unix >= now_unix
+    }
+}
+
+/// Who holds a claim, and until when the call may be in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub until_unix: i64,
+}
+
+/// A spend reservation to make together with a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpendRequest<'a> {
+    pub provider: &'a str,
+    pub fen: i64,
+    /// `None`: no limit (the spend is still recorded).
+    pub daily_limit_fen: Option<i64>,
+    /// Recorded with the spend row.
+    pub reference: &'a str,
+}
+
+/// Answer of [`Store::begin`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Begun {
+    /// The key was free and is now `Pending` under the lease; the spend (if asked) is reserved.
+    Claimed { reservation: Option<i64> },
+    /// The key is taken; this is its record (unchanged). Nothing was reserved.
+    Existing(IdemRecord),
+    /// The key was free but the spend would exceed the daily limit: nothing was written.
+    OverLimit { spent: i64, limit: i64 },
 }
 
 /// Answer of [`Store::claim`].
@@ -217,23 +269,66 @@ pub trait Store: Send + Sync + 'static {
     /// The record for (provider, tool, merchant reference), if any.
     fn get(&self, key: &IdemKey) -> Result<Option<IdemRecord>, StoreError>;
 
-    /// Claims the key for a new call: inserts a `Pending` record with the digest, atomically;
+    /// Claims the key for a new call — inserts a `Pending` record with the digest and the lease —
+    /// and reserves `spend` against its daily limit, atomically and in one durable commit;
     /// returns the existing record instead when the key is already taken (never overwrites).
-    fn claim(&self, key: &IdemKey, args_digest: &str, now_unix: i64) -> Result<Claim, StoreError>;
+    fn begin(
+        &self,
+        key: &IdemKey,
+        args_digest: &str,
+        now_unix: i64,
+        lease: &Lease,
+        spend: Option<SpendRequest<'_>>,
+    ) -> Result<Begun, StoreError>;
+
+    /// Takes over a record for recovery: succeeds (`true`) only if it is still owned by
+    /// `from_owner` and is `Unknown` or `Pending` with an expired lease; it becomes `Pending`
+    /// under `lease`. Of several callers racing for the same record exactly one wins.
+    fn take_over(
+        &self,
+        key: &IdemKey,
+        from_owner: &str,
+        now_unix: i64,
+        lease: &Lease,
+    ) -> Result<bool, StoreError>;
 
     /// Records the final state of a claimed call: `Done` with the result JSON, `Failed`
     /// (definitely not executed: deletes the record, freeing the key), or `Unknown` (outcome
-    /// unknown: the key stays taken). A `Done` record never changes
-    /// ([`StoreError::AlreadyDone`]); `Pending` is not a final state ([`StoreError::Invalid`]);
-    /// finishing a key that is not stored is [`StoreError::NotClaimed`], except for `Failed`,
-    /// which is then a no-op.
+    /// unknown: the key stays taken); `release` gives a spend reservation back in the same
+    /// transaction. A `Done` record never changes ([`StoreError::AlreadyDone`]); `Pending` is
+    /// not a final state ([`StoreError::Invalid`]); completing a key that is not stored is
+    /// [`StoreError::NotClaimed`], except for `Failed`, which is then a no-op.
+    fn complete(
+        &self,
+        key: &IdemKey,
+        state: IdemState,
+        result: Option<&Value>,
+        now_unix: i64,
+        release: Option<i64>,
+    ) -> Result<(), StoreError>;
+
+    /// [`begin`](Store::begin) without a spend, under an anonymous lease of [`DEFAULT_LEASE_SECS`].
+    fn claim(&self, key: &IdemKey, args_digest: &str, now_unix: i64) -> Result<Claim, StoreError> {
+        let lease = Lease {
+            owner: String::new(),
+            until_unix: now_unix + DEFAULT_LEASE_SECS,
+        };
+        match self.begin(key, args_digest, now_unix, &lease, None)? {
+            Begun::Existing(record) => Ok(Claim::Existing(record)),
+            _ => Ok(Claim::Claimed),
+        }
+    }
+
+    /// [`complete`](Store::complete) without a release.
     fn finish(
         &self,
         key: &IdemKey,
         state: IdemState,
         result: Option<&Value>,
         now_unix: i64,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.complete(key, state, result, now_unix, None)
+    }
 
     /// Reserves `fen` against a rolling 24-hour limit for `provider`, atomically (check and insert
     /// in one transaction). `daily_limit_fen: None` = no limit (the spend is still recorded).
@@ -333,6 +428,13 @@ CREATE TABLE spend (
 CREATE INDEX spend_provider_time ON spend (provider, created_unix);
 ";
 
+/// v2: leases. Records claimed by a v1 build get an empty owner and an expired lease, so a
+/// leftover `pending` one is treated as orphaned (recovered by query), as v1 treated it.
+const SCHEMA_V2: &str = "
+ALTER TABLE idempotency ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE idempotency ADD COLUMN lease_until_unix INTEGER NOT NULL DEFAULT 0;
+";
+
 /// [`Store`] on one SQLite connection (a file, or memory for tests and `--no-store` runs).
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -353,6 +455,23 @@ impl SqliteStore {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
+        let deadline = std::time::Instant::now() + OPEN_RETRY;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match Self::open_once(path) {
+                Err(StoreError::Database(e))
+                    if is_busy(&e) && std::time::Instant::now() < deadline =>
+                {
+                    // Another process is creating or migrating the same file right now.
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
@@ -382,7 +501,10 @@ impl SqliteStore {
         if version < 1 {
             tx.execute_batch(SCHEMA_V1)?;
         }
-        // Future migrations: `if version < 2 { … }`, each step idempotent within the transaction.
+        if version < 2 {
+            tx.execute_batch(SCHEMA_V2)?;
+        }
+        // Future migrations: `if version < 3 { … }`, each step inside this one transaction.
         if version < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
@@ -400,11 +522,19 @@ impl SqliteStore {
     }
 }
 
+/// SQLITE_BUSY / SQLITE_LOCKED: another connection holds a lock.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 fn read_record(key: &IdemKey, conn: &Connection) -> Result<Option<IdemRecord>, StoreError> {
     let row = conn
         .query_row(
-            "SELECT args_digest, state, result, created_unix, updated_unix FROM idempotency
-             WHERE provider = ?1 AND tool = ?2 AND reference = ?3",
+            "SELECT args_digest, state, result, created_unix, updated_unix, owner, lease_until_unix
+             FROM idempotency WHERE provider = ?1 AND tool = ?2 AND reference = ?3",
             params![key.provider, key.tool, key.reference],
             |row| {
                 Ok((
@@ -413,11 +543,15 @@ fn read_record(key: &IdemKey, conn: &Connection) -> Result<Option<IdemRecord>, S
                     row.get::<_, Option<String>>(2)?,
                     row.get::<_, i64>(3)?,
                     row.get::<_, i64>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, i64>(6)?,
                 ))
             },
         )
         .optional()?;
-    let Some((args_digest, state, result, created_unix, updated_unix)) = row else {
+    let Some((args_digest, state, result, created_unix, updated_unix, owner, lease_until_unix)) =
+        row
+    else {
         return Ok(None);
     };
     let state = IdemState::parse(&state)
@@ -436,7 +570,35 @@ fn read_record(key: &IdemKey, conn: &Connection) -> Result<Option<IdemRecord>, S
         result,
         created_unix,
         updated_unix,
+        owner,
+        lease_until_unix,
     }))
+}
+
+/// Checks the window sum and inserts a spend row, inside the caller's write transaction.
+fn reserve_in(
+    conn: &Connection,
+    spend: SpendRequest<'_>,
+    now_unix: i64,
+) -> Result<Reservation, StoreError> {
+    let spent = window_sum(conn, spend.provider, now_unix)?;
+    if let Some(limit) = spend.daily_limit_fen {
+        let over = match spent.checked_add(spend.fen) {
+            Some(total) => total > limit,
+            None => true,
+        };
+        if over {
+            return Ok(Reservation::OverLimit { spent, limit });
+        }
+    }
+    conn.execute(
+        "INSERT INTO spend (provider, fen, created_unix, reference) VALUES (?1, ?2, ?3, ?4)",
+        params![spend.provider, spend.fen, now_unix, spend.reference],
+    )?;
+    Ok(Reservation::Reserved {
+        id: conn.last_insert_rowid(),
+        spent_before: spent,
+    })
 }
 
 fn window_sum(conn: &Connection, provider: &str, now_unix: i64) -> Result<i64, StoreError> {
@@ -453,34 +615,89 @@ impl Store for SqliteStore {
         read_record(key, &self.conn())
     }
 
-    fn claim(&self, key: &IdemKey, args_digest: &str, now_unix: i64) -> Result<Claim, StoreError> {
+    fn begin(
+        &self,
+        key: &IdemKey,
+        args_digest: &str,
+        now_unix: i64,
+        lease: &Lease,
+        spend: Option<SpendRequest<'_>>,
+    ) -> Result<Begun, StoreError> {
+        if let Some(s) = &spend
+            && s.fen < 0
+        {
+            return Err(StoreError::Invalid(format!(
+                "cannot reserve a negative amount ({} fen)",
+                s.fen
+            )));
+        }
         let mut conn = self.conn();
+        // IMMEDIATE takes the write lock first: no other connection (thread or process) can
+        // claim the key or insert spend between the checks and the inserts below.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let inserted = tx.execute(
-            "INSERT INTO idempotency
-                 (provider, tool, reference, args_digest, state, result, created_unix, updated_unix)
-             VALUES (?1, ?2, ?3, ?4, 'pending', NULL, ?5, ?5)
-             ON CONFLICT DO NOTHING",
-            params![key.provider, key.tool, key.reference, args_digest, now_unix],
+        if let Some(existing) = read_record(key, &tx)? {
+            return Ok(Begun::Existing(existing));
+        }
+        let mut reservation = None;
+        if let Some(s) = spend {
+            match reserve_in(&tx, s, now_unix)? {
+                Reservation::Reserved { id, .. } => reservation = Some(id),
+                // Nothing written; dropping the transaction rolls it back.
+                Reservation::OverLimit { spent, limit } => {
+                    return Ok(Begun::OverLimit { spent, limit });
+                }
+            }
+        }
+        tx.execute(
+            "INSERT INTO idempotency (provider, tool, reference, args_digest, state, result,
+                 created_unix, updated_unix, owner, lease_until_unix)
+             VALUES (?1, ?2, ?3, ?4, 'pending', NULL, ?5, ?5, ?6, ?7)",
+            params![
+                key.provider,
+                key.tool,
+                key.reference,
+                args_digest,
+                now_unix,
+                lease.owner,
+                lease.until_unix
+            ],
         )?;
-        let answer = if inserted == 1 {
-            Claim::Claimed
-        } else {
-            // Same transaction: the row that blocked the insert is still there.
-            let existing = read_record(key, &tx)?
-                .ok_or_else(|| StoreError::Corrupt(format!("{key}: conflict without a row")))?;
-            Claim::Existing(existing)
-        };
         tx.commit()?;
-        Ok(answer)
+        Ok(Begun::Claimed { reservation })
     }
 
-    fn finish(
+    fn take_over(
+        &self,
+        key: &IdemKey,
+        from_owner: &str,
+        now_unix: i64,
+        lease: &Lease,
+    ) -> Result<bool, StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE idempotency SET state = 'pending', owner = ?5, lease_until_unix = ?6,
+                 updated_unix = ?7
+             WHERE provider = ?1 AND tool = ?2 AND reference = ?3 AND owner = ?4
+               AND (state = 'unknown' OR (state = 'pending' AND lease_until_unix < ?7))",
+            params![
+                key.provider,
+                key.tool,
+                key.reference,
+                from_owner,
+                lease.owner,
+                lease.until_unix,
+                now_unix
+            ],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn complete(
         &self,
         key: &IdemKey,
         state: IdemState,
         result: Option<&Value>,
         now_unix: i64,
+        release: Option<i64>,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -518,6 +735,9 @@ impl Store for SqliteStore {
                 )?;
             }
         }
+        if let Some(id) = release {
+            tx.execute("DELETE FROM spend WHERE id = ?1", params![id])?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -539,27 +759,17 @@ impl Store for SqliteStore {
         // IMMEDIATE takes the write lock before reading the sum: no other connection (thread or
         // process) can insert between the check and the insert.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let spent = window_sum(&tx, provider, now_unix)?;
-        if let Some(limit) = daily_limit_fen {
-            let over = match spent.checked_add(fen) {
-                Some(total) => total > limit,
-                None => true,
-            };
-            if over {
-                // Nothing written; dropping the transaction rolls it back.
-                return Ok(Reservation::OverLimit { spent, limit });
-            }
+        let spend = SpendRequest {
+            provider,
+            fen,
+            daily_limit_fen,
+            reference,
+        };
+        let answer = reserve_in(&tx, spend, now_unix)?;
+        if let Reservation::Reserved { .. } = answer {
+            tx.commit()?;
         }
-        tx.execute(
-            "INSERT INTO spend (provider, fen, created_unix, reference) VALUES (?1, ?2, ?3, ?4)",
-            params![provider, fen, now_unix, reference],
-        )?;
-        let id = tx.last_insert_rowid();
-        tx.commit()?;
-        Ok(Reservation::Reserved {
-            id,
-            spent_before: spent,
-        })
+        Ok(answer)
     }
 
     fn release_spend(&self, reservation_id: i64) -> Result<(), StoreError> {

@@ -1,16 +1,23 @@
-//! Argument validation against the generated input schema, before anything is sent.
+//! Argument validation against the generated schema, exactly as received, before anything is sent.
 //!
-//! Order: drop `null`/`""` for optional arguments (clients send them for "not given") → JSON Schema
-//! 2020-12 → the rules a schema cannot say (metadata total length) → fill defaults from the spec and
-//! from configuration. Every failure names the argument.
+//! Order: normalise integral floats (`100.0`, `1e2` → `100`) and refuse numbers beyond ±2^53
+//! (they cannot be carried exactly) → refuse nesting deeper than the spec's `max_depth` → JSON
+//! Schema 2020-12 over the arguments as sent (`null` is a value, never "absent") → the rules a
+//! schema cannot say (metadata totals, yuan amounts) → defaults from the spec and from
+//! configuration (a required argument the configuration cannot supply is refused). Every failure
+//! names the argument.
 
 use std::sync::OnceLock;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 use crate::config::Config;
 use crate::error::{ErrorKind, ToolError, Violation};
 use crate::tool::{Kind, ToolDef};
+
+/// Largest magnitude a JSON number may have here: beyond 2^53 - 1, integers stop being exact in
+/// the IEEE doubles that many JSON implementations (and the gateways' SDKs) use.
+pub const MAX_EXACT_INTEGER: u64 = (1 << 53) - 1;
 
 /// Metadata limits of Ping++ (seed 002): at most 10 keys, 1000 characters in all.
 pub const METADATA_MAX_KEYS: usize = 10;
@@ -53,13 +60,20 @@ impl Validators {
         args: Map<String, Value>,
         config: &Config,
     ) -> Result<Map<String, Value>, ToolError> {
-        let mut args = strip_empty_optionals(tool, args);
-        let value = Value::Object(std::mem::take(&mut args));
-        let validator = self.get(index, tool)?;
-        let violations: Vec<Violation> = validator
-            .iter_errors(&value)
-            .map(|e| violation(tool, &e))
-            .collect();
+        let mut value = Value::Object(args);
+        let mut violations = Vec::new();
+        normalise_numbers(&mut value, &mut String::new(), &mut violations);
+        check_depth(
+            &value,
+            tool.max_depth,
+            0,
+            &mut String::new(),
+            &mut violations,
+        );
+        if violations.is_empty() {
+            let validator = self.get(index, tool)?;
+            violations.extend(validator.iter_errors(&value).map(|e| violation(tool, &e)));
+        }
         if !violations.is_empty() {
             return Err(invalid_many(violations));
         }
@@ -68,7 +82,9 @@ impl Validators {
         };
         for param in tool.params {
             match (param.kind, args.get(param.name)) {
-                (Kind::Metadata, Some(Value::Object(meta))) => check_metadata(param.name, meta)?,
+                (Kind::Metadata, Some(Value::Object(meta))) => {
+                    check_metadata(tool, param, meta, &args)?
+                }
                 (Kind::AmountYuan, Some(Value::String(text))) => check_yuan(param.name, text)?,
                 _ => {}
             }
@@ -78,13 +94,100 @@ impl Validators {
     }
 }
 
-/// Optional arguments sent as `null` or `""` count as absent (many clients send them that way).
-fn strip_empty_optionals(tool: &ToolDef, mut args: Map<String, Value>) -> Map<String, Value> {
-    args.retain(|name, value| {
-        let optional = tool.param(name).is_some_and(|p| !p.required);
-        !(optional && (value.is_null() || value.as_str() == Some("")))
-    });
-    args
+/// Integral floats become integers (`100.0` → `100`: JSON Schema counts them as integers, and the
+/// gateways must receive the integer); numbers beyond ±[`MAX_EXACT_INTEGER`] are violations.
+fn normalise_numbers(value: &mut Value, path: &mut String, out: &mut Vec<Violation>) {
+    match value {
+        Value::Number(n) => {
+            let exact = if let Some(u) = n.as_u64() {
+                u <= MAX_EXACT_INTEGER
+            } else if let Some(i) = n.as_i64() {
+                i.unsigned_abs() <= MAX_EXACT_INTEGER
+            } else {
+                let f = n.as_f64().unwrap_or(f64::INFINITY);
+                let ok = f.is_finite() && f.abs() <= MAX_EXACT_INTEGER as f64;
+                if ok && f.fract() == 0.0 {
+                    // The range check above makes the cast exact; -0.0 becomes 0.
+                    *n = Number::from(f as i64);
+                }
+                ok
+            };
+            if !exact {
+                out.push(too_large(path, &n.to_string()));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                let len = path.len();
+                push_segment(path, &i.to_string());
+                normalise_numbers(item, path, out);
+                path.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                let len = path.len();
+                push_segment(path, k);
+                normalise_numbers(item, path, out);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn too_large(path: &str, shown: &str) -> Violation {
+    let shown: String = shown.chars().take(40).collect();
+    Violation {
+        field: path.to_string(),
+        message: format!(
+            "{shown} is out of range: numbers must lie within ±{MAX_EXACT_INTEGER} (2^53 - 1)"
+        ),
+    }
+}
+
+fn push_segment(path: &mut String, segment: &str) {
+    if !path.is_empty() {
+        path.push('.');
+    }
+    path.push_str(segment);
+}
+
+/// Objects and arrays nested deeper than `max` (the arguments object itself is level 0, a
+/// top-level `extra` object level 1) are refused; the first offending path is named.
+fn check_depth(
+    value: &Value,
+    max: u8,
+    depth: usize,
+    path: &mut String,
+    out: &mut Vec<Violation>,
+) -> bool {
+    let children: Vec<(String, &Value)> = match value {
+        Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect(),
+        _ => return true,
+    };
+    if depth > usize::from(max) {
+        out.push(Violation {
+            field: path.clone(),
+            message: format!("is nested deeper than {max} levels of objects and arrays"),
+        });
+        return false;
+    }
+    for (key, child) in children {
+        let len = path.len();
+        push_segment(path, &key);
+        let ok = check_depth(child, max, depth + 1, path, out);
+        path.truncate(len);
+        if !ok {
+            return false;
+        }
+    }
+    true
 }
 
 /// Turns one schema error into "field: message", never echoing a secret argument's value.
@@ -146,25 +249,48 @@ fn invalid_many(violations: Vec<Violation>) -> ToolError {
     err
 }
 
-/// At most 10 keys and 1000 characters (keys and values) in all.
-pub fn check_metadata(name: &str, meta: &Map<String, Value>) -> Result<(), ToolError> {
-    if meta.len() > METADATA_MAX_KEYS {
+/// At most 10 keys and 1000 characters (keys and values) in all, counting the keys other
+/// arguments carry into the same object (a `wire` like `metadata.refund_no`), which the caller's
+/// metadata may not also set.
+pub fn check_metadata(
+    tool: &ToolDef,
+    param: &crate::tool::Param,
+    meta: &Map<String, Value>,
+    args: &Map<String, Value>,
+) -> Result<(), ToolError> {
+    let name = param.name;
+    let prefix = format!("{}.", param.wire);
+    let mut carried = Vec::new();
+    for other in tool.params {
+        let Some(key) = other.wire.strip_prefix(&prefix) else {
+            continue;
+        };
+        if meta.contains_key(key) {
+            return Err(ToolError::invalid(
+                format!("{name}.{key}"),
+                format!("is reserved: the server puts `{}` there", other.name),
+            ));
+        }
+        if let Some(v) = args.get(other.name) {
+            carried.push((key, v));
+        }
+    }
+    let keys = meta.len() + carried.len();
+    if keys > METADATA_MAX_KEYS {
         return Err(ToolError::invalid(
             name,
             format!(
-                "has {} keys; at most {METADATA_MAX_KEYS} are allowed",
-                meta.len()
+                "has {keys} keys (with those the server adds); at most {METADATA_MAX_KEYS} are allowed"
             ),
         ));
     }
-    let total: usize = meta
-        .iter()
-        .map(|(k, v)| {
-            k.chars().count()
-                + v.as_str()
-                    .map_or_else(|| v.to_string().chars().count(), |s| s.chars().count())
-        })
-        .sum();
+    let chars = |k: &str, v: &Value| {
+        k.chars().count()
+            + v.as_str()
+                .map_or_else(|| v.to_string().chars().count(), |s| s.chars().count())
+    };
+    let total: usize = meta.iter().map(|(k, v)| chars(k, v)).sum::<usize>()
+        + carried.iter().map(|(k, v)| chars(k, v)).sum::<usize>();
     if total > METADATA_MAX_CHARS {
         return Err(ToolError::invalid(
             name,
@@ -211,10 +337,8 @@ fn fill_defaults(
                     args.insert(param.name.to_string(), Value::String(v.to_string()));
                     continue;
                 }
-                // A path argument cannot be left out; other arguments are simply not sent.
-                None if param.default_json.is_none()
-                    && param.location == crate::tool::Location::Path =>
-                {
+                // A required argument must exist; an optional one is simply not sent.
+                None if param.default_json.is_none() && param.required => {
                     return Err(ToolError::new(
                         ErrorKind::InvalidArguments,
                         format!(
@@ -395,19 +519,76 @@ mod tests {
     }
 
     #[test]
-    fn defaults_and_empty_optionals() {
-        let args = check(
-            serde_json::json!({"amount": 5, "currency": null, "metadata": ""}),
+    fn null_and_empty_are_values_not_absence() {
+        // `amount: null` once refunded a whole charge: null is checked like any value.
+        let e = check(serde_json::json!({"amount": null}), Some("app_1")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("amount"), "{e:?}");
+        let e = check(
+            serde_json::json!({"amount": 5, "currency": null}),
             Some("app_1"),
         )
-        .unwrap();
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("currency"), "{e:?}");
+        let e = check(
+            serde_json::json!({"amount": 5, "metadata": ""}),
+            Some("app_1"),
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("metadata"), "{e:?}");
+    }
+
+    #[test]
+    fn defaults_fill_omitted_arguments() {
+        let args = check(serde_json::json!({"amount": 5}), Some("app_1")).unwrap();
         assert_eq!(args["currency"], "cny");
         assert_eq!(args["app"], "app_1");
-        assert!(!args.contains_key("metadata"));
-        let args = check(serde_json::json!({"amount": 5}), None).unwrap();
-        assert!(
-            !args.contains_key("app"),
-            "an unconfigured default is left out"
+        let e = check(serde_json::json!({"amount": 5}), None).unwrap_err();
+        assert_eq!(
+            e.field.as_deref(),
+            Some("app"),
+            "a required default_from argument must exist"
         );
+        assert!(e.message.contains("PINGPP_APP_ID"), "{}", e.message);
+    }
+
+    #[test]
+    fn integral_floats_become_integers_and_huge_numbers_are_refused() {
+        for sent in [serde_json::json!(100.0), serde_json::json!(1e2)] {
+            let args = check(serde_json::json!({"amount": sent}), Some("app_1")).unwrap();
+            assert!(args["amount"].is_u64(), "{:?}", args["amount"]);
+            assert_eq!(args["amount"], 100);
+        }
+        let big: Value = serde_json::from_str("9223372036854775808").unwrap();
+        for sent in [
+            serde_json::json!(1e308),
+            big,
+            serde_json::json!(9007199254740992u64),
+        ] {
+            let e = check(serde_json::json!({"amount": sent}), Some("app_1")).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("amount"), "{e:?}");
+        }
+        let e = check(serde_json::json!({"amount": 1.5}), Some("app_1")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("amount"));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_naming_the_path() {
+        let mut deep = serde_json::json!("x");
+        for _ in 0..9 {
+            deep = serde_json::json!({ "k": deep });
+        }
+        // Nine nested objects starting at metadata (level 1): the innermost is level 9 > 8.
+        let e = check(
+            serde_json::json!({"amount": 1, "metadata": deep}),
+            Some("app_1"),
+        )
+        .unwrap_err();
+        assert!(
+            e.field
+                .as_deref()
+                .is_some_and(|f| f.starts_with("metadata.k")),
+            "{e:?}"
+        );
+        assert!(e.message.contains("deeper than 8"), "{}", e.message);
     }
 }

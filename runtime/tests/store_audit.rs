@@ -9,7 +9,8 @@ use std::thread;
 use serde_json::{Value, json};
 use zhifu_runtime::audit::{AuditLog, AuditRecord, now_rfc3339, pick_upstream_ids, redact_args};
 use zhifu_runtime::store::{
-    Claim, IdemKey, IdemState, Reservation, SqliteStore, Store, StoreError, args_digest,
+    Begun, Claim, IdemKey, IdemState, Lease, Reservation, SpendRequest, SqliteStore, Store,
+    StoreError, args_digest,
 };
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -619,4 +620,251 @@ fn writer_follows_rotation_by_another_process() {
     log.write(&record(2, json!({}))).unwrap();
     assert_eq!(read_lines(&moved).len(), 1);
     assert_eq!(read_lines(&path)[0]["duration_ms"], 2);
+}
+
+// ---------------------------------------------------------------- leases, begin, take-over
+
+fn lease(owner: &str, until: i64) -> Lease {
+    Lease {
+        owner: owner.into(),
+        until_unix: until,
+    }
+}
+
+fn spend(fen: i64, limit: Option<i64>) -> SpendRequest<'static> {
+    SpendRequest {
+        provider: "alipay",
+        fen,
+        daily_limit_fen: limit,
+        reference: "r",
+    }
+}
+
+#[test]
+fn begin_claims_and_reserves_together_or_writes_nothing() {
+    let store = SqliteStore::in_memory().unwrap();
+    let begun = store
+        .begin(
+            &key("b1"),
+            "d",
+            NOW,
+            &lease("me", NOW + 60),
+            Some(spend(700, Some(1000))),
+        )
+        .unwrap();
+    assert!(
+        matches!(
+            begun,
+            Begun::Claimed {
+                reservation: Some(_)
+            }
+        ),
+        "{begun:?}"
+    );
+    assert_eq!(store.spent_last_24h("alipay", NOW).unwrap(), 700);
+    // Over the limit: neither the claim nor the spend is written.
+    let over = store
+        .begin(
+            &key("b2"),
+            "d",
+            NOW,
+            &lease("me", NOW + 60),
+            Some(spend(301, Some(1000))),
+        )
+        .unwrap();
+    assert_eq!(
+        over,
+        Begun::OverLimit {
+            spent: 700,
+            limit: 1000
+        }
+    );
+    assert_eq!(store.get(&key("b2")).unwrap(), None);
+    assert_eq!(store.spent_last_24h("alipay", NOW).unwrap(), 700);
+    // A taken key: the existing record, and nothing reserved.
+    let again = store
+        .begin(
+            &key("b1"),
+            "d",
+            NOW + 1,
+            &lease("other", NOW + 61),
+            Some(spend(1, None)),
+        )
+        .unwrap();
+    let Begun::Existing(record) = again else {
+        panic!("{again:?}")
+    };
+    assert_eq!(record.owner, "me");
+    assert!(record.in_flight(NOW + 60) && !record.in_flight(NOW + 61));
+    assert_eq!(store.spent_last_24h("alipay", NOW).unwrap(), 700);
+}
+
+#[test]
+fn complete_releases_the_reservation_in_the_same_transaction() {
+    let store = SqliteStore::in_memory().unwrap();
+    let Begun::Claimed { reservation } = store
+        .begin(
+            &key("c1"),
+            "d",
+            NOW,
+            &lease("me", NOW + 60),
+            Some(spend(500, None)),
+        )
+        .unwrap()
+    else {
+        panic!()
+    };
+    store
+        .complete(&key("c1"), IdemState::Failed, None, NOW + 1, reservation)
+        .unwrap();
+    assert_eq!(store.get(&key("c1")).unwrap(), None);
+    assert_eq!(store.spent_last_24h("alipay", NOW + 1).unwrap(), 0);
+}
+
+#[test]
+fn only_unknown_or_orphaned_records_can_be_taken_over_and_only_once() {
+    let store = SqliteStore::in_memory().unwrap();
+    store
+        .begin(&key("t1"), "d", NOW, &lease("a", NOW + 60), None)
+        .unwrap();
+    // In flight: nobody may take it over.
+    assert!(
+        !store
+            .take_over(&key("t1"), "a", NOW + 10, &lease("b", NOW + 70))
+            .unwrap()
+    );
+    // Orphaned (lease ran out): the first caller naming the current owner wins.
+    assert!(
+        store
+            .take_over(&key("t1"), "a", NOW + 61, &lease("b", NOW + 121))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .take_over(&key("t1"), "a", NOW + 61, &lease("c", NOW + 121))
+            .unwrap()
+    );
+    let r = store.get(&key("t1")).unwrap().unwrap();
+    assert_eq!(
+        (r.owner.as_str(), r.state, r.lease_until_unix),
+        ("b", IdemState::Pending, NOW + 121)
+    );
+    // Unknown: can be taken over at once; Done: never.
+    store
+        .finish(&key("t1"), IdemState::Unknown, None, NOW + 62)
+        .unwrap();
+    assert!(
+        store
+            .take_over(&key("t1"), "b", NOW + 63, &lease("c", NOW + 123))
+            .unwrap()
+    );
+    store
+        .finish(
+            &key("t1"),
+            IdemState::Done,
+            Some(&json!({"ok": true})),
+            NOW + 64,
+        )
+        .unwrap();
+    assert!(
+        !store
+            .take_over(&key("t1"), "c", NOW + 999, &lease("d", NOW + 1999))
+            .unwrap()
+    );
+}
+
+#[test]
+fn concurrent_take_overs_have_one_winner_across_connections() {
+    let dir = TempDir::new("take-over");
+    let path = dir.path().join("store.db");
+    let stores = [
+        Arc::new(SqliteStore::open(&path).unwrap()),
+        Arc::new(SqliteStore::open(&path).unwrap()),
+    ];
+    stores[0]
+        .begin(&key("race"), "d", NOW, &lease("dead", NOW + 1), None)
+        .unwrap();
+    stores[0]
+        .finish(&key("race"), IdemState::Unknown, None, NOW + 2)
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let store = Arc::clone(&stores[i % 2]);
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                barrier.wait();
+                store
+                    .take_over(
+                        &key("race"),
+                        "dead",
+                        NOW + 5,
+                        &lease(&format!("w{i}"), NOW + 60),
+                    )
+                    .unwrap()
+            })
+        })
+        .collect();
+    let wins = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|won| *won)
+        .count();
+    assert_eq!(wins, 1);
+}
+
+#[test]
+fn many_processes_opening_a_fresh_file_at_once_all_succeed() {
+    for round in 0..3 {
+        let dir = TempDir::new(&format!("open-race-{round}"));
+        let path = dir.path().join("state.db");
+        let barrier = Arc::new(Barrier::new(24));
+        let handles: Vec<_> = (0..24)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), Arc::clone(&barrier));
+                thread::spawn(move || {
+                    barrier.wait();
+                    SqliteStore::open(&path).map(|_| ())
+                })
+            })
+            .collect();
+        for h in handles {
+            if let Err(e) = h.join().unwrap() {
+                panic!("round {round}: {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_version_1_file_migrates_with_orphaned_pending_records() {
+    let dir = TempDir::new("v1");
+    let path = dir.path().join("state.db");
+    std::fs::create_dir_all(dir.path()).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE idempotency (provider TEXT NOT NULL, tool TEXT NOT NULL,
+                 reference TEXT NOT NULL, args_digest TEXT NOT NULL, state TEXT NOT NULL,
+                 result TEXT, created_unix INTEGER NOT NULL, updated_unix INTEGER NOT NULL,
+                 PRIMARY KEY (provider, tool, reference)) WITHOUT ROWID;
+             CREATE TABLE spend (id INTEGER PRIMARY KEY AUTOINCREMENT, provider TEXT NOT NULL,
+                 fen INTEGER NOT NULL, created_unix INTEGER NOT NULL, reference TEXT NOT NULL);
+             INSERT INTO idempotency VALUES ('pingpp','pingpp_create_charge','old','d','pending',NULL,1,1);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let r = store.get(&key("old")).unwrap().unwrap();
+    assert_eq!(r.state, IdemState::Pending);
+    assert!(
+        !r.in_flight(NOW),
+        "a v1 pending record is orphaned, not in flight"
+    );
+    assert!(
+        store
+            .take_over(&key("old"), "", NOW, &lease("me", NOW + 60))
+            .unwrap()
+    );
 }
