@@ -78,13 +78,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -103,6 +97,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs on stderr, filtered by `RUST_LOG` (default `warn`). Libraries (rmcp, hyper, h2,
+/// reqwest, rustls, …) log whole protocol messages and HTTP headers at debug and trace —
+/// arguments, auth codes, tokens, the API key — so their events below INFO are dropped whatever
+/// `RUST_LOG` says; zhifu's own crates log no secret at any level.
+fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{EnvFilter, Layer as _, filter};
+    let env = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let libraries_at_info = filter::filter_fn(|meta| {
+        meta.target().starts_with("zhifu") || *meta.level() <= tracing::Level::INFO
+    });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(env)
+                .with_filter(libraries_at_info),
+        )
+        .init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

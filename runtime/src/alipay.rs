@@ -245,6 +245,9 @@ pub fn interpret(
     if code == "10000" {
         return Ok(Value::Object(content));
     }
+    // Reached with a verified signature, or unsigned (a gateway-level rejection, which the
+    // gateway does not sign): such an answer may explain a failure, never justify a resend.
+    let verified = signed.sign.is_some();
     let text_of = |k: &str| content.get(k).and_then(Value::as_str).map(str::to_string);
     let upstream = Upstream {
         provider: "alipay",
@@ -257,6 +260,7 @@ pub fn interpret(
             (Some(m), Some(s)) => Some(format!("{m}: {s}")),
             (m, s) => s.or(m),
         },
+        verified,
     };
     Err(upstream_error(tool, upstream))
 }
@@ -306,7 +310,10 @@ fn upstream_error(tool: &ToolDef, upstream: Upstream) -> ToolError {
     let reference = tool.merchant_reference.unwrap_or("merchant reference");
     let query = tool.query_tool;
     let writes = tool.effect != Effect::Read;
+    // In progress or undecided: never a final answer, never a reason to send again.
     let system_error = code == "20000"
+        || code == "10003"
+        || sub.ends_with("_PROCESSING")
         || matches!(
             sub.as_str(),
             "ACQ.SYSTEM_ERROR" | "SYSTEM_ERROR" | "isp.unknow-error" | "aop.unknow-error"

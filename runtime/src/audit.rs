@@ -320,6 +320,46 @@ pub fn redact_args(secret_names: &[&str], args: &Map<String, Value>) -> Value {
     Value::Object(redact_map(secret_names, args, 0))
 }
 
+/// The argument summary the engine writes: only what is known to be safe. A declared,
+/// non-secret scalar argument is kept (strings as [`redact_args`] treats them); a secret one
+/// becomes `"***"`; an object or array argument keeps its shape only (key names, with each
+/// value replaced by its type and size), because free-form objects (`extra`, `metadata`) can
+/// carry anything; an argument the tool does not declare is named but not shown.
+pub fn summarize_args(params: &[crate::tool::Param], args: &Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    for (name, value) in args.iter().take(MAX_OBJECT_KEYS) {
+        let shown = match params.iter().find(|p| p.name == name) {
+            None => Value::String("<not a declared argument>".into()),
+            Some(p) if p.secret || is_secret_name(&[], name) => Value::String("***".into()),
+            Some(_) => match value {
+                Value::String(text) => Value::String(redact_string(text)),
+                Value::Object(_) | Value::Array(_) => shape(value, 0),
+                other => other.clone(),
+            },
+        };
+        out.insert(name.clone(), shown);
+    }
+    Value::Object(out)
+}
+
+/// Keys and kinds of a free-form value, never its strings or numbers.
+fn shape(value: &Value, depth: usize) -> Value {
+    match value {
+        Value::Object(map) if depth < 2 => Value::Object(
+            map.iter()
+                .take(MAX_OBJECT_KEYS)
+                .map(|(k, v)| (redact_string(k), shape(v, depth + 1)))
+                .collect(),
+        ),
+        Value::Object(map) => Value::String(format!("<object with {} keys>", map.len())),
+        Value::Array(items) => Value::String(format!("<array of {} items>", items.len())),
+        Value::String(text) => Value::String(format!("<string, {} chars>", text.chars().count())),
+        Value::Number(_) => Value::String("<number>".into()),
+        Value::Bool(_) => Value::String("<boolean>".into()),
+        Value::Null => Value::Null,
+    }
+}
+
 fn redact_map(secret_names: &[&str], map: &Map<String, Value>, depth: usize) -> Map<String, Value> {
     let mut out = Map::new();
     for (name, value) in map.iter().take(MAX_OBJECT_KEYS) {

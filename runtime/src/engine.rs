@@ -6,20 +6,22 @@
 //! [`Engine::call`] does both for callers that cannot ask anyone (the `call` command).
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex, OnceCell};
 
-use crate::audit::{AuditLog, AuditRecord, pick_upstream_ids, redact_args, rfc3339_utc_millis};
+use crate::audit::{AuditLog, AuditRecord, pick_upstream_ids, rfc3339_utc_millis, summarize_args};
 use crate::config::{AlipayEnv, Config, ServerConfig};
 use crate::confirm::{self, ConfirmRequest, Confirmation, Tickets};
 use crate::error::{ErrorKind, Outcome, ToolError};
 use crate::http::{Http, HttpResponse, TransportError};
 use crate::money::{fen_from_yuan, yuan_from_fen};
 use crate::policy::{CallFacts, Decision};
-use crate::store::{Claim, IdemKey, IdemState, Reservation, Store, args_digest};
-use crate::tool::{Effect, HttpMethod, Kind, Operation, Provider, ToolDef};
+use crate::store::{
+    Begun, IdemKey, IdemRecord, IdemState, Lease, Reservation, SpendRequest, Store, args_digest,
+};
+use crate::tool::{Effect, HttpMethod, Kind, Operation, Pagination, Provider, ToolDef};
 use crate::validate::Validators;
 use crate::{alipay, pingpp};
 
@@ -103,7 +105,23 @@ pub struct Engine {
     http: Http,
     services: Services,
     tickets: Tickets,
+    /// Random id of this engine, the first half of every claim's owner token.
+    instance: String,
+    /// Claims made by this engine, the second half of the owner token.
+    claims: std::sync::atomic::AtomicU64,
+    /// How long a claim may stay in flight before its owner is presumed dead.
+    lease_secs: i64,
+    /// How long a repeat waits for an identical call in flight before answering "in progress".
+    wait_budget: Duration,
+    /// How long after an unknown outcome a "not found" from a list can be trusted.
+    settle_secs: i64,
 }
+
+/// First and longest pause while polling for an identical call in flight.
+const POLL_FIRST: Duration = Duration::from_millis(20);
+const POLL_MAX: Duration = Duration::from_millis(250);
+/// Pages of a list tool that recovery reads before giving up (100 items each).
+const RECOVERY_MAX_PAGES: usize = 20;
 
 /// A validated call that policy allows, waiting for confirmation (if needed) and execution.
 pub struct Prepared {
@@ -115,20 +133,6 @@ pub struct Prepared {
     decision: Decision,
     record: AuditRecord,
     started: Instant,
-}
-
-/// What the idempotency guard decided.
-enum Guard {
-    /// No merchant reference, or a read: nothing to guard.
-    None,
-    /// A fresh call under this key.
-    New(IdemKey),
-    /// The same call finished before: its result, without a second upstream call.
-    Replay(Value),
-    /// The earlier outcome was unknown; the query found it happened.
-    Recovered(Value),
-    /// The earlier outcome was unknown; the query shows it did not happen: send again.
-    Resend(IdemKey),
 }
 
 impl Engine {
@@ -181,10 +185,13 @@ impl Engine {
                 ));
             }
         }
-        let http = match server.state.http_timeout_ms {
-            Some(ms) => Http::with_timeout(std::time::Duration::from_millis(ms)),
-            None => Http::new(),
-        };
+        let timeout = server
+            .state
+            .http_timeout_ms
+            .map_or(crate::http::REQUEST_TIMEOUT, Duration::from_millis);
+        let http = Http::with_timeout(timeout);
+        // One attempt plus one retry of a request that never connected, plus margin.
+        let lease_secs = 2 * timeout.as_secs().max(1) as i64 + 5;
         Ok(Engine {
             tools,
             validators: Validators::new(tools.len()),
@@ -194,6 +201,11 @@ impl Engine {
             http,
             services,
             tickets: Tickets::new(),
+            instance: instance_id(),
+            claims: std::sync::atomic::AtomicU64::new(0),
+            lease_secs,
+            wait_budget: timeout + Duration::from_secs(5),
+            settle_secs: timeout.as_secs_f64().ceil() as i64,
         })
     }
 
@@ -298,7 +310,7 @@ impl Engine {
         let mut record = AuditRecord {
             tool: tool.name.to_string(),
             provider: tool.provider.as_str().to_string(),
-            args: redact_args(&secret_names(tool), &args),
+            args: summarize_args(tool.params, &args),
             policy: "allowed".into(),
             ..AuditRecord::default()
         };
@@ -315,7 +327,7 @@ impl Engine {
             Ok(a) => a,
             Err(e) => return Err(self.audit_failure(record, started, e)),
         };
-        record.args = redact_args(&secret_names(tool), &args);
+        record.args = summarize_args(tool.params, &args);
         record.merchant_reference = reference_of(tool, &args);
         let amount_fen = amount_of(tool, &args);
         record.amount_fen = amount_fen;
@@ -432,143 +444,261 @@ impl Engine {
         outcome
     }
 
-    /// Idempotency guard and daily reservation around the upstream call.
+    /// The idempotency guard and the daily reservation around the upstream call.
+    ///
+    /// A call with a merchant reference claims `(provider, tool, reference)` and reserves its
+    /// spend in one store transaction, then sends. A repeat finds the record: the same
+    /// arguments and `Done` → the stored result; in flight (another call, in this process or
+    /// another sharing the store, is sending right now) → wait for it, bounded, then answer "in
+    /// progress"; `Unknown` (or orphaned by a dead process) → exactly one caller takes it over,
+    /// queries the gateway, and resends only on a verified "not found".
     async fn guarded(&self, p: &mut Prepared) -> Result<Value, ToolError> {
-        let now = unix_now() as i64;
-        let guard = self.guard(p, now).await?;
-        let key = match guard {
-            Guard::None => None,
-            Guard::Replay(v) => return Ok(v),
-            Guard::Recovered(v) => return Ok(v),
-            Guard::New(k) | Guard::Resend(k) => Some(k),
+        let Some(key) = guard_key(p.tool, &p.args) else {
+            return self.unguarded(p).await;
         };
-        let reservation = match self.reserve(p, now).await {
-            Ok(r) => r,
-            Err(e) => {
-                if let Some(k) = key {
-                    let _ = self
-                        .stored(move |s| s.finish(&k, IdemState::Failed, None, now))
-                        .await;
+        let owner = self.new_owner();
+        let waited_since = Instant::now();
+        loop {
+            let now = unix_now() as i64;
+            let lease = Lease {
+                owner: owner.clone(),
+                until_unix: now + self.lease_secs,
+            };
+            let spend = self.spend_request(p);
+            let (k, digest, l) = (key.clone(), p.digest.clone(), lease.clone());
+            let begun = self
+                .stored(move |s| {
+                    let spend =
+                        spend
+                            .as_ref()
+                            .map(|(provider, fen, limit, reference)| SpendRequest {
+                                provider,
+                                fen: *fen,
+                                daily_limit_fen: *limit,
+                                reference,
+                            });
+                    s.begin(&k, &digest, now, &l, spend)
+                })
+                .await
+                .map_err(store_error)?;
+            let existing = match begun {
+                Begun::Claimed { reservation } => {
+                    p.record.idempotency = Some(
+                        if waited_since.elapsed() > POLL_FIRST {
+                            "new_after_wait"
+                        } else {
+                            "new"
+                        }
+                        .into(),
+                    );
+                    return self.send_claimed(p, &key, reservation).await;
                 }
-                return Err(e);
+                Begun::OverLimit { spent, limit } => {
+                    let fen = p.decision.reserve_fen.unwrap_or_default();
+                    return Err(self.server.policy.daily_refusal(
+                        p.tool.provider,
+                        fen,
+                        spent,
+                        limit,
+                    ));
+                }
+                Begun::Existing(rec) => rec,
+            };
+            if existing.args_digest != p.digest {
+                p.record.idempotency = Some("conflict".into());
+                return Err(conflict_error(p.tool, &key.reference));
+            }
+            match existing.state {
+                IdemState::Done => {
+                    p.record.idempotency = Some("replayed".into());
+                    let mut value = existing.result.unwrap_or(Value::Null);
+                    if let Value::Object(m) = &mut value {
+                        m.insert("replayed".into(), Value::Bool(true));
+                    }
+                    return Ok(value);
+                }
+                IdemState::Pending if existing.in_flight(now) => {
+                    if waited_since.elapsed() >= self.wait_budget {
+                        p.record.idempotency = Some("in_progress".into());
+                        return Err(in_progress_error(p.tool, &key.reference, &existing, now));
+                    }
+                    self.wait_while_in_flight(&key, waited_since).await;
+                }
+                IdemState::Pending | IdemState::Unknown | IdemState::Failed => {
+                    if let Some(wait) = self.too_early_to_query(p.tool, &existing, now) {
+                        p.record.idempotency = Some("unknown_settling".into());
+                        return Err(settling_error(p.tool, &key.reference, wait));
+                    }
+                    let (k, from, l) = (key.clone(), existing.owner.clone(), lease.clone());
+                    let took = self
+                        .stored(move |s| s.take_over(&k, &from, now, &l))
+                        .await
+                        .map_err(store_error)?;
+                    if took {
+                        p.record.idempotency = Some("queried_first".into());
+                        return self.recover(p, &key).await;
+                    }
+                    // Another caller took it over first: it is in flight again; wait for it.
+                }
+            }
+        }
+    }
+
+    /// Calls without a merchant reference to guard (reads, local operations, payment links):
+    /// only the daily reservation applies.
+    async fn unguarded(&self, p: &mut Prepared) -> Result<Value, ToolError> {
+        let now = unix_now() as i64;
+        let reservation = match self.spend_request(p) {
+            None => None,
+            Some((provider, fen, limit, reference)) => {
+                let reserved = self
+                    .stored(move |s| s.reserve_spend(&provider, fen, limit, now, &reference))
+                    .await
+                    .map_err(store_error)?;
+                match reserved {
+                    Reservation::Reserved { id, .. } => Some(id),
+                    Reservation::OverLimit { spent, limit } => {
+                        return Err(self.server.policy.daily_refusal(
+                            p.tool.provider,
+                            fen,
+                            spent,
+                            limit,
+                        ));
+                    }
+                }
             }
         };
         let outcome = self.dispatch(p.tool, &p.args, &p.config).await;
-        let unknown = outcome
-            .as_ref()
-            .err()
-            .is_some_and(|e| e.outcome == Some(Outcome::Unknown));
-        let done_at = unix_now() as i64;
-        if let Some(k) = &key {
-            let (state, result) = match &outcome {
-                Ok(v) => (IdemState::Done, Some(v)),
-                Err(_) if unknown => (IdemState::Unknown, None),
-                Err(_) => (IdemState::Failed, None),
-            };
-            let (key, result) = (k.clone(), result.cloned());
-            if let Err(e) = self
-                .stored(move |s| s.finish(&key, state, result.as_ref(), done_at))
-                .await
-            {
-                tracing::error!(key = %k, error = %e, "could not record the idempotency outcome");
-            }
-        }
-        if let (Some(id), Err(_)) = (reservation, &outcome)
-            && !unknown
+        if let (Some(id), Err(e)) = (reservation, &outcome)
+            && e.outcome != Some(Outcome::Unknown)
         {
             let _ = self.stored(move |s| s.release_spend(id)).await;
         }
         outcome
     }
 
-    /// Decides what to do with the call's merchant reference (see [`Guard`]).
-    async fn guard(&self, p: &mut Prepared, now: i64) -> Result<Guard, ToolError> {
-        let tool = p.tool;
-        let reference = tool
-            .merchant_reference
-            .and_then(|r| p.args.get(r))
-            .and_then(Value::as_str);
-        let (Some(reference), true) = (reference, tool.effect != Effect::Read && tool.open_world())
-        else {
-            return Ok(Guard::None);
+    /// Sends a call whose key this caller holds, and records the outcome (giving the
+    /// reservation back when the call definitely did not happen) in one store transaction.
+    async fn send_claimed(
+        &self,
+        p: &Prepared,
+        key: &IdemKey,
+        reservation: Option<i64>,
+    ) -> Result<Value, ToolError> {
+        let outcome = self.dispatch(p.tool, &p.args, &p.config).await;
+        let (state, release) = match &outcome {
+            Ok(_) => (IdemState::Done, None),
+            Err(e) if e.outcome == Some(Outcome::Unknown) => (IdemState::Unknown, None),
+            Err(_) => (IdemState::Failed, reservation),
         };
-        let key = IdemKey::new(tool.provider.as_str(), tool.name, reference);
-        let (k, digest) = (key.clone(), p.digest.clone());
-        let claim = self
-            .stored(move |s| s.claim(&k, &digest, now))
+        self.complete(key, state, outcome.as_ref().ok(), release)
+            .await;
+        outcome
+    }
+
+    /// Recovery after an unknown outcome, by the one caller that took the record over: query
+    /// first; resend only when a verified answer says the operation does not exist.
+    async fn recover(&self, p: &Prepared, key: &IdemKey) -> Result<Value, ToolError> {
+        match self
+            .query_first(p.tool, &p.args, &p.config, &key.reference)
             .await
-            .map_err(store_error)?;
-        let existing = match claim {
-            Claim::Claimed => {
-                p.record.idempotency = Some("new".into());
-                return Ok(Guard::New(key));
+        {
+            QueryVerdict::Found(mut v) => {
+                if let Value::Object(m) = &mut v {
+                    m.insert(
+                        "recovered_by_query".into(),
+                        Value::String(p.tool.query_tool.unwrap_or_default().into()),
+                    );
+                }
+                self.complete(key, IdemState::Done, Some(&v), None).await;
+                Ok(v)
             }
-            Claim::Existing(rec) => rec,
+            // The reservation made by the earlier attempt still stands (an unknown outcome
+            // keeps it), so the resend reserves nothing new.
+            QueryVerdict::NotFound => self.send_claimed(p, key, None).await,
+            QueryVerdict::Unknown(mut e) => {
+                self.complete(key, IdemState::Unknown, None, None).await;
+                let reference_name = p.tool.merchant_reference.unwrap_or("merchant reference");
+                e.outcome = Some(Outcome::Unknown);
+                e.message = format!(
+                    "an earlier {} with {reference_name} {} has an unknown outcome and checking it failed: {}",
+                    p.tool.name, key.reference, e.message
+                );
+                e.next_step = crate::error::next_after_unknown(p.tool);
+                e.retry_safe = false;
+                Err(e)
+            }
+        }
+    }
+
+    /// Records a call's final state; a failure to do so is logged (the answer still goes out).
+    async fn complete(
+        &self,
+        key: &IdemKey,
+        state: IdemState,
+        result: Option<&Value>,
+        release: Option<i64>,
+    ) {
+        let (k, result) = (key.clone(), result.cloned());
+        let at = unix_now() as i64;
+        if let Err(e) = self
+            .stored(move |s| s.complete(&k, state, result.as_ref(), at, release))
+            .await
+        {
+            tracing::error!(key = %key, error = %e, "could not record the idempotency outcome");
+        }
+    }
+
+    /// Polls the store until the in-flight record under `key` changes (done, unknown, gone) or
+    /// the wait budget is spent.
+    async fn wait_while_in_flight(&self, key: &IdemKey, since: Instant) {
+        let mut pause = POLL_FIRST;
+        while since.elapsed() < self.wait_budget {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(POLL_MAX);
+            let k = key.clone();
+            let now = unix_now() as i64;
+            match self.stored(move |s| s.get(&k)).await {
+                Ok(Some(rec)) if rec.in_flight(now) => continue,
+                _ => return,
+            }
+        }
+    }
+
+    /// For a tool whose gateway cannot de-duplicate by the reference (recovery by listing):
+    /// how long until a "not found" can be trusted, if it cannot be yet. The earlier attempt
+    /// may still be processing at the gateway for up to one request timeout after it went
+    /// unknown.
+    fn too_early_to_query(&self, tool: &ToolDef, rec: &IdemRecord, now: i64) -> Option<i64> {
+        if tool.query_match.is_none() || rec.state != IdemState::Unknown {
+            return None;
+        }
+        let ready = rec.updated_unix + self.settle_secs;
+        (now < ready).then_some(ready - now)
+    }
+
+    /// The spend to reserve for this call: (provider, fen, daily limit, reference).
+    fn spend_request(&self, p: &Prepared) -> Option<(String, i64, Option<i64>, String)> {
+        let (Some(fen), Effect::MovesMoney) = (p.decision.reserve_fen, p.tool.effect) else {
+            return None;
         };
-        let reference_name = tool.merchant_reference.unwrap_or("merchant reference");
-        if existing.args_digest != p.digest {
-            p.record.idempotency = Some("conflict".into());
-            let upstream = tool
-                .reference_conflict
-                .map(|c| format!(" (the gateway answers such a repeat with {c})"))
-                .unwrap_or_default();
-            let next = match tool.query_tool {
-                Some(q) => format!(
-                    "Call {q} to see the earlier {reference_name}; use a new {reference_name} only for a genuinely different operation."
-                ),
-                None => {
-                    format!("Use a new {reference_name} only for a genuinely different operation.")
-                }
-            };
-            let mut err = ToolError::new(
-                ErrorKind::IdempotencyConflict,
-                format!("{reference_name} {reference} was already used for {} with different arguments{upstream}; nothing was sent", tool.name),
-                next,
-            )
-            .with_field(reference_name);
-            err.rule = Some("idempotency");
-            return Err(err);
-        }
-        match existing.state {
-            IdemState::Done => {
-                p.record.idempotency = Some("replayed".into());
-                let mut value = existing.result.unwrap_or(Value::Null);
-                if let Value::Object(m) = &mut value {
-                    m.insert("replayed".into(), Value::Bool(true));
-                }
-                Ok(Guard::Replay(value))
-            }
-            IdemState::Pending | IdemState::Unknown | IdemState::Failed => {
-                p.record.idempotency = Some("queried_first".into());
-                match self.query_first(tool, &p.args, &p.config).await {
-                    QueryVerdict::Found(mut v) => {
-                        if let Value::Object(m) = &mut v {
-                            m.insert(
-                                "recovered_by_query".into(),
-                                Value::String(tool.query_tool.unwrap_or_default().into()),
-                            );
-                        }
-                        let (k, found) = (key.clone(), v.clone());
-                        let at = unix_now() as i64;
-                        let _ = self
-                            .stored(move |s| s.finish(&k, IdemState::Done, Some(&found), at))
-                            .await;
-                        Ok(Guard::Recovered(v))
-                    }
-                    QueryVerdict::NotFound => Ok(Guard::Resend(key)),
-                    QueryVerdict::Unknown(mut e) => {
-                        e.outcome = Some(Outcome::Unknown);
-                        e.message = format!(
-                            "an earlier {} with {reference_name} {reference} has an unknown outcome and checking it failed: {}",
-                            tool.name, e.message
-                        );
-                        e.next_step = crate::error::next_after_unknown(tool);
-                        e.retry_safe = false;
-                        Err(e)
-                    }
-                }
-            }
-        }
+        let provider = p.tool.provider;
+        let limit = self
+            .server
+            .policy
+            .limits
+            .get(&provider)
+            .and_then(|l| l.daily_fen);
+        let reference = p.record.merchant_reference.clone().unwrap_or_default();
+        Some((provider.as_str().to_string(), fen, limit, reference))
+    }
+
+    /// A fresh owner token for one claim: this engine's instance id and a counter.
+    fn new_owner(&self) -> String {
+        let n = self
+            .claims
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}-{n}", self.instance)
     }
 
     /// Asks the gateway whether an earlier call with an unknown outcome happened.
@@ -577,6 +707,7 @@ impl Engine {
         tool: &ToolDef,
         args: &Map<String, Value>,
         config: &Config,
+        reference: &str,
     ) -> QueryVerdict {
         let Some((qi, query)) = tool.query_tool.and_then(|q| {
             self.tools
@@ -587,11 +718,17 @@ impl Engine {
         }) else {
             return self.unqueryable(tool);
         };
-        let shared: Map<String, Value> = query
+        let mut shared: Map<String, Value> = query
             .params
             .iter()
             .filter_map(|qp| args.get(qp.name).map(|v| (qp.name.to_string(), v.clone())))
             .collect();
+        if let Some(path) = tool.query_match {
+            return self
+                .query_list(qi, query, shared, config, path, reference)
+                .await;
+        }
+        shared.retain(|_, v| !v.is_null());
         let Ok(qargs) = self.validators.check(qi, query, shared, config) else {
             return self.unqueryable(tool);
         };
@@ -600,14 +737,71 @@ impl Engine {
                 Some(f) if v.get(f).is_none_or(Value::is_null) => QueryVerdict::NotFound,
                 _ => QueryVerdict::Found(v),
             },
-            Err(e) if is_not_found(&e) => QueryVerdict::NotFound,
+            Err(e) if is_verified_not_found(&e) => QueryVerdict::NotFound,
             Err(e) => QueryVerdict::Unknown(e),
         }
     }
 
+    /// Recovery through a list tool: pages through it (newest first) looking for the item whose
+    /// field at `path` equals the reference.
+    async fn query_list(
+        &self,
+        qi: usize,
+        query: &'static ToolDef,
+        mut qargs: Map<String, Value>,
+        config: &Config,
+        path: &str,
+        reference: &str,
+    ) -> QueryVerdict {
+        if query.param("limit").is_some() {
+            qargs.insert("limit".into(), Value::from(100));
+        }
+        for page in 1..=RECOVERY_MAX_PAGES {
+            if query.pagination == Pagination::Page {
+                qargs.insert("page".into(), Value::from(page));
+            }
+            let checked = match self.validators.check(qi, query, qargs.clone(), config) {
+                Ok(a) => a,
+                Err(e) => return QueryVerdict::Unknown(e),
+            };
+            let list = match self.dispatch(query, &checked, config).await {
+                Ok(v) => v,
+                Err(e) => return QueryVerdict::Unknown(e),
+            };
+            let Some(items) = list.get("data").and_then(Value::as_array) else {
+                return QueryVerdict::Unknown(unreadable_list(query));
+            };
+            if let Some(item) = items
+                .iter()
+                .find(|item| value_at(item, path).and_then(Value::as_str) == Some(reference))
+            {
+                return QueryVerdict::Found(item.clone());
+            }
+            if list.get("has_more").and_then(Value::as_bool) != Some(true) {
+                return QueryVerdict::NotFound;
+            }
+            if query.pagination == Pagination::Cursor {
+                match list.get("next_cursor").and_then(Value::as_str) {
+                    Some(c) => {
+                        qargs.insert("starting_after".into(), Value::String(c.to_string()));
+                    }
+                    None => return QueryVerdict::Unknown(unreadable_list(query)),
+                }
+            }
+        }
+        QueryVerdict::Unknown(ToolError::new(
+            ErrorKind::Transport,
+            format!(
+                "{} has more than {RECOVERY_MAX_PAGES} pages; the earlier operation was not found in them",
+                query.name
+            ),
+            "",
+        ))
+    }
+
     /// The earlier call cannot be looked up: resend only when the gateway itself de-duplicates.
     fn unqueryable(&self, tool: &ToolDef) -> QueryVerdict {
-        if tool.idempotent {
+        if tool.idempotent && tool.query_match.is_none() {
             QueryVerdict::NotFound
         } else {
             QueryVerdict::Unknown(ToolError::new(
@@ -615,31 +809,6 @@ impl Engine {
                 "the earlier call cannot be looked up automatically",
                 "",
             ))
-        }
-    }
-
-    /// Reserves the amount against the rolling 24-hour limit (money-moving tools only).
-    async fn reserve(&self, p: &Prepared, now: i64) -> Result<Option<i64>, ToolError> {
-        let (Some(fen), Effect::MovesMoney) = (p.decision.reserve_fen, p.tool.effect) else {
-            return Ok(None);
-        };
-        let provider = p.tool.provider;
-        let limit = self
-            .server
-            .policy
-            .limits
-            .get(&provider)
-            .and_then(|l| l.daily_fen);
-        let reference = p.record.merchant_reference.clone().unwrap_or_default();
-        let reserved = self
-            .stored(move |s| s.reserve_spend(provider.as_str(), fen, limit, now, &reference))
-            .await;
-        match reserved.map_err(store_error)? {
-            Reservation::Reserved { id, .. } => Ok(Some(id)),
-            Reservation::OverLimit { spent, limit } => Err(self
-                .server
-                .policy
-                .daily_refusal(provider, fen, spent, limit)),
         }
     }
 
@@ -663,7 +832,7 @@ impl Engine {
         args: &Map<String, Value>,
         config: &Config,
     ) -> Result<Value, ToolError> {
-        match tool.operation {
+        let outcome = match tool.operation {
             Operation::Local { op } => crate::local::run(op, args, config),
             Operation::Rest { .. } => match tool.provider {
                 Provider::Pingpp => self.call_pingpp(tool, args, config).await,
@@ -672,7 +841,8 @@ impl Engine {
             Operation::Gateway { .. } | Operation::GatewayUrl { .. } => {
                 self.call_alipay(tool, args, config).await
             }
-        }
+        };
+        outcome.map_err(|e| scrub_error(e, tool, args, config))
     }
 
     async fn call_pingpp(
@@ -830,13 +1000,144 @@ enum QueryVerdict {
     Unknown(ToolError),
 }
 
-/// Upstream answers meaning "no such operation".
-fn is_not_found(e: &ToolError) -> bool {
+/// A verified gateway answer meaning "no such operation": only such an answer may lead to a
+/// resend. An unsigned or unreadable answer, or an in-progress one, is never "not found".
+fn is_verified_not_found(e: &ToolError) -> bool {
     let Some(up) = &e.upstream else { return false };
-    matches!(
-        up.sub_code.as_deref(),
-        Some("ACQ.TRADE_NOT_EXIST" | "TRADE_NOT_EXIST" | "ORDER_NOT_EXIST")
-    ) || up.http_status == Some(404)
+    up.verified
+        && (matches!(
+            up.sub_code.as_deref(),
+            Some("ACQ.TRADE_NOT_EXIST" | "TRADE_NOT_EXIST" | "ORDER_NOT_EXIST")
+        ) || up.http_status == Some(404))
+}
+
+/// The guard's key: money-moving and other state-changing network calls with a reference.
+fn guard_key(tool: &ToolDef, args: &Map<String, Value>) -> Option<IdemKey> {
+    let reference = tool
+        .merchant_reference
+        .and_then(|r| args.get(r))
+        .and_then(Value::as_str)?;
+    (tool.effect != Effect::Read && tool.open_world())
+        .then(|| IdemKey::new(tool.provider.as_str(), tool.name, reference))
+}
+
+/// The reference was used before with different arguments.
+fn conflict_error(tool: &ToolDef, reference: &str) -> ToolError {
+    let reference_name = tool.merchant_reference.unwrap_or("merchant reference");
+    let upstream = tool
+        .reference_conflict
+        .map(|c| format!(" (the gateway answers such a repeat with {c})"))
+        .unwrap_or_default();
+    let next = match tool.query_tool {
+        Some(q) => format!(
+            "Call {q} to see the earlier {reference_name}; use a new {reference_name} only for a genuinely different operation."
+        ),
+        None => format!("Use a new {reference_name} only for a genuinely different operation."),
+    };
+    let mut err = ToolError::new(
+        ErrorKind::IdempotencyConflict,
+        format!(
+            "{reference_name} {reference} was already used for {} with different arguments{upstream}; nothing was sent",
+            tool.name
+        ),
+        next,
+    )
+    .with_field(reference_name);
+    err.rule = Some("idempotency");
+    err
+}
+
+/// An identical call is still in flight after the wait budget.
+fn in_progress_error(tool: &ToolDef, reference: &str, rec: &IdemRecord, now: i64) -> ToolError {
+    let reference_name = tool.merchant_reference.unwrap_or("merchant reference");
+    let next = match tool.query_tool {
+        Some(q) => format!(
+            "Call {q} to see its outcome, or repeat this same call (same `{reference_name}`, same arguments) in a few seconds to get its result. Do not use a new {reference_name}."
+        ),
+        None => format!(
+            "Repeat this same call (same `{reference_name}`, same arguments) in a few seconds to get its result."
+        ),
+    };
+    let mut err = ToolError::new(
+        ErrorKind::InProgress,
+        format!(
+            "an identical {} with {reference_name} {reference} is in flight (started {} s ago); this call sent nothing",
+            tool.name,
+            (now - rec.updated_unix).max(0)
+        ),
+        next,
+    )
+    .retry_safe(true)
+    .with_field(reference_name);
+    err.rule = Some("idempotency");
+    err
+}
+
+/// An unknown outcome too recent for a "not found" to be trusted.
+fn settling_error(tool: &ToolDef, reference: &str, wait_secs: i64) -> ToolError {
+    let reference_name = tool.merchant_reference.unwrap_or("merchant reference");
+    let mut err = ToolError::new(
+        ErrorKind::Transport,
+        format!(
+            "an earlier {} with {reference_name} {reference} has an unknown outcome and the gateway may still be processing it; this call sent nothing",
+            tool.name
+        ),
+        format!(
+            "Wait {wait_secs} s, then repeat this same call (same `{reference_name}`, same arguments): the server will look the earlier one up first and send again only if it does not exist."
+        ),
+    );
+    err.outcome = Some(Outcome::Unknown);
+    err
+}
+
+fn unreadable_list(query: &ToolDef) -> ToolError {
+    ToolError::new(
+        ErrorKind::Transport,
+        format!("{} answered without a readable list", query.name),
+        "",
+    )
+}
+
+/// The value at a dotted path (`metadata.refund_no`).
+fn value_at<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(value, |v, key| v.get(key))
+}
+
+/// 16 random hex digits naming this engine in claim owner tokens.
+fn instance_id() -> String {
+    let n: u64 = rand::random();
+    format!("{n:016x}")
+}
+
+/// Masks secrets a gateway may echo in its error message (Alipay's `isv.invalid-signature`
+/// quotes the whole signed string, tokens and auth codes included).
+fn scrub_error(
+    mut e: ToolError,
+    tool: &ToolDef,
+    args: &Map<String, Value>,
+    config: &Config,
+) -> ToolError {
+    let mut secrets: Vec<&str> = tool
+        .params
+        .iter()
+        .filter(|p| p.secret)
+        .filter_map(|p| args.get(p.name).and_then(Value::as_str))
+        .collect();
+    if let Some(p) = &config.pingpp {
+        secrets.push(p.api_key.expose());
+    }
+    if let Some(t) = config
+        .alipay
+        .as_ref()
+        .and_then(|a| a.app_auth_token.as_ref())
+    {
+        secrets.push(t.expose());
+    }
+    e.message = crate::redact::scrub(&e.message, &secrets);
+    if let Some(m) = e.upstream.as_mut().and_then(|u| u.message.as_mut()) {
+        *m = crate::redact::scrub(m, &secrets);
+    }
+    e
 }
 
 fn store_error(e: crate::store::StoreError) -> ToolError {
@@ -845,14 +1146,6 @@ fn store_error(e: crate::store::StoreError) -> ToolError {
         format!("the state database failed: {e}; nothing was sent"),
         "Tell the operator (ZHIFU_STATE_DB); retry later.",
     )
-}
-
-fn secret_names(tool: &ToolDef) -> Vec<&'static str> {
-    tool.params
-        .iter()
-        .filter(|p| p.secret)
-        .map(|p| p.name)
-        .collect()
 }
 
 fn reference_of(tool: &ToolDef, args: &Map<String, Value>) -> Option<String> {

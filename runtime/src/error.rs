@@ -30,6 +30,9 @@ pub enum ErrorKind {
     NotConfirmed,
     /// A repeat of an earlier call with the same merchant reference but different arguments.
     IdempotencyConflict,
+    /// An identical call (same merchant reference, same arguments) is being sent right now;
+    /// this one sent nothing.
+    InProgress,
 }
 
 /// The gateway's own error fields, passed through for the model.
@@ -47,9 +50,14 @@ pub struct Upstream {
     pub sub_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub param: Option<String>,
-    /// The gateway's message, verbatim.
+    /// The gateway's message, with secrets masked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The answer was authenticated (Alipay: its signature verified; Ping++: a well-formed API
+    /// error object over the configured TLS endpoint). Only an authenticated "not found" may
+    /// lead to a resend.
+    #[serde(skip)]
+    pub verified: bool,
 }
 
 /// One failure of one tool call.

@@ -15,6 +15,7 @@ pub mod local;
 pub mod money;
 pub mod pingpp;
 pub mod policy;
+pub mod redact;
 pub mod server;
 pub mod signing;
 pub mod store;

@@ -267,6 +267,8 @@ pub fn interpret(tool: &ToolDef, status: u16, body: &[u8]) -> Result<Value, Tool
         sub_code: None,
         param: text("param"),
         message: text("message"),
+        // A well-formed Ping++ error object from the configured endpoint (TLS): authentic.
+        verified: true,
     };
     Err(upstream_error(tool, status, upstream))
 }

@@ -232,7 +232,7 @@ pub enum Begun {
     /// The key was free and is now `Pending` under the lease; the spend (if asked) is reserved.
     Claimed { reservation: Option<i64> },
     /// The key is taken; this is its record (unchanged). Nothing was reserved.
-    Existing(IdemRecord),
+    Existing(Box<IdemRecord>),
     /// The key was free but the spend would exceed the daily limit: nothing was written.
     OverLimit { spent: i64, limit: i64 },
 }
@@ -243,7 +243,7 @@ pub enum Claim {
     /// The key was free and is now `Pending` for this call.
     Claimed,
     /// The key is taken; this is its record (unchanged).
-    Existing(IdemRecord),
+    Existing(Box<IdemRecord>),
 }
 
 /// Answer of [`Store::reserve_spend`].
@@ -636,7 +636,7 @@ impl Store for SqliteStore {
         // claim the key or insert spend between the checks and the inserts below.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if let Some(existing) = read_record(key, &tx)? {
-            return Ok(Begun::Existing(existing));
+            return Ok(Begun::Existing(Box::new(existing)));
         }
         let mut reservation = None;
         if let Some(s) = spend {

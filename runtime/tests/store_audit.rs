@@ -98,7 +98,7 @@ fn done_stores_the_result_for_replay() {
     assert_eq!(record.result.as_ref(), Some(&result));
     assert_eq!((record.created_unix, record.updated_unix), (NOW, NOW + 1));
     match store.claim(&key("o2"), "d2", NOW + 2).unwrap() {
-        Claim::Existing(existing) => assert_eq!(existing, record),
+        Claim::Existing(existing) => assert_eq!(*existing, record),
         Claim::Claimed => panic!("a done key must not be claimable"),
     }
 }
