@@ -3,21 +3,22 @@
 
 pub mod alipay;
 pub mod audit;
-pub mod cert;
 pub mod config;
 pub mod confirm;
 pub mod engine;
 pub mod error;
 pub mod http;
 pub mod http_transport;
-pub mod keys;
 pub mod local;
 pub mod money;
 pub mod pingpp;
 pub mod policy;
 pub mod redact;
 pub mod server;
-pub mod signing;
 pub mod store;
 pub mod tool;
 pub mod validate;
+
+// The pure signing layer lives in its own crate (shared with the sandbox); these paths stay.
+pub use zhifu_signing as signing;
+pub use zhifu_signing::{cert, keys};

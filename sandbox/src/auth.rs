@@ -4,7 +4,7 @@
 use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine as _;
 use rsa::PublicKey;
-use zhifu_runtime::signing::pingpp::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_request};
+use zhifu_signing::pingpp::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_request};
 
 use crate::error::{ApiError, ApiResult};
 

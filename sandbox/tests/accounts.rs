@@ -6,8 +6,8 @@ mod common;
 use common::start;
 use reqwest::Method;
 use serde_json::{Value, json};
-use zhifu_runtime::keys::public_key_from_text;
-use zhifu_runtime::signing::pingpp::verify_webhook;
+use zhifu_signing::keys::public_key_from_text;
+use zhifu_signing::pingpp::verify_webhook;
 
 fn id(v: &Value) -> String {
     v["id"].as_str().expect("object has an id").to_string()

@@ -11,7 +11,7 @@ use alipay_support::Ali;
 use encoding_rs::GBK;
 use reqwest::Method;
 use serde_json::json;
-use zhifu_runtime::signing::alipay::beijing_timestamp;
+use zhifu_signing::alipay::beijing_timestamp;
 
 const BILL: &str = "alipay.data.dataservice.bill.downloadurl.query";
 

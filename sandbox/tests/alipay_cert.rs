@@ -10,8 +10,8 @@ use base64::Engine as _;
 use serde_json::json;
 use x509_cert::Certificate;
 use x509_cert::der::Decode as _;
-use zhifu_runtime::cert::{cert_public_key, cert_sn, issuer_dn_rfc2253};
-use zhifu_runtime::signing::alipay::{extract_signed_response, verify_response};
+use zhifu_signing::alipay::{extract_signed_response, verify_response};
+use zhifu_signing::cert::{cert_public_key, cert_sn, issuer_dn_rfc2253};
 
 const ROOT_DN: &str =
     "CN=Zhifu Sandbox Certification Authority R1,OU=Certification Authority,O=Zhifu Sandbox,C=CN";

@@ -7,7 +7,7 @@ mod alipay_support;
 use alipay_support::{Ali, form, now, owned, start};
 use reqwest::Method;
 use serde_json::{Value, json};
-use zhifu_runtime::signing::alipay::{beijing_timestamp, sign_content};
+use zhifu_signing::alipay::{beijing_timestamp, sign_content};
 
 const QUERY: &str = "alipay.trade.query";
 
@@ -98,10 +98,8 @@ async fn a_bad_signature_is_rejected_with_the_gateway_verify_string() {
     let other = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
     let mut p = c.common(QUERY);
     p.push(("biz_content".into(), biz().to_string()));
-    let sign = zhifu_runtime::signing::alipay::sign_params(
-        &other,
-        p.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    );
+    let sign =
+        zhifu_signing::alipay::sign_params(&other, p.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     p.push(("sign".into(), sign));
     let raw = c.post_form(&p).await;
     assert_eq!(

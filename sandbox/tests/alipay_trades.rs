@@ -7,7 +7,7 @@ mod alipay_support;
 use alipay_support::{Ali, start};
 use reqwest::Method;
 use serde_json::{Value, json};
-use zhifu_runtime::signing::alipay::{NotifyKind, sign_params, signed_query, verify_notification};
+use zhifu_signing::alipay::{NotifyKind, sign_params, signed_query, verify_notification};
 
 async fn notifications(c: &Ali) -> Vec<Value> {
     let (status, v) = c

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use common::{now, start};
 use reqwest::Method;
 use serde_json::{Value, json};
-use zhifu_runtime::signing::pingpp::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_request};
+use zhifu_signing::pingpp::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_request};
 
 #[tokio::test]
 async fn bearer_and_basic_auth_are_accepted_and_bad_keys_rejected() {

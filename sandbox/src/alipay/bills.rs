@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use encoding_rs::GBK;
 use serde_json::{Map, Value};
-use zhifu_runtime::signing::alipay::{beijing_timestamp, parse_beijing_timestamp};
+use zhifu_signing::alipay::{beijing_timestamp, parse_beijing_timestamp};
 
 use super::biz::{GwError, GwResult, yuan};
 use super::gateway::Ctx;

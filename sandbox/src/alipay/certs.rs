@@ -2,7 +2,7 @@
 //! certificates it signs (the app certificate for the app key, the "Alipay" certificate for the
 //! sandbox's response-signing key), as PEM, plus the serial numbers the gateway expects.
 //!
-//! Issuer DNs are `CN=…,OU=…,O=…,C=…` like Alipay's, so `zhifu_runtime::cert::cert_sn` (MD5 of
+//! Issuer DNs are `CN=…,OU=…,O=…,C=…` like Alipay's, so `zhifu_signing::cert::cert_sn` (MD5 of
 //! the RFC 2253 issuer + decimal serial, alipay.md §3) gives stable SNs.
 
 use std::str::FromStr as _;
@@ -22,7 +22,7 @@ use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::{EncodePublicKey as _, SubjectPublicKeyInfo, SubjectPublicKeyInfoRef};
 use x509_cert::time::Validity;
-use zhifu_runtime::cert::{cert_sn, root_cert_sn};
+use zhifu_signing::cert::{cert_sn, root_cert_sn};
 
 /// The root's subject (and so the issuer of both leaf certificates).
 const ROOT_DN: &str =

@@ -12,7 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
-use zhifu_runtime::signing::alipay::{
+use zhifu_signing::alipay::{
     ERROR_RESPONSE, build_response_body, parse_beijing_timestamp, response_root_key, sign_content,
     verify_params,
 };

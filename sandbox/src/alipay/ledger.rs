@@ -3,7 +3,7 @@
 //! and of the balance transfers draw on.
 
 use serde_json::{Value, json};
-use zhifu_runtime::signing::alipay::beijing_timestamp;
+use zhifu_signing::alipay::beijing_timestamp;
 
 use super::biz::yuan;
 use super::ymd;

@@ -69,7 +69,7 @@ pub mod zipfile;
 use std::collections::HashMap;
 
 use rsa::{PrivateKey, PublicKey};
-use zhifu_runtime::signing::alipay::beijing_timestamp;
+use zhifu_signing::alipay::beijing_timestamp;
 
 use crate::store::digits;
 

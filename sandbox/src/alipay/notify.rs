@@ -5,8 +5,8 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
-use zhifu_runtime::signing::alipay::{NotifyKind, beijing_timestamp, notify_sign_content};
-use zhifu_runtime::signing::rsa_sha256_sign;
+use zhifu_signing::alipay::{NotifyKind, beijing_timestamp, notify_sign_content};
+use zhifu_signing::rsa_sha256_sign;
 
 use super::AlipayApp;
 use super::biz::yuan;

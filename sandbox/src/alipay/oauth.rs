@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value, json};
-use zhifu_runtime::signing::alipay::beijing_timestamp;
+use zhifu_signing::alipay::beijing_timestamp;
 
 use super::biz::{GwError, GwResult};
 use super::gateway::Ctx;

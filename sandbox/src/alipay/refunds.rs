@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
-use zhifu_runtime::signing::alipay::beijing_timestamp;
+use zhifu_signing::alipay::beijing_timestamp;
 
 use super::biz::{GwError, GwResult, acq_invalid, parse_yuan, yuan};
 use super::gateway::Ctx;

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use rsa::PrivateKey;
 use serde_json::{Value, json};
-use zhifu_runtime::signing::pingpp::sign_webhook;
+use zhifu_signing::pingpp::sign_webhook;
 
 use super::Ctx;
 use crate::error::{ApiError, ApiResult};

@@ -7,12 +7,12 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use rsa::{PrivateKey, PublicKey};
 use serde_json::{Value, json};
-use zhifu_runtime::cert::{cert_sn, root_cert_sn};
-use zhifu_runtime::keys::{private_key_from_text, public_key_from_text};
-use zhifu_runtime::signing::alipay::{
+use zhifu_sandbox::{Sandbox, SandboxOptions};
+use zhifu_signing::alipay::{
     beijing_timestamp, extract_signed_response, sign_params, verify_response,
 };
-use zhifu_sandbox::{Sandbox, SandboxOptions};
+use zhifu_signing::cert::{cert_sn, root_cert_sn};
+use zhifu_signing::keys::{private_key_from_text, public_key_from_text};
 
 pub struct Ali {
     pub sandbox: Sandbox,

@@ -7,9 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use reqwest::Method;
 use rsa::PrivateKey;
 use serde_json::{Value, json};
-use zhifu_runtime::keys::private_key_from_text;
-use zhifu_runtime::signing::pingpp::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_request};
 use zhifu_sandbox::{Sandbox, SandboxOptions};
+use zhifu_signing::keys::private_key_from_text;
+use zhifu_signing::pingpp::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_request};
 
 pub struct Client {
     pub sandbox: Sandbox,

@@ -1,10 +1,15 @@
 //! Pure signing functions: no clock, no I/O. Callers pass every input, including the timestamp.
+//! Also the key and certificate loaders and the Beijing-time calendar the protocols need; the
+//! runtime and the sandbox gateways both build on this crate.
 //!
 //! All RSA work goes through [`rsa_sha256_sign`] and [`rsa_sha256_verify`] so the backend can be
 //! swapped in one place.
 
 pub mod alipay;
+pub mod cert;
+pub mod keys;
 pub mod pingpp;
+pub mod time;
 
 use base64::Engine as _;
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};

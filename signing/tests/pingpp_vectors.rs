@@ -4,10 +4,8 @@ use std::path::PathBuf;
 
 use rsa::traits::PublicKeyParts;
 use serde_json::Value;
-use zhifu_runtime::keys::{private_key_from_text, public_key_from_text};
-use zhifu_runtime::signing::pingpp::{
-    sign_request, string_to_sign, verify_request, verify_webhook,
-};
+use zhifu_signing::keys::{private_key_from_text, public_key_from_text};
+use zhifu_signing::pingpp::{sign_request, string_to_sign, verify_request, verify_webhook};
 
 fn vectors() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")

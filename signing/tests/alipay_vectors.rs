@@ -4,14 +4,14 @@
 use percent_encoding::percent_decode_str;
 use rsa::{PrivateKey, PublicKey};
 use serde_json::Value;
-use zhifu_runtime::cert::{cert_public_key, cert_sn, root_cert_sn};
-use zhifu_runtime::keys::{private_key_from_text, public_key_from_text};
-use zhifu_runtime::signing::alipay::{
+use zhifu_signing::alipay::{
     NotifyKind, ResponseError, beijing_timestamp, build_response_body, extract_signed_response,
     notify_sign_content, parse_beijing_timestamp, sign_content, sign_params, signed_query,
     verify_notification, verify_params, verify_response,
 };
-use zhifu_runtime::signing::rsa_sha256_sign;
+use zhifu_signing::cert::{cert_public_key, cert_sn, root_cert_sn};
+use zhifu_signing::keys::{private_key_from_text, public_key_from_text};
+use zhifu_signing::rsa_sha256_sign;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/alipay");
 
