@@ -131,10 +131,10 @@ async fn every_alipay_tool_once() {
     let user = ok!("query_user_info", json!({"auth_token": access}));
     assert!(user["user_id"].as_str().unwrap().starts_with("2088"));
 
-    let yesterday = zhifu_runtime::signing::alipay::beijing_timestamp(
-        zhifu_runtime::engine::unix_now() as i64 - 86_400,
-    )[..10]
-        .to_string();
+    let yesterday =
+        zhifu_runtime::signing::alipay::beijing_timestamp(zhifu_runtime::time::unix_now() - 86_400)
+            [..10]
+            .to_string();
     let bill = h
         .call(
             "query_bill_download_url",
@@ -303,10 +303,9 @@ async fn failed_transfer_investigation() {
 async fn bad_alipay_inputs_are_rejected_locally() {
     let h = Harness::start(&[]).await;
     let before = h.upstream_requests().await;
-    let today =
-        zhifu_runtime::signing::alipay::beijing_timestamp(zhifu_runtime::engine::unix_now() as i64)
-            [..10]
-            .to_string();
+    let today = zhifu_runtime::signing::alipay::beijing_timestamp(zhifu_runtime::time::unix_now())
+        [..10]
+        .to_string();
     let cases: Vec<(&str, Value, &str)> = vec![
         (
             "three decimals",
@@ -410,10 +409,10 @@ async fn daily_closing_reads_yesterdays_bill() {
     }
     h.sandbox_post("/_sandbox/clock", json!({"offset_seconds": 0}))
         .await;
-    let yesterday = zhifu_runtime::signing::alipay::beijing_timestamp(
-        zhifu_runtime::engine::unix_now() as i64 - 86_400,
-    )[..10]
-        .to_string();
+    let yesterday =
+        zhifu_runtime::signing::alipay::beijing_timestamp(zhifu_runtime::time::unix_now() - 86_400)
+            [..10]
+            .to_string();
     let bill = h
         .ok(
             "query_bill_download_url",

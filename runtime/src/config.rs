@@ -236,6 +236,45 @@ impl Config {
         }
     }
 
+    /// The protocol of a configured provider; `None` when the provider is not configured.
+    /// Adding a provider adds its configuration section here.
+    pub fn protocol(&self, provider: Provider) -> Option<&dyn crate::providers::Protocol> {
+        match provider {
+            Provider::Pingpp => self
+                .pingpp
+                .as_ref()
+                .map(|c| c as &dyn crate::providers::Protocol),
+            Provider::Alipay => self
+                .alipay
+                .as_ref()
+                .map(|c| c as &dyn crate::providers::Protocol),
+        }
+    }
+
+    /// The settings that configure a provider, for "not configured" messages.
+    pub fn required_setting(&self, provider: Provider) -> &'static str {
+        match provider {
+            Provider::Pingpp => "PINGPP_API_KEY",
+            Provider::Alipay => "ALIPAY_APP_ID and its keys",
+        }
+    }
+
+    /// Where a provider's calls go: the embedded sandbox overrides what the protocol says.
+    pub fn environment(
+        &self,
+        _provider: Provider,
+        protocol: &dyn crate::providers::Protocol,
+    ) -> crate::providers::Environment {
+        if self.sandbox {
+            crate::providers::Environment {
+                name: "sandbox",
+                live: false,
+            }
+        } else {
+            protocol.environment()
+        }
+    }
+
     /// The setting that supplies `key`, for messages ("set PINGPP_APP_ID").
     pub fn env_name(key: &str) -> &'static str {
         ENV_NAMES

@@ -35,6 +35,24 @@ pub enum ErrorKind {
     InProgress,
 }
 
+impl ErrorKind {
+    /// The snake_case name, as in the serialized error and the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArguments => "invalid_arguments",
+            ErrorKind::NotAvailable => "not_available",
+            ErrorKind::Configuration => "configuration",
+            ErrorKind::Upstream => "upstream",
+            ErrorKind::Transport => "transport",
+            ErrorKind::UntrustedResponse => "untrusted_response",
+            ErrorKind::PolicyRefused => "policy_refused",
+            ErrorKind::NotConfirmed => "not_confirmed",
+            ErrorKind::IdempotencyConflict => "idempotency_conflict",
+            ErrorKind::InProgress => "in_progress",
+        }
+    }
+}
+
 /// The gateway's own error fields, passed through for the model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Upstream {
@@ -135,6 +153,16 @@ impl ToolError {
             format!("Fix `{field}` and call the tool again; nothing was sent."),
         )
         .with_field(field)
+    }
+
+    /// The same error with every secret value (and `token=…`-style parameter) a gateway may
+    /// have echoed masked in the texts.
+    pub fn scrubbed(mut self, secrets: &[&str]) -> Self {
+        self.message = crate::redact::scrub(&self.message, secrets);
+        if let Some(m) = self.upstream.as_mut().and_then(|u| u.message.as_mut()) {
+            *m = crate::redact::scrub(m, secrets);
+        }
+        self
     }
 
     /// The structured content of the `isError` result.

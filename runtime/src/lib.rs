@@ -1,24 +1,29 @@
-//! zhifu-mcp runtime: configuration, keys, pure signing, HTTP, provider protocols, argument
-//! validation and MCP dispatch over a tool table that the generator produces.
+//! zhifu-mcp runtime: configuration, argument validation, the safety guard, provider protocols
+//! and MCP dispatch over a tool table that the generator produces.
+//!
+//! Layers, top to bottom: `mcp` (the client-facing surface) → `engine` (orchestration) →
+//! `guard` (policy, confirmation, idempotency, audit) and `providers` (one protocol module per
+//! gateway) → `zhifu_signing` (pure). `tool` is the contract with the generated code.
 
-pub mod alipay;
-pub mod audit;
+pub mod checks;
 pub mod config;
-pub mod confirm;
 pub mod engine;
 pub mod error;
-pub mod http;
+pub mod guard;
 pub mod http_transport;
-pub mod local;
+pub mod mcp;
 pub mod money;
-pub mod pingpp;
-pub mod policy;
+pub mod providers;
 pub mod redact;
 pub mod server;
-pub mod store;
+pub mod services;
+pub mod time;
 pub mod tool;
 pub mod validate;
 
-// The pure signing layer lives in its own crate (shared with the sandbox); these paths stay.
+// Paths kept for the binary, the tests and the benches.
+pub use guard::{audit, confirm, policy, store};
+pub use providers::{alipay, http, pingpp};
+// The pure signing layer lives in its own crate (shared with the sandbox).
 pub use zhifu_signing as signing;
 pub use zhifu_signing::{cert, keys};

@@ -21,6 +21,14 @@ impl Provider {
             Provider::Alipay => "alipay",
         }
     }
+
+    /// The name shown to people.
+    pub fn title(self) -> &'static str {
+        match self {
+            Provider::Pingpp => "Ping++",
+            Provider::Alipay => "Alipay",
+        }
+    }
 }
 
 /// What calling the tool does to the world. MCP annotations are derived from this, never from the
@@ -82,8 +90,19 @@ pub enum Operation {
     /// An Alipay page-jump method (`alipay.trade.page.pay`, `alipay.trade.wap.pay`): the runtime
     /// builds and signs the `gateway.do?…` URL locally; the buyer's browser delivers it. No network.
     GatewayUrl { method: &'static str },
-    /// A pure operation implemented by the runtime, with no network (e.g. `pingpp.verify_webhook`).
-    Local { op: &'static str },
+    /// A pure operation of the provider's protocol module, with no network (e.g.
+    /// `pingpp.verify_webhook`).
+    Local { op: LocalOp },
+}
+
+/// The `local:` operations the runtime implements; the spec names them as `<provider>.<op>`,
+/// and the generator emits the variant, so a misspelt name fails to compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalOp {
+    /// `pingpp.verify_webhook`: an `X-Pingplusplus-Signature` over a raw webhook body.
+    PingppVerifyWebhook,
+    /// `alipay.verify_notification`: an Alipay asynchronous notification's signature.
+    AlipayVerifyNotification,
 }
 
 /// A rule the runtime checks before sending, for what a JSON Schema cannot say.

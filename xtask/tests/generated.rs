@@ -383,7 +383,7 @@ fn alipay_descriptors_follow_the_runtime_contract() {
     assert!(matches!(
         lookup("verify_notification").operation,
         Operation::Local {
-            op: "alipay.verify_notification"
+            op: zhifu_runtime::tool::LocalOp::AlipayVerifyNotification
         }
     ));
 }

@@ -70,7 +70,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     effect: ::zhifu_runtime::tool::Effect::Read,
     idempotent: true,
     operation: ::zhifu_runtime::tool::Operation::Local {
-        op: "alipay.verify_notification",
+        op: ::zhifu_runtime::tool::LocalOp::AlipayVerifyNotification,
     },
     params: &[
         ::zhifu_runtime::tool::Param {

@@ -51,7 +51,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     effect: ::zhifu_runtime::tool::Effect::Read,
     idempotent: true,
     operation: ::zhifu_runtime::tool::Operation::Local {
-        op: "pingpp.verify_webhook",
+        op: ::zhifu_runtime::tool::LocalOp::PingppVerifyWebhook,
     },
     params: &[
         ::zhifu_runtime::tool::Param {

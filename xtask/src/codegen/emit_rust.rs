@@ -399,8 +399,14 @@ pub fn tool_module(t: &Tool) -> String {
             quote!(#op { method: #method })
         }
         Operation::Local { op: o } => {
+            // `pingpp.verify_webhook` → `LocalOp::PingppVerifyWebhook`: a name the runtime does
+            // not implement fails to compile.
             let op = rt("Operation::Local");
-            quote!(#op { op: #o })
+            let variant = rt(&format!(
+                "LocalOp::{}",
+                super::validate::camel(&o.replace('.', "_"))
+            ));
+            quote!(#op { op: #variant })
         }
     };
     let params = t.params.iter().map(|p| {

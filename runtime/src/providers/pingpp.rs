@@ -1,24 +1,131 @@
 //! Ping++ protocol: turn validated arguments into the exact request bytes, sign them, and read the
-//! answer (objects, lists, `{"error":{…}}`) into results and errors a model can act on.
+//! answer (objects, lists, `{"error":{…}}`) into results and errors a model can act on; verify
+//! webhooks.
 //!
-//! Everything here is pure; the clock and the network live in [`crate::engine`] and [`crate::http`].
+//! Everything here is pure; the clock and the network live in [`super::Gateways`].
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
+use super::http::HttpResponse;
+use super::wire::insert_nested;
+use super::{Environment, ListPage, Outgoing, Protocol, Request, spec_bug};
 use crate::config::PingppConfig;
 use crate::error::{ErrorKind, Outcome, ToolError, Upstream};
 use crate::signing::pingpp as sig;
-use crate::tool::{Effect, HttpMethod, Location, Operation, Pagination, ToolDef};
+use crate::tool::{Check, Effect, HttpMethod, LocalOp, Location, Operation, Pagination, ToolDef};
 
 /// Characters left as they are in path segments and query components (RFC 3986 unreserved).
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const COMPONENT: &AsciiSet = super::wire::UNRESERVED;
 /// Path segments also encode `.`, so no argument can become a `..` segment.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'~');
+
+impl Protocol for PingppConfig {
+    fn request(
+        &self,
+        tool: &ToolDef,
+        args: &Map<String, Value>,
+        now_unix: i64,
+    ) -> Result<Outgoing, ToolError> {
+        let prepared = build_request(tool, args)?;
+        let headers = headers(self, &prepared, now_unix.max(0) as u64);
+        Ok(Outgoing::Send(Request {
+            method: prepared.method,
+            url: format!("{}{}", self.api_base, prepared.target),
+            headers,
+            body: prepared.body,
+        }))
+    }
+
+    fn interpret(&self, tool: &ToolDef, response: &HttpResponse) -> Result<Value, ToolError> {
+        interpret(tool, response.status, &response.body)
+    }
+
+    fn check(&self, tool: &ToolDef, check: Check) -> Result<(), ToolError> {
+        Err(spec_bug(tool, &format!("Ping++ has no check {check:?}")))
+    }
+
+    fn local(&self, op: LocalOp, args: &Map<String, Value>) -> Result<Value, ToolError> {
+        let text = |name: &str| args.get(name).and_then(Value::as_str).unwrap_or_default();
+        match op {
+            LocalOp::PingppVerifyWebhook => verify_webhook(self, text("body"), text("signature")),
+            other => Err(ToolError::new(
+                ErrorKind::Configuration,
+                format!("{other:?} is not a Ping++ operation"),
+                "Report this bug.",
+            )),
+        }
+    }
+
+    fn environment(&self) -> Environment {
+        if self.is_live() {
+            Environment {
+                name: "live",
+                live: true,
+            }
+        } else {
+            Environment {
+                name: "test",
+                live: false,
+            }
+        }
+    }
+
+    fn secrets(&self) -> Vec<&str> {
+        vec![self.api_key.expose()]
+    }
+
+    /// Cursor lists: `{"data": [...], "has_more": bool}`; the next page starts after the last id.
+    fn list_page<'v>(
+        &self,
+        tool: &ToolDef,
+        result: &'v Value,
+        page: usize,
+    ) -> Option<ListPage<'v>> {
+        let items = result.get("data")?.as_array()?;
+        let more = result.get("has_more").and_then(Value::as_bool) == Some(true);
+        let next = match (more, tool.pagination) {
+            (false, _) => None,
+            (true, Pagination::Cursor) => {
+                let last = items.last()?.get("id")?.as_str()?;
+                Some(Map::from_iter([("starting_after".into(), json!(last))]))
+            }
+            (true, Pagination::Page) => Some(Map::from_iter([("page".into(), json!(page + 1))])),
+            (true, Pagination::None) => return None,
+        };
+        Some(ListPage { items, next })
+    }
+}
+
+/// Checks an `X-Pingplusplus-Signature` value over the raw webhook body with the configured Ping++
+/// public key. A body that fails verification is not parsed: none of its data is passed on.
+pub fn verify_webhook(
+    config: &PingppConfig,
+    body: &str,
+    signature: &str,
+) -> Result<Value, ToolError> {
+    let Some(key) = config.public_key.as_ref() else {
+        return Err(ToolError::new(
+            ErrorKind::Configuration,
+            "no Ping++ public key is configured (PINGPP_PUBLIC_KEY or PINGPP_PUBLIC_KEY_PATH)",
+            "Ask the operator to configure the Ping++ public key from the dashboard.",
+        ));
+    };
+    let valid = sig::verify_webhook(key, body.as_bytes(), signature);
+    let event: Option<Value> = if valid {
+        serde_json::from_str(body).ok()
+    } else {
+        None
+    };
+    let field = |k: &str| {
+        event
+            .as_ref()
+            .and_then(|e| e.get(k))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    Ok(json!({ "valid": valid, "event_id": field("id"), "event_type": field("type") }))
+}
 
 /// A request ready to send: the bytes here are the bytes signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +155,7 @@ pub fn build_request(
         let close = rest[open..]
             .find('}')
             .map(|c| open + c)
-            .ok_or_else(|| bug(tool, "unclosed path placeholder"))?;
+            .ok_or_else(|| spec_bug(tool, "unclosed path placeholder"))?;
         target.push_str(&rest[..open]);
         let name = &rest[open + 1..close];
         let value = args
@@ -74,7 +181,7 @@ pub fn build_request(
             Location::Body => insert_nested(&mut body, param.wire, value.clone()),
             Location::Path | Location::Local => {}
             Location::BizContent | Location::Common => {
-                return Err(bug(tool, "Alipay location on a Ping++ tool"));
+                return Err(spec_bug(tool, "Alipay location on a Ping++ tool"));
             }
         }
     }
@@ -83,9 +190,9 @@ pub fn build_request(
         target.push_str(&query.join("&"));
     }
     let body = match method {
-        HttpMethod::Post | HttpMethod::Put => {
-            Some(serde_json::to_vec(&Value::Object(body)).map_err(|e| bug(tool, &e.to_string()))?)
-        }
+        HttpMethod::Post | HttpMethod::Put => Some(
+            serde_json::to_vec(&Value::Object(body)).map_err(|e| spec_bug(tool, &e.to_string()))?,
+        ),
         HttpMethod::Get | HttpMethod::Delete => None,
     };
     Ok(PreparedRequest {
@@ -93,14 +200,6 @@ pub fn build_request(
         target,
         body,
     })
-}
-
-fn bug(tool: &ToolDef, what: &str) -> ToolError {
-    ToolError::new(
-        ErrorKind::Configuration,
-        format!("spec of {} is inconsistent: {what}", tool.name),
-        "Report this bug.",
-    )
 }
 
 fn scalar_text(v: &Value) -> Option<String> {
@@ -145,36 +244,6 @@ fn encode_query(name: &str, value: &Value, out: &mut Vec<String>) {
                 utf8_percent_encode(name, COMPONENT),
                 utf8_percent_encode(&text, COMPONENT)
             ));
-        }
-    }
-}
-
-/// Inserts `value` at a dotted `wire` path: `app.id` → `{"app":{"id":value}}` (also used for
-/// Alipay's `biz_content`, e.g. `payee_info.identity`).
-pub(crate) fn insert_nested(body: &mut Map<String, Value>, wire: &str, value: Value) {
-    match wire.split_once('.') {
-        // Another argument may already have put a key into this object (`metadata.refund_no`
-        // before `metadata`): merge instead of replacing it.
-        None => match (body.get_mut(wire), value) {
-            (Some(Value::Object(existing)), Value::Object(new)) => {
-                for (k, v) in new {
-                    existing.entry(k).or_insert(v);
-                }
-            }
-            (_, value) => {
-                body.insert(wire.to_string(), value);
-            }
-        },
-        Some((head, tail)) => {
-            let slot = body
-                .entry(head.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Map::new());
-            }
-            if let Value::Object(inner) = slot {
-                insert_nested(inner, tail, value);
-            }
         }
     }
 }
@@ -274,20 +343,7 @@ pub fn interpret(tool: &ToolDef, status: u16, body: &[u8]) -> Result<Value, Tool
 }
 
 fn unreadable(tool: &ToolDef, status: u16) -> ToolError {
-    let mut err = ToolError::new(
-        ErrorKind::Transport,
-        format!("Ping++ answered HTTP {status} with a body that is not a JSON object"),
-        crate::error::next_after_unknown(tool),
-    );
-    if moves_state(tool) {
-        err.outcome = Some(Outcome::Unknown);
-    }
-    err.retry_safe = !moves_state(tool);
-    err
-}
-
-fn moves_state(tool: &ToolDef) -> bool {
-    tool.effect != Effect::Read
+    super::unreadable(tool, "Ping++", status, "not a JSON object")
 }
 
 /// Maps status + Ping++ error fields to kind, retry safety and the next step.

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::ServerConfig;
 use crate::error::{ErrorKind, ToolError};
 use crate::money::yuan_from_fen;
 use crate::tool::{Effect, Provider, ToolDef};
@@ -44,14 +45,13 @@ pub struct PolicyConfig {
     pub limits: BTreeMap<Provider, Limits>,
 }
 
-/// Env names, for refusal messages.
-fn limit_setting(provider: Provider, daily: bool) -> &'static str {
-    match (provider, daily) {
-        (Provider::Pingpp, false) => "ZHIFU_PINGPP_MAX_PER_CALL_YUAN",
-        (Provider::Pingpp, true) => "ZHIFU_PINGPP_MAX_DAILY_YUAN",
-        (Provider::Alipay, false) => "ZHIFU_ALIPAY_MAX_PER_CALL_YUAN",
-        (Provider::Alipay, true) => "ZHIFU_ALIPAY_MAX_DAILY_YUAN",
-    }
+/// The setting of a provider's limit, for refusal messages (`ZHIFU_ALIPAY_MAX_DAILY_YUAN`).
+fn limit_setting(provider: Provider, daily: bool) -> String {
+    format!(
+        "ZHIFU_{}_MAX_{}_YUAN",
+        provider.as_str().to_ascii_uppercase(),
+        if daily { "DAILY" } else { "PER_CALL" }
+    )
 }
 
 /// What the policy says about one call, before the daily counter is consulted.
@@ -73,6 +73,68 @@ pub struct CallFacts<'a> {
     pub live: bool,
     /// The payee identity, for transfers.
     pub payee: Option<&'a str>,
+}
+
+/// Why a tool is not offered in this configuration, if it is not: the allowlist
+/// (`ZHIFU_TOOLS`), the denylist (`ZHIFU_DENY_TOOLS`) or read-only mode (`ZHIFU_READ_ONLY`).
+/// Such a tool is neither listed nor callable.
+pub fn availability(server: &ServerConfig, tool: &ToolDef) -> Option<ToolError> {
+    if let Some(allow) = &server.tools
+        && !allow.iter().any(|n| n == tool.name)
+    {
+        return Some(refusal(
+            "tools_allowlist",
+            format!("{} is not on the tool allowlist", tool.name),
+            "ZHIFU_TOOLS",
+        ));
+    }
+    if server.policy.denies(tool) {
+        return Some(refusal(
+            "deny_tools",
+            format!("{} is on the denylist", tool.name),
+            "ZHIFU_DENY_TOOLS",
+        ));
+    }
+    if server.read_only && tool.effect != Effect::Read {
+        return Some(refusal(
+            "read_only",
+            format!(
+                "{} changes state ({}) and this server is read-only",
+                tool.name,
+                tool.effect.as_str()
+            ),
+            "ZHIFU_READ_ONLY",
+        ));
+    }
+    None
+}
+
+/// Refuses an allowlist or denylist that names tools the table does not have (a typo would
+/// otherwise silently allow or deny nothing).
+pub fn check_tool_names(server: &ServerConfig, tools: &[&ToolDef]) -> Result<(), String> {
+    let known = |n: &str| tools.iter().any(|t| t.name == n);
+    for (names, setting) in [
+        (server.tools.as_deref(), "ZHIFU_TOOLS"),
+        (
+            Some(server.policy.deny_tools.as_slice()),
+            "ZHIFU_DENY_TOOLS",
+        ),
+    ] {
+        let unknown: Vec<&str> = names
+            .unwrap_or_default()
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !known(n))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(format!(
+                "{setting} names unknown tools: {}; known tools: {}",
+                unknown.join(", "),
+                tools.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A refusal: names the rule and the setting; tells the model to stop, not how to get around it.
@@ -99,13 +161,6 @@ impl PolicyConfig {
         let tool = facts.tool;
         let moves_money = tool.effect == Effect::MovesMoney;
         let risky = matches!(tool.effect, Effect::MovesMoney | Effect::Irreversible);
-        if self.denies(tool) {
-            return Err(refusal(
-                "deny_tools",
-                format!("{} is on the denylist", tool.name),
-                "ZHIFU_DENY_TOOLS",
-            ));
-        }
         if facts.live && moves_money && !self.allow_live_writes {
             return Err(refusal(
                 "live_writes",
@@ -128,7 +183,7 @@ impl PolicyConfig {
                             "amount limits are set for {} and this call does not state the amount it moves",
                             tool.provider.as_str()
                         ),
-                        limit_setting(tool.provider, limits.per_call_fen.is_none()),
+                        &limit_setting(tool.provider, limits.per_call_fen.is_none()),
                     ));
                 }
                 None => {}
@@ -144,7 +199,7 @@ impl PolicyConfig {
                                 yuan_from_fen(max),
                                 tool.provider.as_str()
                             ),
-                            limit_setting(tool.provider, false),
+                            &limit_setting(tool.provider, false),
                         ));
                     }
                     reserve_fen = Some(fen);
@@ -185,7 +240,7 @@ impl PolicyConfig {
                 yuan_from_fen(limit),
                 yuan_from_fen(spent)
             ),
-            limit_setting(provider, true),
+            &limit_setting(provider, true),
         )
     }
 }

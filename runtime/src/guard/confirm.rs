@@ -40,6 +40,25 @@ impl Confirmation {
     }
 }
 
+/// The refusal when a call that needs confirmation did not get it; nothing was sent.
+pub fn not_confirmed(confirmation: Confirmation) -> crate::error::ToolError {
+    let (why, next) = match confirmation {
+        Confirmation::Unsupported => (
+            "this call needs the user's confirmation and the client cannot ask for it (no elicitation support)",
+            "Nothing was sent. Tell the user to run it from a client that supports confirmation prompts, or ask the operator.",
+        ),
+        Confirmation::Invalid => (
+            "the confirmation does not match these arguments, has expired or was already used",
+            "Nothing was sent. Call the tool again to ask the user afresh.",
+        ),
+        _ => (
+            "the user did not confirm this call",
+            "Nothing was sent. Do not retry unless the user asks for it again.",
+        ),
+    };
+    crate::error::ToolError::new(crate::error::ErrorKind::NotConfirmed, why, next)
+}
+
 /// What the user is asked to confirm.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfirmRequest {

@@ -1,15 +1,161 @@
 //! Alipay gateway protocol (`gateway.do`, v2): validated arguments → signed form parameters, and a
-//! signed response → a trusted result or an error a model can act on.
+//! signed response → a trusted result or an error a model can act on; notification checks.
 //!
-//! Pure: the timestamp comes in as an argument; the network lives in [`crate::engine`]. A response
-//! whose signature does not verify is never trusted: none of its data is passed on.
+//! Pure: the timestamp comes in as an argument; the network lives in [`super::Gateways`]. A
+//! response whose signature does not verify is never trusted: none of its data is passed on.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
+use super::http::HttpResponse;
+use super::wire::{form_encode, insert_nested, parse_form};
+use super::{Environment, ListPage, Outgoing, Protocol, Request, spec_bug};
 use crate::config::{AlipayConfig, AlipayEnv};
 use crate::error::{ErrorKind, Outcome, ToolError, Upstream};
 use crate::signing::alipay as sig;
-use crate::tool::{Check, Effect, Location, Operation, ToolDef};
+use crate::signing::alipay::{NotifyKind, verify_notification};
+use crate::tool::{Check, Effect, HttpMethod, LocalOp, Location, Operation, ToolDef};
+
+impl Protocol for AlipayConfig {
+    fn request(
+        &self,
+        tool: &ToolDef,
+        args: &Map<String, Value>,
+        now_unix: i64,
+    ) -> Result<Outgoing, ToolError> {
+        let timestamp = sig::beijing_timestamp(now_unix);
+        let signed = build(tool, args, self, &timestamp)?;
+        if let Operation::GatewayUrl { .. } = tool.operation {
+            return Ok(Outgoing::Answer(
+                json!({ "url": signed.url(&self.gateway), "method": "GET" }),
+            ));
+        }
+        Ok(Outgoing::Send(Request {
+            method: HttpMethod::Post,
+            url: self.gateway.clone(),
+            headers: vec![(
+                "Content-Type",
+                "application/x-www-form-urlencoded;charset=utf-8".to_string(),
+            )],
+            body: Some(signed.form_body().into_bytes()),
+        }))
+    }
+
+    fn interpret(&self, tool: &ToolDef, response: &HttpResponse) -> Result<Value, ToolError> {
+        interpret(tool, self, response.status, &response.body)
+    }
+
+    fn check(&self, tool: &ToolDef, check: Check) -> Result<(), ToolError> {
+        match check {
+            Check::CertModeInProduction
+                if self.env == AlipayEnv::Production && self.cert.is_none() =>
+            {
+                Err(ToolError::new(
+                    ErrorKind::Configuration,
+                    format!(
+                        "{} ({}) requires public-key certificate mode on the production gateway, and this server is configured in key mode",
+                        tool.name,
+                        method_of(tool).unwrap_or_default()
+                    ),
+                    "Nothing was sent. Tell the operator to configure ALIPAY_APP_CERT_PATH, ALIPAY_CERT_PATH and ALIPAY_ROOT_CERT_PATH (certificate mode).",
+                ))
+            }
+            Check::CertModeInProduction => Ok(()),
+            other => Err(spec_bug(tool, &format!("Alipay has no check {other:?}"))),
+        }
+    }
+
+    fn local(&self, op: LocalOp, args: &Map<String, Value>) -> Result<Value, ToolError> {
+        match op {
+            LocalOp::AlipayVerifyNotification => verify_alipay_notification(self, args),
+            other => Err(ToolError::new(
+                ErrorKind::Configuration,
+                format!("{other:?} is not an Alipay operation"),
+                "Report this bug.",
+            )),
+        }
+    }
+
+    fn environment(&self) -> Environment {
+        match self.env {
+            AlipayEnv::Production => Environment {
+                name: "production",
+                live: true,
+            },
+            AlipayEnv::Sandbox => Environment {
+                name: "sandbox",
+                live: false,
+            },
+        }
+    }
+
+    fn secrets(&self) -> Vec<&str> {
+        self.app_auth_token.iter().map(|t| t.expose()).collect()
+    }
+
+    fn list_page<'v>(&self, _: &ToolDef, _: &'v Value, _: usize) -> Option<ListPage<'v>> {
+        // Alipay's v2 queries answer about one object; there are no lists to page through.
+        None
+    }
+}
+
+/// Checks an Alipay asynchronous notification (form fields, or the raw form body) with the Alipay
+/// public key. Payment notifications exclude `sign` and `sign_type` from the signed content,
+/// app-gateway notifications keep `sign_type`. Unverified fields are not passed on.
+pub fn verify_alipay_notification(
+    alipay: &AlipayConfig,
+    args: &Map<String, Value>,
+) -> Result<Value, ToolError> {
+    let kind_name = args
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("payment");
+    let kind = match kind_name {
+        "app_gateway" => NotifyKind::AppGateway,
+        _ => NotifyKind::Payment,
+    };
+    let fields: Vec<(String, String)> =
+        match (args.get("params"), args.get("body").and_then(Value::as_str)) {
+            (Some(Value::Object(map)), _) => map
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                    )
+                })
+                .collect(),
+            (_, Some(body)) => parse_form(body).map_err(|why| ToolError::invalid("body", why))?,
+            _ => {
+                return Err(ToolError::invalid(
+                    "params",
+                    "pass the notification's form fields as `params`, or its raw body as `body`",
+                ));
+            }
+        };
+    let valid = verify_notification(
+        &alipay.alipay_public_key,
+        fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        kind,
+    );
+    let field = |name: &str| -> Value {
+        if !valid {
+            return Value::Null;
+        }
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or(Value::Null, |(_, v)| Value::String(v.clone()))
+    };
+    Ok(json!({
+        "valid": valid,
+        "kind": kind_name,
+        "notify_type": field("notify_type"),
+        "out_trade_no": field("out_trade_no"),
+        "trade_no": field("trade_no"),
+        "trade_status": field("trade_status"),
+        "total_amount": field("total_amount"),
+    }))
+}
 
 /// The common parameters and business content of one request, signed; `sign` is the last entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,18 +197,6 @@ impl SignedParams {
     }
 }
 
-/// Form values: everything but RFC 3986 unreserved characters is percent-encoded (space as `%20`,
-/// which every form decoder accepts).
-const FORM: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-fn form_encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, FORM).to_string()
-}
-
 /// The gateway method of a tool.
 pub fn method_of(tool: &ToolDef) -> Option<&'static str> {
     match tool.operation {
@@ -80,7 +214,7 @@ pub fn build(
     cfg: &AlipayConfig,
     timestamp: &str,
 ) -> Result<SignedParams, ToolError> {
-    let method = method_of(tool).ok_or_else(|| bug(tool, "not an Alipay gateway tool"))?;
+    let method = method_of(tool).ok_or_else(|| spec_bug(tool, "not an Alipay gateway tool"))?;
     let mut params: Vec<(String, String)> = vec![
         ("app_id".into(), cfg.app_id.clone()),
         ("method".into(), method.into()),
@@ -113,18 +247,16 @@ pub fn build(
                     params.push((param.wire.to_string(), text));
                 }
             }
-            Location::BizContent => {
-                crate::pingpp::insert_nested(&mut biz, param.wire, value.clone())
-            }
+            Location::BizContent => insert_nested(&mut biz, param.wire, value.clone()),
             Location::Local => {}
             Location::Path | Location::Query | Location::Body => {
-                return Err(bug(tool, "REST location on an Alipay tool"));
+                return Err(spec_bug(tool, "REST location on an Alipay tool"));
             }
         }
     }
     if !biz.is_empty() {
-        let json =
-            serde_json::to_string(&Value::Object(biz)).map_err(|e| bug(tool, &e.to_string()))?;
+        let json = serde_json::to_string(&Value::Object(biz))
+            .map_err(|e| spec_bug(tool, &e.to_string()))?;
         params.push(("biz_content".into(), json));
     }
     let signature = sig::sign_params(
@@ -133,63 +265,6 @@ pub fn build(
     );
     params.push(("sign".into(), signature));
     Ok(SignedParams { method, params })
-}
-
-fn bug(tool: &ToolDef, what: &str) -> ToolError {
-    ToolError::new(
-        ErrorKind::Configuration,
-        format!("spec of {} is inconsistent: {what}", tool.name),
-        "Report this bug.",
-    )
-}
-
-/// Checks the rules a schema cannot express. `today` is the Beijing-time date `yyyy-MM-dd`.
-pub fn check(
-    tool: &ToolDef,
-    args: &Map<String, Value>,
-    cfg: &AlipayConfig,
-    today: &str,
-) -> Result<(), ToolError> {
-    for rule in tool.checks {
-        match *rule {
-            Check::PastDate { param } => {
-                let Some(value) = args.get(param).and_then(Value::as_str) else {
-                    continue;
-                };
-                if !is_past_period(value, today) {
-                    return Err(ToolError::invalid(
-                        param,
-                        format!(
-                            "{value} is not finished yet (today is {today} in Beijing time); bills exist only for past days (yyyy-MM-dd) or past months (yyyy-MM)"
-                        ),
-                    ));
-                }
-            }
-            Check::CertModeInProduction => {
-                if cfg.env == AlipayEnv::Production && cfg.cert.is_none() {
-                    return Err(ToolError::new(
-                        ErrorKind::Configuration,
-                        format!(
-                            "{} ({}) requires public-key certificate mode on the production gateway, and this server is configured in key mode",
-                            tool.name,
-                            method_of(tool).unwrap_or_default()
-                        ),
-                        "Nothing was sent. Tell the operator to configure ALIPAY_APP_CERT_PATH, ALIPAY_CERT_PATH and ALIPAY_ROOT_CERT_PATH (certificate mode).",
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `yyyy-MM-dd` strictly before `today`, or `yyyy-MM` strictly before today's month.
-pub fn is_past_period(value: &str, today: &str) -> bool {
-    match value.len() {
-        10 => value < today,
-        7 => value < &today[..7],
-        _ => false,
-    }
 }
 
 /// Reads a gateway answer: verifies the signature over the raw root object, then maps `code`.
@@ -266,21 +341,7 @@ pub fn interpret(
 }
 
 fn unreadable(tool: &ToolDef, status: u16, why: &str) -> ToolError {
-    let writes = tool.effect != Effect::Read;
-    let mut err = ToolError::new(
-        ErrorKind::Transport,
-        format!("Alipay answered HTTP {status} with an unreadable body ({why})"),
-        if writes {
-            crate::error::next_after_unknown(tool)
-        } else {
-            "Retry the same call in a few seconds.".to_string()
-        },
-    )
-    .retry_safe(!writes);
-    if writes {
-        err.outcome = Some(Outcome::Unknown);
-    }
-    err
+    super::unreadable(tool, "Alipay", status, why)
 }
 
 fn untrusted(tool: &ToolDef, why: &str) -> ToolError {
@@ -516,15 +577,5 @@ mod tests {
             body.contains("app_auth_token=ISV_TOKEN_1") && body.contains("&sign="),
             "{body}"
         );
-    }
-
-    #[test]
-    fn past_periods() {
-        assert!(is_past_period("2026-11-23", "2026-11-24"));
-        assert!(!is_past_period("2026-11-24", "2026-11-24"));
-        assert!(!is_past_period("2026-12-01", "2026-11-24"));
-        assert!(is_past_period("2026-10", "2026-11-24"));
-        assert!(!is_past_period("2026-11", "2026-11-24"));
-        assert!(!is_past_period("garbage", "2026-11-24"));
     }
 }

@@ -1,0 +1,609 @@
+//! The idempotency guard: one movement per merchant reference, whatever the retries, races and
+//! crashes.
+//!
+//! A call with a merchant reference claims `(provider, tool, reference)` and reserves its spend
+//! in one store transaction, then sends. A repeat finds the record:
+//!
+//! | record                                 | what the repeat does                              |
+//! |----------------------------------------|---------------------------------------------------|
+//! | other arguments                        | refused (the gateway's own conflict error named)  |
+//! | `Done`                                 | returns the stored result; nothing is sent        |
+//! | `Pending`, lease alive (in flight)     | waits for it (bounded), then "in progress"        |
+//! | `Unknown`, or `Pending` with a dead lease | one caller takes it over (compare-and-set), queries the gateway, resends only on a verified "not found" |
+//!
+//! The store is shared by every process (and, with PostgreSQL, every instance), so all of this
+//! holds across them. The guard reads no clock of its own and sends nothing itself: the
+//! [`Calls`] it is given does both.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use super::store::{
+    Begun, IdemKey, IdemRecord, IdemState, Lease, Reservation, SpendRequest, Store, StoreError,
+};
+use crate::error::{ErrorKind, Outcome, ToolError};
+use crate::tool::{Effect, ToolDef};
+
+/// First and longest pause while polling for an identical call in flight.
+const POLL_FIRST: Duration = Duration::from_millis(20);
+const POLL_MAX: Duration = Duration::from_millis(250);
+/// Pages of a list tool that recovery reads before giving up.
+pub const RECOVERY_MAX_PAGES: usize = 20;
+
+/// What the guard needs from the engine: the tool table, validation and the way out.
+pub trait Calls: Sync {
+    /// A tool of the table by name.
+    fn tool(&self, name: &str) -> Option<&'static ToolDef>;
+    /// Validates and completes arguments for `tool`, as for a call from a client.
+    fn validate(
+        &self,
+        tool: &'static ToolDef,
+        args: Map<String, Value>,
+    ) -> Result<Map<String, Value>, ToolError>;
+    /// Sends one call to its gateway (or runs it locally).
+    fn dispatch(
+        &self,
+        tool: &'static ToolDef,
+        args: &Map<String, Value>,
+    ) -> impl Future<Output = Result<Value, ToolError>> + Send;
+    /// A list result read as one page: its items and the arguments for the next page.
+    fn list_page<'v>(
+        &self,
+        tool: &'static ToolDef,
+        result: &'v Value,
+        page: usize,
+    ) -> Option<crate::providers::ListPage<'v>>;
+}
+
+/// One call as the guard sees it.
+pub struct GuardedCall<'a> {
+    pub tool: &'static ToolDef,
+    pub args: &'a Map<String, Value>,
+    /// Digest of the validated arguments: a repeat must match it.
+    pub digest: &'a str,
+    /// The amount to reserve against the daily limit, when the call moves money.
+    pub spend: Option<Spend>,
+}
+
+/// A reservation against a provider's rolling 24-hour limit.
+#[derive(Debug, Clone)]
+pub struct Spend {
+    pub fen: i64,
+    pub daily_limit_fen: Option<i64>,
+}
+
+/// The outcome, and what the guard did (for the audit log).
+pub struct Guarded {
+    pub outcome: Result<Value, ToolError>,
+    /// `new`, `replayed`, `conflict`, `in_progress`, `queried_first`, `unknown_settling`, …
+    pub idempotency: Option<&'static str>,
+}
+
+/// Why the store could not be used: nothing was sent.
+pub type StoreFailure = fn(StoreError) -> ToolError;
+
+/// The guard: the store plus this instance's timing rules.
+pub struct Guard {
+    store: Arc<dyn Store>,
+    /// Random id of this instance, the first half of every claim's owner token.
+    instance: String,
+    /// Claims made here, the second half of the owner token.
+    claims: AtomicU64,
+    /// How long a claim may stay in flight before its owner is presumed dead.
+    lease_secs: i64,
+    /// How long a repeat waits for an identical call in flight before answering "in progress".
+    wait_budget: Duration,
+    /// How long after an unknown outcome a "not found" from a list can be trusted.
+    settle_secs: i64,
+}
+
+/// What the recovery query found.
+pub enum QueryVerdict {
+    /// The operation happened; this is what the gateway says about it.
+    Found(Value),
+    /// A verified answer says the operation does not exist: sending is safe.
+    NotFound,
+    /// Nothing can be concluded: the outcome stays unknown.
+    Unknown(ToolError),
+}
+
+impl Guard {
+    /// A guard whose gateway requests time out after `request_timeout`.
+    pub fn new(store: Arc<dyn Store>, request_timeout: Duration) -> Self {
+        let n: u64 = rand::random();
+        Guard {
+            store,
+            instance: format!("{n:016x}"),
+            claims: AtomicU64::new(0),
+            // One attempt plus one retry of a request that never connected, plus margin.
+            lease_secs: 2 * request_timeout.as_secs().max(1) as i64 + 5,
+            wait_budget: request_timeout + Duration::from_secs(5),
+            settle_secs: request_timeout.as_secs_f64().ceil() as i64,
+        }
+    }
+
+    /// The store, for the engine's other bookkeeping.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Runs `call` under the guard. `daily_refusal` words a refusal when the daily limit is
+    /// full (`fen`, `spent`, `limit`).
+    pub async fn run<C: Calls>(
+        &self,
+        call: &GuardedCall<'_>,
+        calls: &C,
+        daily_refusal: impl Fn(i64, i64, i64) -> ToolError,
+    ) -> Guarded {
+        let Some(key) = guard_key(call.tool, call.args) else {
+            return self.unguarded(call, calls, &daily_refusal).await;
+        };
+        match self.guarded(call, calls, &key, &daily_refusal).await {
+            Ok(g) => g,
+            Err(e) => Guarded {
+                outcome: Err(e),
+                idempotency: None,
+            },
+        }
+    }
+
+    async fn guarded<C: Calls>(
+        &self,
+        call: &GuardedCall<'_>,
+        calls: &C,
+        key: &IdemKey,
+        daily_refusal: &impl Fn(i64, i64, i64) -> ToolError,
+    ) -> Result<Guarded, ToolError> {
+        let done = |outcome, what| Guarded {
+            outcome,
+            idempotency: Some(what),
+        };
+        let owner = self.new_owner();
+        let since = Instant::now();
+        loop {
+            let now = crate::time::unix_now();
+            let lease = Lease {
+                owner: owner.clone(),
+                until_unix: now + self.lease_secs,
+            };
+            let provider = call.tool.provider.as_str();
+            let spend = call.spend.clone();
+            let (k, digest, l) = (key.clone(), call.digest.to_string(), lease.clone());
+            let begun = self
+                .stored(move |s| {
+                    let spend = spend.as_ref().map(|sp| SpendRequest {
+                        provider,
+                        fen: sp.fen,
+                        daily_limit_fen: sp.daily_limit_fen,
+                        reference: &k.reference,
+                    });
+                    s.begin(&k, &digest, now, &l, spend)
+                })
+                .await?;
+            let existing = match begun {
+                Begun::Claimed { reservation } => {
+                    let what = if since.elapsed() > POLL_FIRST {
+                        "new_after_wait"
+                    } else {
+                        "new"
+                    };
+                    return Ok(done(self.send(call, calls, key, reservation).await, what));
+                }
+                Begun::OverLimit { spent, limit } => {
+                    let fen = call.spend.as_ref().map_or(0, |s| s.fen);
+                    return Ok(done(Err(daily_refusal(fen, spent, limit)), "new"));
+                }
+                Begun::Existing(rec) => rec,
+            };
+            if existing.args_digest != call.digest {
+                return Ok(done(
+                    Err(conflict_error(call.tool, &key.reference)),
+                    "conflict",
+                ));
+            }
+            match existing.state {
+                IdemState::Done => {
+                    let mut value = existing.result.unwrap_or(Value::Null);
+                    if let Value::Object(m) = &mut value {
+                        m.insert("replayed".into(), Value::Bool(true));
+                    }
+                    return Ok(done(Ok(value), "replayed"));
+                }
+                IdemState::Pending if existing.in_flight(now) => {
+                    if since.elapsed() >= self.wait_budget {
+                        let err = in_progress_error(call.tool, &key.reference, &existing, now);
+                        return Ok(done(Err(err), "in_progress"));
+                    }
+                    self.wait_while_in_flight(key, since).await;
+                }
+                IdemState::Pending | IdemState::Unknown | IdemState::Failed => {
+                    if let Some(wait) = self.too_early_to_query(call.tool, &existing, now) {
+                        let err = settling_error(call.tool, &key.reference, wait);
+                        return Ok(done(Err(err), "unknown_settling"));
+                    }
+                    let (k, from, l) = (key.clone(), existing.owner.clone(), lease.clone());
+                    if self
+                        .stored(move |s| s.take_over(&k, &from, now, &l))
+                        .await?
+                    {
+                        return Ok(done(self.recover(call, calls, key).await, "queried_first"));
+                    }
+                    // Another caller took it over first: it is in flight again; wait for it.
+                }
+            }
+        }
+    }
+
+    /// Calls without a merchant reference to guard (reads, local operations, payment links):
+    /// only the daily reservation applies.
+    async fn unguarded<C: Calls>(
+        &self,
+        call: &GuardedCall<'_>,
+        calls: &C,
+        daily_refusal: &impl Fn(i64, i64, i64) -> ToolError,
+    ) -> Guarded {
+        let now = crate::time::unix_now();
+        let mut reservation = None;
+        if let Some(spend) = &call.spend {
+            let provider = call.tool.provider.as_str();
+            let (fen, limit) = (spend.fen, spend.daily_limit_fen);
+            let reserved = self
+                .stored(move |s| s.reserve_spend(provider, fen, limit, now, ""))
+                .await;
+            match reserved {
+                Err(e) => {
+                    return Guarded {
+                        outcome: Err(e),
+                        idempotency: None,
+                    };
+                }
+                Ok(Reservation::Reserved { id, .. }) => reservation = Some(id),
+                Ok(Reservation::OverLimit { spent, limit }) => {
+                    return Guarded {
+                        outcome: Err(daily_refusal(spend.fen, spent, limit)),
+                        idempotency: None,
+                    };
+                }
+            }
+        }
+        let outcome = calls.dispatch(call.tool, call.args).await;
+        if let (Some(id), Err(e)) = (reservation, &outcome)
+            && e.outcome != Some(Outcome::Unknown)
+        {
+            let _ = self.stored(move |s| s.release_spend(id)).await;
+        }
+        Guarded {
+            outcome,
+            idempotency: None,
+        }
+    }
+
+    /// Sends a call whose key this caller holds, and records the outcome (giving the
+    /// reservation back when the call definitely did not happen) in one store transaction.
+    async fn send<C: Calls>(
+        &self,
+        call: &GuardedCall<'_>,
+        calls: &C,
+        key: &IdemKey,
+        reservation: Option<i64>,
+    ) -> Result<Value, ToolError> {
+        let outcome = calls.dispatch(call.tool, call.args).await;
+        let (state, release) = match &outcome {
+            Ok(_) => (IdemState::Done, None),
+            Err(e) if e.outcome == Some(Outcome::Unknown) => (IdemState::Unknown, None),
+            Err(_) => (IdemState::Failed, reservation),
+        };
+        self.complete(key, state, outcome.as_ref().ok(), release)
+            .await;
+        outcome
+    }
+
+    /// Recovery after an unknown outcome, by the one caller that took the record over: query
+    /// first; resend only when a verified answer says the operation does not exist.
+    async fn recover<C: Calls>(
+        &self,
+        call: &GuardedCall<'_>,
+        calls: &C,
+        key: &IdemKey,
+    ) -> Result<Value, ToolError> {
+        let tool = call.tool;
+        match query_first(calls, tool, call.args, &key.reference).await {
+            QueryVerdict::Found(mut v) => {
+                if let Value::Object(m) = &mut v {
+                    m.insert(
+                        "recovered_by_query".into(),
+                        Value::String(tool.query_tool.unwrap_or_default().into()),
+                    );
+                }
+                self.complete(key, IdemState::Done, Some(&v), None).await;
+                Ok(v)
+            }
+            // The reservation made by the earlier attempt still stands (an unknown outcome
+            // keeps it), so the resend reserves nothing new.
+            QueryVerdict::NotFound => self.send(call, calls, key, None).await,
+            QueryVerdict::Unknown(mut e) => {
+                self.complete(key, IdemState::Unknown, None, None).await;
+                let reference_name = tool.merchant_reference.unwrap_or("merchant reference");
+                e.outcome = Some(Outcome::Unknown);
+                e.message = format!(
+                    "an earlier {} with {reference_name} {} has an unknown outcome and checking it failed: {}",
+                    tool.name, key.reference, e.message
+                );
+                e.next_step = crate::error::next_after_unknown(tool);
+                e.retry_safe = false;
+                Err(e)
+            }
+        }
+    }
+
+    /// Records a call's final state; a failure to do so is logged (the answer still goes out).
+    async fn complete(
+        &self,
+        key: &IdemKey,
+        state: IdemState,
+        result: Option<&Value>,
+        release: Option<i64>,
+    ) {
+        let at = crate::time::unix_now();
+        let (k, result) = (key.clone(), result.cloned());
+        if let Err(e) = self
+            .stored(move |s| s.complete(&k, state, result.as_ref(), at, release))
+            .await
+        {
+            tracing::error!(key = %key, error = %e, "could not record the idempotency outcome");
+        }
+    }
+
+    /// Polls the store until the in-flight record under `key` changes (done, unknown, gone) or
+    /// the wait budget is spent.
+    async fn wait_while_in_flight(&self, key: &IdemKey, since: Instant) {
+        let mut pause = POLL_FIRST;
+        while since.elapsed() < self.wait_budget {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(POLL_MAX);
+            let now = crate::time::unix_now();
+            let k = key.clone();
+            match self.stored(move |s| s.get(&k)).await {
+                Ok(Some(rec)) if rec.in_flight(now) => continue,
+                _ => return,
+            }
+        }
+    }
+
+    /// For a tool whose gateway cannot de-duplicate by the reference (recovery by listing):
+    /// how long until a "not found" can be trusted, if it cannot be yet. The earlier attempt
+    /// may still be processing at the gateway for up to one request timeout after it went
+    /// unknown.
+    fn too_early_to_query(&self, tool: &ToolDef, rec: &IdemRecord, now: i64) -> Option<i64> {
+        if tool.query_match.is_none() || rec.state != IdemState::Unknown {
+            return None;
+        }
+        let ready = rec.updated_unix + self.settle_secs;
+        (now < ready).then_some(ready - now)
+    }
+
+    /// A fresh owner token for one claim.
+    fn new_owner(&self) -> String {
+        let n = self.claims.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n}", self.instance)
+    }
+
+    /// Runs a store operation on the blocking pool: a file store syncs every write to disk
+    /// (milliseconds), which must not stall the async workers.
+    async fn stored<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ToolError> {
+        let store = Arc::clone(&self.store);
+        match tokio::task::spawn_blocking(move || op(store.as_ref())).await {
+            Ok(v) => v.map_err(store_error),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+}
+
+/// Asks the gateway whether an earlier call with an unknown outcome happened.
+pub async fn query_first<C: Calls>(
+    calls: &C,
+    tool: &'static ToolDef,
+    args: &Map<String, Value>,
+    reference: &str,
+) -> QueryVerdict {
+    let Some(query) = tool.query_tool.and_then(|q| calls.tool(q)) else {
+        return unqueryable(tool);
+    };
+    let shared: Map<String, Value> = query
+        .params
+        .iter()
+        .filter_map(|qp| args.get(qp.name).map(|v| (qp.name.to_string(), v.clone())))
+        .collect();
+    if let Some(path) = tool.query_match {
+        return query_list(calls, query, shared, path, reference).await;
+    }
+    let Ok(qargs) = calls.validate(query, shared) else {
+        return unqueryable(tool);
+    };
+    match calls.dispatch(query, &qargs).await {
+        Ok(v) => match tool.query_found_field {
+            Some(f) if v.get(f).is_none_or(Value::is_null) => QueryVerdict::NotFound,
+            _ => QueryVerdict::Found(v),
+        },
+        Err(e) if is_verified_not_found(&e) => QueryVerdict::NotFound,
+        Err(e) => QueryVerdict::Unknown(e),
+    }
+}
+
+/// Recovery through a list tool: pages through it (newest first) looking for the item whose
+/// field at `path` equals the reference.
+async fn query_list<C: Calls>(
+    calls: &C,
+    query: &'static ToolDef,
+    mut qargs: Map<String, Value>,
+    path: &str,
+    reference: &str,
+) -> QueryVerdict {
+    if query.param("limit").is_some() {
+        qargs.insert("limit".into(), Value::from(100));
+    }
+    for page in 1..=RECOVERY_MAX_PAGES {
+        let checked = match calls.validate(query, qargs.clone()) {
+            Ok(a) => a,
+            Err(e) => return QueryVerdict::Unknown(e),
+        };
+        let list = match calls.dispatch(query, &checked).await {
+            Ok(v) => v,
+            Err(e) => return QueryVerdict::Unknown(e),
+        };
+        let Some(page_of) = calls.list_page(query, &list, page) else {
+            return QueryVerdict::Unknown(unreadable_list(query));
+        };
+        if let Some(item) = page_of
+            .items
+            .iter()
+            .find(|item| value_at(item, path).and_then(Value::as_str) == Some(reference))
+        {
+            return QueryVerdict::Found(item.clone());
+        }
+        match page_of.next {
+            None => return QueryVerdict::NotFound,
+            Some(next) => qargs.extend(next),
+        }
+    }
+    QueryVerdict::Unknown(ToolError::new(
+        ErrorKind::Transport,
+        format!(
+            "{} has more than {RECOVERY_MAX_PAGES} pages; the earlier operation was not found in them",
+            query.name
+        ),
+        "",
+    ))
+}
+
+/// The earlier call cannot be looked up: resend only when the gateway itself de-duplicates.
+fn unqueryable(tool: &ToolDef) -> QueryVerdict {
+    if tool.idempotent && tool.query_match.is_none() {
+        QueryVerdict::NotFound
+    } else {
+        QueryVerdict::Unknown(ToolError::new(
+            ErrorKind::Transport,
+            "the earlier call cannot be looked up automatically",
+            "",
+        ))
+    }
+}
+
+/// A verified gateway answer meaning "no such operation": only such an answer may lead to a
+/// resend. An unsigned or unreadable answer, or an in-progress one, is never "not found".
+fn is_verified_not_found(e: &ToolError) -> bool {
+    let Some(up) = &e.upstream else { return false };
+    up.verified
+        && (matches!(
+            up.sub_code.as_deref(),
+            Some("ACQ.TRADE_NOT_EXIST" | "TRADE_NOT_EXIST" | "ORDER_NOT_EXIST")
+        ) || up.http_status == Some(404))
+}
+
+/// The guard's key: money-moving and other state-changing network calls with a reference.
+pub fn guard_key(tool: &ToolDef, args: &Map<String, Value>) -> Option<IdemKey> {
+    let reference = tool
+        .merchant_reference
+        .and_then(|r| args.get(r))
+        .and_then(Value::as_str)?;
+    (tool.effect != Effect::Read && tool.open_world())
+        .then(|| IdemKey::new(tool.provider.as_str(), tool.name, reference))
+}
+
+/// The reference was used before with different arguments.
+fn conflict_error(tool: &ToolDef, reference: &str) -> ToolError {
+    let reference_name = tool.merchant_reference.unwrap_or("merchant reference");
+    let upstream = tool
+        .reference_conflict
+        .map(|c| format!(" (the gateway answers such a repeat with {c})"))
+        .unwrap_or_default();
+    let next = match tool.query_tool {
+        Some(q) => format!(
+            "Call {q} to see the earlier {reference_name}; use a new {reference_name} only for a genuinely different operation."
+        ),
+        None => format!("Use a new {reference_name} only for a genuinely different operation."),
+    };
+    let mut err = ToolError::new(
+        ErrorKind::IdempotencyConflict,
+        format!(
+            "{reference_name} {reference} was already used for {} with different arguments{upstream}; nothing was sent",
+            tool.name
+        ),
+        next,
+    )
+    .with_field(reference_name);
+    err.rule = Some("idempotency");
+    err
+}
+
+/// An identical call is still in flight after the wait budget.
+fn in_progress_error(tool: &ToolDef, reference: &str, rec: &IdemRecord, now: i64) -> ToolError {
+    let reference_name = tool.merchant_reference.unwrap_or("merchant reference");
+    let next = match tool.query_tool {
+        Some(q) => format!(
+            "Call {q} to see its outcome, or repeat this same call (same `{reference_name}`, same arguments) in a few seconds to get its result. Do not use a new {reference_name}."
+        ),
+        None => format!(
+            "Repeat this same call (same `{reference_name}`, same arguments) in a few seconds to get its result."
+        ),
+    };
+    let mut err = ToolError::new(
+        ErrorKind::InProgress,
+        format!(
+            "an identical {} with {reference_name} {reference} is in flight (started {} s ago); this call sent nothing",
+            tool.name,
+            (now - rec.updated_unix).max(0)
+        ),
+        next,
+    )
+    .retry_safe(true)
+    .with_field(reference_name);
+    err.rule = Some("idempotency");
+    err
+}
+
+/// An unknown outcome too recent for a "not found" to be trusted.
+fn settling_error(tool: &ToolDef, reference: &str, wait_secs: i64) -> ToolError {
+    let reference_name = tool.merchant_reference.unwrap_or("merchant reference");
+    let mut err = ToolError::new(
+        ErrorKind::Transport,
+        format!(
+            "an earlier {} with {reference_name} {reference} has an unknown outcome and the gateway may still be processing it; this call sent nothing",
+            tool.name
+        ),
+        format!(
+            "Wait {wait_secs} s, then repeat this same call (same `{reference_name}`, same arguments): the server will look the earlier one up first and send again only if it does not exist."
+        ),
+    );
+    err.outcome = Some(Outcome::Unknown);
+    err
+}
+
+fn unreadable_list(query: &ToolDef) -> ToolError {
+    ToolError::new(
+        ErrorKind::Transport,
+        format!("{} answered without a readable list", query.name),
+        "",
+    )
+}
+
+/// The value at a dotted path (`metadata.refund_no`).
+fn value_at<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(value, |v, key| v.get(key))
+}
+
+/// The state store failed: fail closed.
+pub fn store_error(e: StoreError) -> ToolError {
+    ToolError::new(
+        ErrorKind::Configuration,
+        format!("the state database failed: {e}; nothing was sent"),
+        "Tell the operator (ZHIFU_STATE_DB); retry later.",
+    )
+}
