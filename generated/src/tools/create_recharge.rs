@@ -60,7 +60,7 @@ pub struct CreateRechargeInputCharge {
     pub order_no: ::std::string::String,
     /// Product title, at most 32 characters.
     pub subject: ::std::string::String,
-    /// Unix time (seconds) after which the charge can no longer be paid.
+    /// Unix time (seconds) after which the charge can no longer be paid: 1 minute to 15 days after creation (WeChat: at most 7 days; UnionPay: at most 1 hour).
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub time_expire: ::std::option::Option<i64>,
 }

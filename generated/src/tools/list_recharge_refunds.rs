@@ -17,7 +17,7 @@ pub struct ListRechargeRefundsInput {
     pub app: ::std::option::Option<::std::string::String>,
     /// Id of the recharge (digits).
     pub recharge_id: ::std::string::String,
-    /// Page number, starting at 1 (default 1).
+    /// Page number, starting at 1 (default 1), at most 10000.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub page: ::std::option::Option<i64>,
     /// Objects per page, 1-100.

@@ -28,14 +28,8 @@ pub fn node_schema(n: &Node) -> Value {
     if let Some(e) = &n.enum_values {
         s.insert("enum".into(), Value::Array(e.clone()));
     }
-    match n.ty {
-        Ty::AmountYuan => {
-            s.insert("pattern".into(), json!(YUAN_PATTERN));
-        }
-        Ty::AmountFen => {
-            s.insert("minimum".into(), json!(n.minimum.unwrap_or(1)));
-        }
-        _ => {}
+    if n.ty == Ty::AmountYuan {
+        s.insert("pattern".into(), json!(YUAN_PATTERN));
     }
     if let Some(p) = &n.pattern {
         s.insert("pattern".into(), json!(p));
@@ -46,9 +40,7 @@ pub fn node_schema(n: &Node) -> Value {
     if let Some(v) = n.max_length {
         s.insert("maxLength".into(), json!(v));
     }
-    if n.ty != Ty::AmountFen
-        && let Some(v) = n.minimum
-    {
+    if let Some(v) = n.minimum {
         s.insert("minimum".into(), json!(v));
     }
     if let Some(v) = n.maximum {

@@ -448,6 +448,13 @@ pub fn camel(snake: &str) -> String {
         .collect()
 }
 
+/// The largest `amount_fen` (¥100,000,000, Alipay's own single-payment cap), and its default
+/// `maximum`.
+pub const AMOUNT_FEN_MAX: i64 = 10_000_000_000;
+
+/// The latest Unix time in seconds an argument may hold (2100-01-01T00:00:00Z).
+pub const UNIX_SECONDS_MAX: i64 = 4_102_444_800;
+
 /// Providers that `zhifu_runtime::tool::Provider` has a variant for.
 pub const KNOWN_PROVIDERS: [&str; 2] = ["alipay", "pingpp"];
 
@@ -1575,6 +1582,29 @@ fn lower_node(
             "an amount_fen is at least 1; minimum cannot be lower",
         );
     }
+    if ty == Ty::AmountFen && c.maximum.is_some_and(|m| m > AMOUNT_FEN_MAX) {
+        let d = ctx.error(
+            &path.key("maximum"),
+            format!(
+                "an amount_fen is at most {AMOUNT_FEN_MAX} (¥100,000,000); maximum cannot be higher"
+            ),
+        );
+        set(d, "omit `maximum` to get that cap, or give a lower one");
+    }
+    if matches!(ty, Ty::Integer | Ty::Number) && c.maximum.is_none() {
+        let d = ctx.error(
+            path,
+            format!(
+                "{} `{}` needs a `maximum`, so that absurd values (1e308, 2^63) are refused before anything is sent",
+                if ty == Ty::Integer { "an" } else { "a" },
+                ty.as_str()
+            ),
+        );
+        set(
+            d,
+            "take it from the API docs, e.g. `maximum: 100` for a page size or `maximum: 4102444800` for Unix seconds (2100-01-01)",
+        );
+    }
     if let Some(p) = c.pattern
         && jsonschema::draft202012::new(&json!({ "pattern": p })).is_err()
     {
@@ -1683,8 +1713,11 @@ fn lower_node(
         pattern: c.pattern.map(str::to_owned),
         min_length: c.min_length,
         max_length: c.max_length,
-        minimum: c.minimum,
-        maximum: c.maximum,
+        // An amount in fen is 1 fen to ¥100,000,000 unless the spec narrows it.
+        minimum: c.minimum.or((ty == Ty::AmountFen).then_some(1)),
+        maximum: c
+            .maximum
+            .or((ty == Ty::AmountFen).then_some(AMOUNT_FEN_MAX)),
         enum_values,
         items,
         properties,
@@ -1704,6 +1737,9 @@ fn lower_node(
     }
     Some(node)
 }
+
+/// The highest `page` of a page-numbered list.
+pub const PAGE_MAX: i64 = 10_000;
 
 /// The parameters a pagination style adds (all `in: query`).
 pub fn pagination_params(p: PaginationSpec) -> Vec<Param> {
@@ -1729,7 +1765,7 @@ pub fn pagination_params(p: PaginationSpec) -> Vec<Param> {
     match p {
         PaginationSpec::None => vec![],
         PaginationSpec::Cursor => {
-            let bound = |d: &str| (Node::new(Ty::Integer, d), false);
+            let bound = |d: &str| (int(0, UNIX_SECONDS_MAX, None, d), false);
             let created = Node {
                 properties: Some(BTreeMap::from([
                     (
@@ -1782,9 +1818,9 @@ pub fn pagination_params(p: PaginationSpec) -> Vec<Param> {
                 "page",
                 int(
                     1,
-                    1_000_000_000,
+                    PAGE_MAX,
                     None,
-                    "Page number, starting at 1 (default 1).",
+                    "Page number, starting at 1 (default 1), at most 10000.",
                 ),
             ),
             query("per_page", int(1, 100, None, "Objects per page, 1-100.")),
