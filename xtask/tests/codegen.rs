@@ -292,6 +292,7 @@ fn spec_schema_accepts_every_good_spec_and_rejects_unknown_keys() {
         "unknown_type",
         "unknown_check",
         "unbounded_numbers",
+        "max_depth_range",
     ] {
         let path = xtask_dir().join(format!("test_data/bad/{name}.yaml"));
         let doc = yaml_to_json(&fs::read_to_string(path).expect("fixture"));

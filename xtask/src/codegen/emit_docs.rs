@@ -15,6 +15,7 @@ struct ProviderView {
     protocol: &'static str,
     auth: String,
     amount_unit: &'static str,
+    max_depth: u8,
     tools: Vec<ToolView>,
     channels: Vec<ChannelView>,
 }
@@ -168,6 +169,7 @@ pub fn tools_md(model: &Model) -> String {
                     Protocol::AlipayGateway => "alipay_gateway",
                 },
                 auth: p.auth.clone(),
+                max_depth: p.max_depth,
                 amount_unit: match p.amount_unit {
                     AmountUnit::Fen => "fen (integer, 100 = ¥1.00)",
                     AmountUnit::Yuan => "yuan (decimal string, \"15.50\" = ¥15.50)",

@@ -33,6 +33,8 @@ pub struct ProviderSpec {
     pub auth: String,
     pub error_model: String,
     pub amount_unit: AmountUnit,
+    /// How deeply objects and arrays may nest inside one argument (default 8).
+    pub max_depth: Option<u64>,
 }
 
 /// Wire protocol of a provider.

@@ -131,6 +131,21 @@ pub fn validate(files: &[(Source, SpecFile)]) -> Result<Model, Diagnostics> {
                 }
             }
         }
+        let max_depth = match p.max_depth {
+            None => DEFAULT_MAX_DEPTH,
+            Some(d @ 1..=MAX_DEPTH_CAP) => d as u8,
+            Some(d) => {
+                let diag = ctx.error(
+                    &YamlPath::root().key("provider").key("max_depth"),
+                    format!("max_depth {d} is outside 1-{MAX_DEPTH_CAP}"),
+                );
+                set(
+                    diag,
+                    "it is how deeply objects and arrays may nest inside one argument; 8 is plenty for any payment API",
+                );
+                DEFAULT_MAX_DEPTH
+            }
+        };
         folder_provider.insert(folder, p.name.clone());
         model.providers.insert(
             p.name.clone(),
@@ -142,6 +157,7 @@ pub fn validate(files: &[(Source, SpecFile)]) -> Result<Model, Diagnostics> {
                 auth: p.auth.clone(),
                 error_model: p.error_model.clone(),
                 amount_unit: p.amount_unit,
+                max_depth,
                 channels,
                 objects,
             },
@@ -455,6 +471,12 @@ pub const AMOUNT_FEN_MAX: i64 = 10_000_000_000;
 /// The latest Unix time in seconds an argument may hold (2100-01-01T00:00:00Z).
 pub const UNIX_SECONDS_MAX: i64 = 4_102_444_800;
 
+/// `max_depth` when the provider block does not say.
+pub const DEFAULT_MAX_DEPTH: u8 = 8;
+
+/// The largest `max_depth` a provider may declare.
+pub const MAX_DEPTH_CAP: u64 = 32;
+
 /// Providers that `zhifu_runtime::tool::Provider` has a variant for.
 pub const KNOWN_PROVIDERS: [&str; 2] = ["alipay", "pingpp"];
 
@@ -712,6 +734,20 @@ fn lower_tool(
             continue;
         }
         if let Some(param) = lower_param(ctx, provider, t, p, &ppath, operation.as_ref()) {
+            let depth = param.node.depth();
+            if depth > u64::from(provider.max_depth) {
+                let d = ctx.error(
+                    &ppath,
+                    format!(
+                        "parameter `{}` nests objects and arrays {depth} deep, more than the provider's max_depth {}",
+                        p.name, provider.max_depth
+                    ),
+                );
+                set(
+                    d,
+                    "the runtime would refuse every valid value: flatten the parameter or raise `max_depth` in the provider block",
+                );
+            }
             let loc_key = format!("{:?}", param.location);
             // Two arguments may not write the same wire slot, nor one inside the other.
             for ((loc, w), other) in &wires {
@@ -1079,6 +1115,7 @@ fn lower_tool(
         merchant_reference: t.merchant_reference.clone(),
         amount_param: t.amount_param.clone(),
         query_tool: t.query_tool.clone(),
+        max_depth: provider.max_depth,
         payee_param: t.payee_param.clone(),
         reference_conflict: t.reference_conflict.clone(),
         query_found_field: t.query_found_field.clone(),
