@@ -259,9 +259,14 @@ fn tool_view(t: &Tool) -> ToolView {
         ));
     }
     match (&t.query_tool, &t.query_found_field) {
-        (Some(q), None) => facts.push(format!(
-            "When the outcome is unknown (timeout, reset), call `{q}`."
-        )),
+        (Some(q), None) => match (&t.query_match, &t.merchant_reference) {
+            (Some(path), Some(m)) => facts.push(format!(
+                "When the outcome is unknown (timeout, reset), call `{q}`: the listed item whose `{path}` equals `{m}` is the earlier call."
+            )),
+            _ => facts.push(format!(
+                "When the outcome is unknown (timeout, reset), call `{q}`."
+            )),
+        },
         (Some(q), Some(f)) => facts.push(format!(
             "When the outcome is unknown (timeout, reset), call `{q}`; it happened only if the result has `{f}`."
         )),

@@ -462,7 +462,7 @@ pub fn tool_module(t: &Tool) -> String {
         }
         Check::CertModeInProduction => rt("Check::CertModeInProduction"),
     });
-    let query_match = opt_str(None);
+    let query_match = opt_str(t.query_match.as_deref());
     let max_depth = t.max_depth;
     let input_path = format!("../../schemas/{}.input.json", t.name);
     let validation_path = format!("../../schemas/{}.validate.json", t.name);

@@ -56,7 +56,7 @@ pub fn node_schema(n: &Node) -> Value {
         s.insert("additionalProperties".into(), node_schema(v));
     }
     if n.ty == Ty::Metadata {
-        s.insert("maxProperties".into(), json!(10));
+        s.insert("maxProperties".into(), json!(METADATA_MAX_KEYS));
         s.insert("additionalProperties".into(), json!({ "type": "string" }));
     }
     if let Some(props) = &n.properties {
@@ -133,6 +133,9 @@ pub fn input_schema(t: &Tool) -> Value {
             };
             m.insert("description".into(), json!(text));
         }
+        if let Value::Object(m) = &mut s {
+            reserve_child_keys(m, p, &t.params);
+        }
         props.insert(p.name.clone(), s);
         // A required argument the configuration can supply may be left out by the caller.
         if p.required && p.default_from.is_none() {
@@ -172,6 +175,60 @@ pub fn input_schema(t: &Tool) -> Value {
     }
     Value::Object(s)
 }
+
+/// The keys of an `object` or `metadata` argument that later arguments set (`metadata.refund_no`
+/// from `refund_no`), each with the argument that sets it.
+pub fn child_keys<'a>(p: &Param, params: &'a [Param]) -> Vec<(String, &'a str)> {
+    let prefix = format!("{}.", p.wire);
+    params
+        .iter()
+        .filter(|c| c.location == p.location)
+        .filter_map(|c| {
+            let rest = c.wire.strip_prefix(&prefix)?;
+            let key = rest.split('.').next().unwrap_or(rest);
+            Some((key.to_owned(), c.name.as_str()))
+        })
+        .collect()
+}
+
+/// Keeps the caller from giving keys that other arguments set: they are refused by name, a
+/// `metadata` argument leaves room for them, and the description says where they come from.
+fn reserve_child_keys(m: &mut Map<String, Value>, p: &Param, params: &[Param]) {
+    let children = child_keys(p, params);
+    if children.is_empty() {
+        return;
+    }
+    let mut keys: Vec<&str> = children.iter().map(|(k, _)| k.as_str()).collect();
+    keys.dedup();
+    let names = match keys.as_slice() {
+        [one] => json!({ "not": { "const": one } }),
+        many => json!({ "not": { "enum": many } }),
+    };
+    m.insert("propertyNames".into(), names);
+    if p.node.ty == Ty::Metadata {
+        m.insert(
+            "maxProperties".into(),
+            json!(METADATA_MAX_KEYS.saturating_sub(keys.len())),
+        );
+    }
+    let notes: Vec<String> = children
+        .iter()
+        .map(|(k, from)| format!("`{k}` is set from the `{from}` argument; do not put it here."))
+        .collect();
+    let d = m
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let text = std::iter::once(d.to_owned())
+        .chain(notes)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    m.insert("description".into(), json!(text));
+}
+
+/// The most keys a `metadata` argument may have.
+pub const METADATA_MAX_KEYS: usize = 10;
 
 /// The input schema as published in `tools/list`: the validation schema without root
 /// combinators (the Anthropic API rejects a tool whose `input_schema` has a root

@@ -91,6 +91,8 @@ pub struct Tool {
     pub reference_conflict: Option<String>,
     /// Field of the query tool's result whose presence shows the operation happened.
     pub query_found_field: Option<String>,
+    /// Dotted path of the field of the listed items that holds the merchant reference.
+    pub query_match: Option<String>,
     pub channel_rules: Option<ChannelRules>,
     /// Conditional requirements, in spec order.
     pub rules: Vec<Rule>,

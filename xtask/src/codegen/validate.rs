@@ -268,6 +268,7 @@ pub fn validate(files: &[(Source, SpecFile)]) -> Result<Model, Diagnostics> {
                 );
             } else if let Some(t) = model.tools.get(&tool) {
                 check_query_found_field(&mut ctx, t, q, &tool_path.key("query_found_field"));
+                check_query_match_target(&mut ctx, t, q, &tool_path.key("query_match"));
                 check_query_is_buildable(&mut ctx, t, q, &path);
             }
         }
@@ -306,6 +307,118 @@ fn check_query_found_field(ctx: &mut Ctx<'_>, t: &Tool, q: &Tool, path: &YamlPat
     }
 }
 
+/// `query_match` on the tool itself: a dotted path, with a `query_tool` and a `merchant_reference`
+/// whose `wire` is that path (the gateway stores the reference exactly where the list shows it).
+fn check_query_match(ctx: &mut Ctx<'_>, t: &ToolSpec, qm: &str, params: &[Param], path: &YamlPath) {
+    if !is_dotted_path(qm) {
+        ctx.error(
+            path,
+            format!(
+                "query_match `{qm}` must be a dotted path of field names, e.g. `metadata.refund_no`"
+            ),
+        );
+        return;
+    }
+    if t.query_tool.is_none() {
+        let d = ctx.error(
+            path,
+            format!("query_match needs a query_tool; `{}` names none", t.name),
+        );
+        set(d, "name the list tool whose items are matched");
+    }
+    let Some(m) = &t.merchant_reference else {
+        let d = ctx.error(
+            path,
+            format!(
+                "query_match needs a merchant_reference; `{}` names none",
+                t.name
+            ),
+        );
+        set(
+            d,
+            "the listed item whose field equals the merchant reference is the earlier operation; name that argument",
+        );
+        return;
+    };
+    if let Some(p) = params.iter().find(|p| p.name == *m)
+        && p.wire != qm
+    {
+        let d = ctx.error(
+            path,
+            format!(
+                "query_match `{qm}` is not where `{m}` is sent (its wire is `{}`)",
+                p.wire
+            ),
+        );
+        set(
+            d,
+            format!(
+                "the gateway stores the reference where it is sent: give `{m}` `wire: {qm}`, or match on `{}`",
+                p.wire
+            ),
+        );
+    }
+}
+
+fn is_dotted_path(s: &str) -> bool {
+    s.split('.')
+        .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+}
+
+/// `query_match` against the query tool: it lists (`list_of` an object, so it pages), and the
+/// path follows the listed object's declared fields as far as they are declared.
+fn check_query_match_target(ctx: &mut Ctx<'_>, t: &Tool, q: &Tool, path: &YamlPath) {
+    let Some(qm) = &t.query_match else { return };
+    let Response::ListOf { name, object } = &q.response else {
+        let d = ctx.error(
+            path,
+            format!(
+                "query_match needs a list query tool, but `{}` does not return `list_of` objects",
+                q.name
+            ),
+        );
+        set(
+            d,
+            "name a tool with `response: {list_of: …}` and `pagination`, e.g. the list of refunds",
+        );
+        return;
+    };
+    let mut current = Some(object);
+    let mut what = format!("`{name}`");
+    let segments: Vec<&str> = qm.split('.').collect();
+    for (i, seg) in segments.iter().enumerate() {
+        let Some(o) = current.filter(|o| !o.fields.is_empty()) else {
+            return;
+        };
+        let Some(f) = o.fields.get(*seg) else {
+            ctx.unknown(
+                path,
+                format!("query_match `{qm}`: `{seg}` is not a field of {what}"),
+                seg,
+                o.fields.keys().map(String::as_str),
+            );
+            return;
+        };
+        let last = i + 1 == segments.len();
+        current = match &f.shape {
+            FieldShape::Object { object, .. } => Some(object),
+            FieldShape::Json(types) if last || types.iter().any(|t| t == "object") => None,
+            FieldShape::Json(types) => {
+                ctx.error(
+                    path,
+                    format!(
+                        "query_match `{qm}`: field `{seg}` of {what} is `{}`, so it has no `{}`",
+                        types.join("` or `"),
+                        segments[i + 1]
+                    ),
+                );
+                return;
+            }
+        };
+        what = format!("`{seg}`");
+    }
+}
+
 /// An argument the caller always ends up passing: required, or filled by a default.
 fn always_given(p: &Param) -> bool {
     p.required || p.node.default.is_some() || p.default_from.is_some()
@@ -313,10 +426,12 @@ fn always_given(p: &Param) -> bool {
 
 /// After an unknown outcome the runtime calls the query tool with the arguments whose names the
 /// two tools share, so those must satisfy the query tool's input. Alipay tools with a
-/// merchant_reference only: a Ping++ charge is de-duplicated by `order_no` and queried by an id
+/// merchant_reference and every tool with a `query_match` (it lists with the tool's own
+/// arguments); a Ping++ charge is exempt: it is de-duplicated by `order_no` and queried by an id
 /// the caller does not have yet.
 fn check_query_is_buildable(ctx: &mut Ctx<'_>, t: &Tool, q: &Tool, path: &YamlPath) {
-    if t.provider != "alipay" || t.merchant_reference.is_none() {
+    let alipay_keyed = t.provider == "alipay" && t.merchant_reference.is_some();
+    if !alipay_keyed && t.query_match.is_none() {
         return;
     }
     let own = |n: &str| t.params.iter().find(|p| p.name == n);
@@ -710,7 +825,7 @@ fn lower_tool(
     };
 
     // Parameters.
-    let mut params = Vec::new();
+    let mut params: Vec<Param> = Vec::new();
     let mut names = BTreeSet::new();
     let mut wires: BTreeMap<(String, String), String> = BTreeMap::new();
     for (j, p) in t.params.iter().enumerate() {
@@ -749,20 +864,10 @@ fn lower_tool(
                 );
             }
             let loc_key = format!("{:?}", param.location);
-            // Two arguments may not write the same wire slot, nor one inside the other.
             for ((loc, w), other) in &wires {
-                if *loc == loc_key
-                    && (*w == param.wire
-                        || w.starts_with(&format!("{}.", param.wire))
-                        || param.wire.starts_with(&format!("{w}.")))
-                {
-                    ctx.error(
-                        &ppath.key("wire"),
-                        format!(
-                            "parameter `{}` (wire `{}`) collides with `{other}` (wire `{w}`)",
-                            p.name, param.wire
-                        ),
-                    );
+                if *loc == loc_key {
+                    let parent = params.iter().find(|x| x.name == *other);
+                    check_wire_overlap(ctx, &param, parent, w, &ppath.key("wire"));
                 }
             }
             wires.insert((loc_key, param.wire.clone()), p.name.clone());
@@ -935,6 +1040,9 @@ fn lower_tool(
                 "name the argument whose reuse with different arguments the gateway rejects, e.g. merchant_reference: out_trade_no",
             );
         }
+    }
+    if let Some(qm) = &t.query_match {
+        check_query_match(ctx, t, qm, &params, &path.key("query_match"));
     }
     if t.query_found_field.is_some() && t.query_tool.is_none() {
         let d = ctx.error(
@@ -1119,12 +1227,77 @@ fn lower_tool(
         payee_param: t.payee_param.clone(),
         reference_conflict: t.reference_conflict.clone(),
         query_found_field: t.query_found_field.clone(),
+        query_match: t.query_match.clone(),
         channel_rules,
         rules,
         require_any,
         checks,
         response: response?,
     })
+}
+
+/// Two arguments may not write the same wire slot, nor one inside the other, except a key inside
+/// an earlier free-form `object` or `metadata` argument (`metadata.refund_no` after `metadata`):
+/// the runtime writes the arguments in order, so the key is merged into the caller's object.
+fn check_wire_overlap(
+    ctx: &mut Ctx<'_>,
+    param: &Param,
+    earlier: Option<&Param>,
+    earlier_wire: &str,
+    path: &YamlPath,
+) {
+    let (name, wire) = (&param.name, &param.wire);
+    let other = earlier.map_or("another parameter", |p| p.name.as_str());
+    let child_key = wire.strip_prefix(&format!("{earlier_wire}."));
+    let collides = wire == earlier_wire || earlier_wire.starts_with(&format!("{wire}."));
+    let Some(key) = child_key.filter(|_| !collides) else {
+        if collides {
+            let d = ctx.error(
+                path,
+                format!("parameter `{name}` (wire `{wire}`) collides with `{other}` (wire `{earlier_wire}`)"),
+            );
+            if earlier_wire.starts_with(&format!("{wire}.")) {
+                set(
+                    d,
+                    "an argument that goes inside another one's object must come after it",
+                );
+            }
+        }
+        return;
+    };
+    let Some(parent) = earlier else { return };
+    let first = key.split('.').next().unwrap_or(key);
+    let why = match parent.node.ty {
+        Ty::Metadata if key.contains('.') => {
+            Some("a `metadata` holds one level of keys".to_owned())
+        }
+        Ty::Metadata if param.node.ty != Ty::String => Some(format!(
+            "a `metadata` holds only strings, and `{name}` is `{}`",
+            param.node.ty.as_str()
+        )),
+        Ty::Metadata => None,
+        Ty::Object
+            if parent
+                .node
+                .properties
+                .as_ref()
+                .is_some_and(|props| props.contains_key(first)) =>
+        {
+            Some(format!("`{other}` declares `{first}` itself"))
+        }
+        Ty::Object => None,
+        ty => Some(format!("`{other}` is `{}`, which has no keys", ty.as_str())),
+    };
+    if let Some(why) = why {
+        let d = ctx.error(
+            path,
+            format!("parameter `{name}` (wire `{wire}`) cannot go inside `{other}` (wire `{earlier_wire}`): {why}"),
+        );
+        set(
+            d,
+            "an argument can set a string key of an earlier `metadata` argument, or a key that an earlier `object` argument does not declare",
+        );
+    }
 }
 
 /// Reports an argument name that is not a parameter of the tool, with a did-you-mean.
