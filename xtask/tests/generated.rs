@@ -172,10 +172,36 @@ fn money_moving_tools_say_how_to_recover() {
             );
         }
     }
-    let refund = lookup("create_refund");
-    assert!(!refund.idempotent, "Ping++ refunds have no idempotency key");
-    assert_eq!(refund.amount_param, Some("amount"));
-    assert!(refund.description.contains("retrieve_refund"));
+    for (name, list) in [
+        ("create_refund", "list_refunds"),
+        ("create_recharge_refund", "list_recharge_refunds"),
+    ] {
+        // Ping++ has no idempotency key for refunds: the caller's refund_no, kept in the
+        // refund's metadata, is found again by listing the refunds.
+        let refund = lookup(name);
+        assert!(refund.idempotent, "{name}");
+        assert_eq!(refund.merchant_reference, Some("refund_no"), "{name}");
+        assert_eq!(refund.query_tool, Some(list), "{name}");
+        assert_eq!(refund.query_match, Some("metadata.refund_no"), "{name}");
+        let key = refund.param("refund_no").expect("refund_no");
+        assert!(key.required && key.kind == Kind::String, "{name}");
+        assert_eq!(key.wire, "metadata.refund_no", "{name}");
+        let order: Vec<&str> = refund.params.iter().map(|p| p.name).collect();
+        let at = |n: &str| order.iter().position(|p| *p == n).expect("param");
+        assert!(
+            at("metadata") < at("refund_no"),
+            "{name}: merged after metadata"
+        );
+        assert!(!refund.description.contains("NOT idempotent"), "{name}");
+        assert!(refund.description.contains("SAME `refund_no`"), "{name}");
+        let metadata = &schema(refund.input_schema)["properties"]["metadata"];
+        assert_eq!(metadata["maxProperties"], 9, "{name}: room for refund_no");
+        assert_eq!(
+            metadata["propertyNames"],
+            json!({"not": {"const": "refund_no"}})
+        );
+    }
+    assert_eq!(lookup("create_refund").amount_param, Some("amount"));
     let charge = lookup("create_charge");
     assert_eq!(charge.merchant_reference, Some("order_no"));
     assert!(!lookup("verify_webhook").open_world());

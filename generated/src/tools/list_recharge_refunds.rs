@@ -34,7 +34,7 @@ pub type ListRechargeRefundsOutput = crate::objects::List<
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "list_recharge_refunds",
     title: "List the refunds of a Ping++ recharge",
-    description: "List the refunds of one recharge, a page at a time: `page` starts at 1, `per_page` is 1-100.\n`has_more` says whether more pages remain; ask for `page` + 1 to get the next one.\nUse it after an unknown refund outcome to see whether the refund was created.",
+    description: "List the refunds of one recharge, a page at a time: `page` starts at 1, `per_page` is 1-100.\n`has_more` says whether more pages remain; ask for `page` + 1 to get the next one.\nA refund made by create_recharge_refund carries your `refund_no` in `metadata.refund_no`.",
     provider: ::zhifu_runtime::tool::Provider::Pingpp,
     effect: ::zhifu_runtime::tool::Effect::Read,
     idempotent: true,
