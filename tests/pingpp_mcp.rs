@@ -238,7 +238,7 @@ async fn every_tool_in_a_payment_flow() {
 
     let recharge = ok!(
         "create_recharge",
-        json!({"user": "u_1001", "charge": {"amount": 10000, "channel": "alipay", "order_no": unique("RC").chars().take(20).collect::<String>(), "subject": "Top-up", "body": "Balance top-up"}, "description": "top-up"})
+        json!({"user": "u_1001", "amount": 10000, "channel": "alipay", "order_no": unique("RC").chars().take(20).collect::<String>(), "subject": "Top-up", "body": "Balance top-up", "description": "top-up"})
     );
     let recharge_id = recharge["id"].as_str().unwrap().to_string();
     ok!("retrieve_recharge", json!({"recharge_id": recharge_id}));

@@ -154,6 +154,12 @@ fn path_placeholders_are_exactly_the_path_params() {
 fn money_moving_tools_say_how_to_recover() {
     for t in TOOLS {
         if t.effect == Effect::MovesMoney {
+            // Every movement of money has a key the idempotency guard can hold a retry to.
+            let key = t
+                .merchant_reference
+                .and_then(|m| t.param(m))
+                .unwrap_or_else(|| panic!("{} has no merchant_reference", t.name));
+            assert!(key.required && key.kind == Kind::String, "{}", t.name);
             let q = t
                 .query_tool
                 .unwrap_or_else(|| panic!("{} has no query_tool", t.name));
@@ -202,6 +208,18 @@ fn money_moving_tools_say_how_to_recover() {
         );
     }
     assert_eq!(lookup("create_refund").amount_param, Some("amount"));
+    // A recharge's charge is flattened so that its order_no is the top-level reference.
+    let recharge = lookup("create_recharge");
+    assert_eq!(recharge.merchant_reference, Some("order_no"));
+    assert_eq!(
+        recharge.param("order_no").expect("order_no").wire,
+        "charge.order_no"
+    );
+    assert_eq!(recharge.amount_param, Some("amount"));
+    assert_eq!(
+        recharge.param("amount").expect("amount").wire,
+        "charge.amount"
+    );
     let charge = lookup("create_charge");
     assert_eq!(charge.merchant_reference, Some("order_no"));
     assert!(!lookup("verify_webhook").open_world());
@@ -401,11 +419,34 @@ fn alipay_descriptors_follow_the_runtime_contract() {
     assert_eq!(refund.merchant_reference, Some("out_request_no"));
     assert_eq!(refund.query_tool, Some("query_refund"));
     assert!(refund.param("out_request_no").expect("key").required);
+    // A payment link creates a payable order exactly like create_trade: one rule for all.
+    let trade = lookup("create_trade");
     for url in ["create_page_payment_url", "create_wap_payment_url"] {
         let t = lookup(url);
         assert!(matches!(t.operation, Operation::GatewayUrl { .. }), "{url}");
-        assert!(!t.open_world() && !t.destructive(), "{url}");
+        assert!(!t.open_world() && t.destructive(), "{url}");
+        assert_eq!(
+            (t.effect, t.merchant_reference, t.amount_param, t.query_tool),
+            (
+                trade.effect,
+                trade.merchant_reference,
+                trade.amount_param,
+                trade.query_tool
+            ),
+            "{url}"
+        );
     }
+    // Cancelling a paid trade refunds it in full: the result says which, and so does the text.
+    let cancel = lookup("cancel_trade");
+    assert_eq!(cancel.merchant_reference, Some("out_trade_no"));
+    assert!(!cancel.param("trade_no").expect("trade_no").required);
+    assert!(cancel.description.contains("REFUNDS THE BUYER IN FULL"));
+    let out = schema(cancel.output_schema);
+    assert_eq!(
+        out["properties"]["action"]["enum"],
+        json!(["close", "refund"])
+    );
+    assert_eq!(out["properties"]["retry_flag"]["enum"], json!(["Y", "N"]));
     assert!(matches!(
         lookup("verify_notification").operation,
         Operation::Local {
@@ -424,11 +465,19 @@ type MoneyKeys = (
 
 #[test]
 fn reference_payee_and_query_result_keys_are_pinned() {
-    let expected: [MoneyKeys; 7] = [
+    let expected: [MoneyKeys; 8] = [
         (
             "create_charge",
             Some(
                 "invalid_request_error (param order_no): order_no already used with different parameters",
+            ),
+            None,
+            None,
+        ),
+        (
+            "create_recharge",
+            Some(
+                "invalid_request_error (param charge[order_no]): order_no already used with different parameters",
             ),
             None,
             None,
@@ -483,19 +532,22 @@ fn reference_payee_and_query_result_keys_are_pinned() {
     }
 }
 
-/// The runtime queries an Alipay tool's outcome with the arguments whose names the two tools
-/// share: those must meet the query tool's `required` and `anyOf` whenever the tool's own input
-/// is valid (read from the schemas: `required` and the `require_any` groups).
+/// The runtime queries the outcome of an Alipay tool, or of any tool with a `query_match`, with
+/// the arguments whose names the two tools share: those must meet the query tool's `required`
+/// and `anyOf` whenever the tool's own input is valid (read from the schemas: `required` and the
+/// `require_any` groups).
 #[test]
-fn alipay_queries_can_be_built_from_the_tools_own_arguments() {
+fn keyed_queries_can_be_built_from_the_tools_own_arguments() {
     let mut checked = 0;
     for t in TOOLS.iter().filter(|t| {
-        t.provider == zhifu_runtime::tool::Provider::Alipay
+        let alipay = t.provider == zhifu_runtime::tool::Provider::Alipay
             && t.merchant_reference.is_some()
-            && t.query_tool.is_some()
+            && t.query_tool.is_some();
+        alipay || t.query_match.is_some()
     }) {
         let q = lookup(t.query_tool.expect("filtered"));
-        let qs = schema(q.input_schema);
+        // The validation schema: the published one has no root `allOf` to hold `anyOf` groups.
+        let qs = schema(q.validation_schema);
         let shared: BTreeSet<&str> = t
             .params
             .iter()
@@ -517,7 +569,7 @@ fn alipay_queries_can_be_built_from_the_tools_own_arguments() {
                 q.name
             );
         }
-        let own_groups = any_of_groups(&schema(t.input_schema));
+        let own_groups = any_of_groups(&schema(t.validation_schema));
         for options in any_of_groups(&qs) {
             assert!(
                 options.iter().any(|o| guaranteed.contains(o.as_str()))
@@ -531,7 +583,7 @@ fn alipay_queries_can_be_built_from_the_tools_own_arguments() {
         }
         checked += 1;
     }
-    assert!(checked >= 4, "only {checked} Alipay tools checked");
+    assert!(checked >= 9, "only {checked} tools checked");
 }
 
 /// The `require_any` groups of an input schema: each `anyOf` of `required` under `allOf`.

@@ -1091,6 +1091,16 @@ fn lower_tool(
             "name the read tool that tells the outcome after a timeout",
         );
     }
+    if matches!(t.effect, Effect::MovesMoney) && t.merchant_reference.is_none() {
+        let d = ctx.error(
+            path,
+            format!("`{}` moves money but names no merchant_reference", t.name),
+        );
+        set(
+            d,
+            "name the required string argument that the caller reuses when retrying; where the gateway has none, add one that it stores (e.g. in metadata) and a query_match to find it again",
+        );
+    }
 
     // Channel rules.
     let mut channel_rules = None;
