@@ -601,3 +601,174 @@ fn any_of_groups(s: &Value) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+/// The sentences of a description, and their `;`-separated parts.
+fn clauses(description: &str) -> Vec<&str> {
+    description
+        .split(". ")
+        .flat_map(|s| s.split("; "))
+        .collect()
+}
+
+/// `clause` names `word` as a whole word (`wx` is not in `wx_pub`).
+fn mentions(clause: &str, word: &str) -> bool {
+    clause
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| w == word)
+}
+
+/// The names of a JSON array of strings.
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s.as_str().expect("string").to_owned())
+        .collect()
+}
+
+/// What a model reads in `tools/list` is enough: the published input schema has no root
+/// combinator (the Anthropic API rejects a tool list containing one), and every rule the runtime
+/// validates with them (each `require_any`, `rules` entry and channel-table row under the
+/// validation schema's root `allOf`) is stated in the published schema's `description`.
+#[test]
+fn published_input_schemas_have_no_root_combinators_and_state_every_rule() {
+    let mut rules = 0;
+    for t in TOOLS {
+        let published = schema(t.input_schema);
+        for key in ["allOf", "anyOf", "oneOf", "if", "then", "else", "not"] {
+            assert!(published.get(key).is_none(), "{}: root `{key}`", t.name);
+        }
+        let validation = schema(t.validation_schema);
+        let mut same = validation.clone();
+        same.as_object_mut().expect("object").remove("allOf");
+        assert_eq!(
+            published, same,
+            "{}: published = validation - allOf",
+            t.name
+        );
+        let description = published["description"].as_str().unwrap_or_default();
+        let all = clauses(description);
+        let stated = |words: &[String], extra: &str| {
+            all.iter()
+                .any(|c| c.contains(extra) && words.iter().all(|w| c.contains(&format!("`{w}`"))))
+        };
+        for entry in validation["allOf"].as_array().into_iter().flatten() {
+            rules += 1;
+            if let Some(any) = entry["anyOf"].as_array() {
+                let names: Vec<String> = any.iter().flat_map(|o| strings(&o["required"])).collect();
+                assert!(
+                    stated(&names, "at least one"),
+                    "{}: require_any {names:?} not stated in {description:?}",
+                    t.name
+                );
+                continue;
+            }
+            let cond = entry["if"]["properties"].as_object().expect("if/then rule");
+            let then = &entry["then"];
+            if then.get("properties").is_none() {
+                // A `rules` entry: when <param> is <values>, <names> are required.
+                let mut words = strings(&then["required"]);
+                for (param, c) in cond {
+                    words.push(param.clone());
+                    let values = c.get("const").map_or_else(
+                        || c["enum"].as_array().expect("enum").clone(),
+                        |v| vec![v.clone()],
+                    );
+                    words.extend(
+                        values
+                            .iter()
+                            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)),
+                    );
+                }
+                assert!(
+                    stated(&words, "required"),
+                    "{}: rule {entry} not stated in {description:?}",
+                    t.name
+                );
+                continue;
+            }
+            // A channel-table row: when channel is X, extra carries keys, order_no has a length.
+            let (channel, code) = cond.iter().next().expect("one condition");
+            let code = code["const"].as_str().expect("channel code");
+            for (field, rule) in then["properties"].as_object().expect("properties") {
+                let keys = strings(&rule["required"]);
+                let length = match (rule.get("minLength"), rule.get("maxLength")) {
+                    (Some(a), Some(b)) => format!("{a}-{b}"),
+                    _ => String::new(),
+                };
+                let ok = all.iter().any(|c| {
+                    mentions(c, code)
+                        && c.contains(&length)
+                        && keys.iter().all(|k| c.contains(&format!("`{k}`")))
+                }) && description.contains(&format!("By `{channel}`, `{field}`"));
+                assert!(
+                    ok,
+                    "{}: channel {code}'s `{field}` rule {rule} not stated in {description:?}",
+                    t.name
+                );
+            }
+        }
+    }
+    assert!(rules >= 60, "only {rules} rules found");
+}
+
+/// Numbers are bounded by the spec at any depth: a client cannot send 1e308 or 2^63.
+#[test]
+fn every_number_argument_has_a_maximum() {
+    fn walk(name: &str, at: &str, s: &Value, found: &mut usize) {
+        if matches!(s["type"].as_str(), Some("integer" | "number")) {
+            assert!(s["maximum"].is_i64(), "{name}: `{at}` has no maximum: {s}");
+            *found += 1;
+        }
+        for (key, child) in s["properties"].as_object().into_iter().flatten() {
+            walk(name, &format!("{at}.{key}"), child, found);
+        }
+        for key in ["items", "additionalProperties"] {
+            if s[key].is_object() {
+                walk(name, &format!("{at}[]"), &s[key], found);
+            }
+        }
+    }
+    let mut found = 0;
+    for t in TOOLS {
+        walk(t.name, "", &schema(t.validation_schema), &mut found);
+    }
+    assert!(found >= 20, "only {found} numbers found");
+    let charge = validator(lookup("create_charge"));
+    let args = |amount: Value| json!({"order_no": "A1", "channel": "alipay", "amount": amount, "subject": "s", "body": "b"});
+    assert!(charge.is_valid(&args(json!(10_000_000_000i64))));
+    for absurd in [
+        json!(1e308),
+        json!(9_223_372_036_854_775_808u64),
+        json!(10_000_000_001i64),
+    ] {
+        assert!(!charge.is_valid(&args(absurd.clone())), "{absurd}");
+    }
+}
+
+/// Arguments the runtime would refuse for depth cannot be declared.
+#[test]
+fn declared_arguments_fit_within_max_depth() {
+    fn depth(s: &Value) -> u8 {
+        let children = s["properties"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .chain(["items", "additionalProperties"].iter().map(|k| &s[*k]))
+            .filter(|c| c.is_object())
+            .map(depth)
+            .max()
+            .unwrap_or(0);
+        match s["type"].as_str() {
+            Some("object" | "array") => 1 + children,
+            _ => 0,
+        }
+    }
+    for t in TOOLS {
+        assert_eq!(t.max_depth, 8, "{}: both providers declare 8", t.name);
+        let s = schema(t.validation_schema);
+        for (name, p) in s["properties"].as_object().expect("properties") {
+            assert!(depth(p) <= t.max_depth, "{}.{name}", t.name);
+        }
+    }
+}

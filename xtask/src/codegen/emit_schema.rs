@@ -145,7 +145,10 @@ pub fn input_schema(t: &Tool) -> Value {
     let mut s = Map::new();
     s.insert("$schema".into(), json!(DIALECT));
     s.insert("title".into(), json!(format!("{} arguments", t.name)));
-    let sentences = rule_sentences(t);
+    let mut sentences = rule_sentences(t);
+    if let Some(rules) = &t.channel_rules {
+        sentences.extend(channel_rule_sentences(rules));
+    }
     if !sentences.is_empty() {
         s.insert("description".into(), json!(sentences.join(" ")));
     }
@@ -321,6 +324,59 @@ pub fn rule_sentences(t: &Tool) -> Vec<String> {
             "When {}, {} {verb} required.",
             conds.join(" and "),
             ticked(&r.require, "and")
+        ));
+    }
+    out
+}
+
+/// The channel table as sentences for a model (the published schema has no root `allOf` to
+/// carry it): which `extra` keys and which `order_no` lengths each channel needs, channels with
+/// the same requirement grouped, in table order.
+pub fn channel_rule_sentences(r: &ChannelRules) -> Vec<String> {
+    fn grouped<K: PartialEq>(rows: impl Iterator<Item = (K, String)>) -> Vec<(K, Vec<String>)> {
+        let mut groups: Vec<(K, Vec<String>)> = Vec::new();
+        for (key, code) in rows {
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, codes)) => codes.push(code),
+                None => groups.push((key, vec![code])),
+            }
+        }
+        groups
+    }
+    let extra = grouped(
+        r.table
+            .iter()
+            .filter(|(_, row)| !row.extra.is_empty())
+            .map(|(code, row)| (row.extra.clone(), code.clone())),
+    );
+    let lengths = grouped(
+        r.table
+            .iter()
+            .filter_map(|(code, row)| row.order_no.map(|len| (len, code.clone()))),
+    );
+    let mut out = Vec::new();
+    if !extra.is_empty() {
+        let parts: Vec<String> = extra
+            .iter()
+            .map(|(keys, codes)| format!("{} for {}", ticked(keys, "and"), codes.join(", ")))
+            .collect();
+        out.push(format!(
+            "By `{}`, `{}` must carry: {}.",
+            r.channel,
+            r.extra,
+            parts.join("; ")
+        ));
+    }
+    if !lengths.is_empty() {
+        let parts: Vec<String> = lengths
+            .iter()
+            .map(|([min, max], codes)| format!("{min}-{max} for {}", codes.join(", ")))
+            .collect();
+        out.push(format!(
+            "By `{}`, `{}` must have this many characters: {}.",
+            r.channel,
+            r.order_no,
+            parts.join("; ")
         ));
     }
     out
