@@ -42,6 +42,19 @@ async fn every_alipay_tool_once() {
             .unwrap_or_else(|| panic!("{name} not listed"))
             .clone()
     };
+    // A payment link creates a payable order like create_trade: annotated as moving money.
+    for name in [
+        "create_trade",
+        "create_page_payment_url",
+        "create_wap_payment_url",
+    ] {
+        let ann = schema_of(name).annotations.expect("annotations");
+        assert_eq!(
+            (ann.read_only_hint, ann.destructive_hint),
+            (Some(false), Some(true)),
+            "{name}"
+        );
+    }
     let mut called = BTreeSet::new();
     macro_rules! ok {
         ($name:expr, $args:expr) => {{
@@ -88,6 +101,21 @@ async fn every_alipay_tool_once() {
         .await;
     let cancelled = ok!("cancel_trade", json!({"out_trade_no": cancel_no}));
     assert_eq!(cancelled["action"], "close");
+    // Cancelling a paid trade refunds the buyer in full, and the result says so.
+    let paid_cancel_no = unique("C");
+    h.ok(
+        "create_trade",
+        trade_args(&paid_cancel_no, "6.00", "To refund"),
+    )
+    .await;
+    h.sandbox_post(
+        &format!("/_sandbox/alipay/trades/{paid_cancel_no}/pay"),
+        json!({}),
+    )
+    .await;
+    let refunded = ok!("cancel_trade", json!({"out_trade_no": paid_cancel_no}));
+    assert_eq!(refunded["action"], "refund", "{refunded}");
+    assert!(refunded["gmt_refund_pay"].is_string(), "{refunded}");
 
     let page = ok!(
         "create_page_payment_url",
@@ -155,8 +183,9 @@ async fn every_alipay_tool_once() {
     let first = notifications
         .as_array()
         .unwrap()
-        .first()
-        .expect("a notification was produced")
+        .iter()
+        .find(|n| n["params"]["out_trade_no"] == paid_no.as_str())
+        .expect("a notification was produced for the paid trade")
         .clone();
     let verdict = ok!("verify_notification", json!({"body": first["body"]}));
     assert_eq!(verdict["valid"], true);

@@ -99,8 +99,8 @@ async fn tools_list_has_titles_honest_annotations_and_output_schemas() {
     );
     assert_eq!(
         refund.idempotent_hint,
-        Some(false),
-        "refunds have no merchant key: not idempotent"
+        Some(true),
+        "refunds are keyed by the caller's refund_no: idempotent"
     );
     let verify = tools
         .iter()
@@ -184,15 +184,16 @@ async fn every_tool_in_a_payment_flow() {
             .any(|c| c["id"] == charge_id.as_str())
     );
 
+    let (partial_no, rest_no) = (unique("RF"), unique("RF"));
     let partial = ok!(
         "create_refund",
-        json!({"charge_id": charge_id, "amount": 500, "description": "damaged box"})
+        json!({"charge_id": charge_id, "amount": 500, "description": "damaged box", "refund_no": partial_no})
     );
     assert_eq!(partial["amount"], 500);
     let partial_id = partial["id"].as_str().unwrap().to_string();
     let rest = ok!(
         "create_refund",
-        json!({"charge_id": charge_id, "description": "customer returned the item"})
+        json!({"charge_id": charge_id, "description": "customer returned the item", "refund_no": rest_no, "metadata": {"ticket": "T-7"}})
     );
     assert_eq!(
         rest["amount"], 1050,
@@ -207,7 +208,15 @@ async fn every_tool_in_a_payment_flow() {
         "a pending refund settles in the sandbox when retrieved"
     );
     let refunds = ok!("list_refunds", json!({"charge_id": charge_id}));
-    assert_eq!(refunds["data"].as_array().unwrap().len(), 2);
+    let listed: Vec<&Value> = refunds["data"].as_array().unwrap().iter().collect();
+    assert_eq!(listed.len(), 2);
+    // The retry key travels in the refund's metadata, next to the caller's own keys, so the
+    // refund can be found again by listing.
+    assert_eq!(
+        listed[0]["metadata"],
+        json!({"ticket": "T-7", "refund_no": rest_no})
+    );
+    assert_eq!(listed[1]["metadata"], json!({"refund_no": partial_no}));
     let done = h
         .ok("retrieve_charge", json!({"charge_id": charge_id}))
         .await;
@@ -215,7 +224,7 @@ async fn every_tool_in_a_payment_flow() {
     let third = h
         .err(
             "create_refund",
-            json!({"charge_id": charge_id, "amount": 1, "description": "again"}),
+            json!({"charge_id": charge_id, "amount": 1, "description": "again", "refund_no": unique("RF")}),
         )
         .await;
     assert_eq!(third["kind"], "upstream");
@@ -229,13 +238,14 @@ async fn every_tool_in_a_payment_flow() {
 
     let recharge = ok!(
         "create_recharge",
-        json!({"user": "u_1001", "charge": {"amount": 10000, "channel": "alipay", "order_no": unique("RC").chars().take(20).collect::<String>(), "subject": "Top-up", "body": "Balance top-up"}, "description": "top-up"})
+        json!({"user": "u_1001", "amount": 10000, "channel": "alipay", "order_no": unique("RC").chars().take(20).collect::<String>(), "subject": "Top-up", "body": "Balance top-up", "description": "top-up"})
     );
     let recharge_id = recharge["id"].as_str().unwrap().to_string();
     ok!("retrieve_recharge", json!({"recharge_id": recharge_id}));
+    let rr_no = unique("RR");
     let rr = ok!(
         "create_recharge_refund",
-        json!({"recharge_id": recharge_id, "description": "user asked for the balance back"})
+        json!({"recharge_id": recharge_id, "description": "user asked for the balance back", "refund_no": rr_no})
     );
     let rr_id = rr["id"].as_str().unwrap().to_string();
     ok!(
@@ -247,6 +257,7 @@ async fn every_tool_in_a_payment_flow() {
         json!({"recharge_id": recharge_id, "page": 1, "per_page": 10})
     );
     assert_eq!(rrs["data"].as_array().unwrap().len(), 1);
+    assert_eq!(rrs["data"][0]["metadata"]["refund_no"], rr_no.as_str());
 
     let events = h.events().await;
     let event = events
@@ -370,6 +381,18 @@ async fn bad_inputs_are_rejected_before_any_request() {
         ("1.5 as amount", with("amount", json!(1.5)), "amount"),
         ("zero amount", with("amount", json!(0)), "amount"),
         ("amount as string", with("amount", json!("100")), "amount"),
+        // Bounded by the spec's maximum (amount_fen: at most 10000000000 fen).
+        ("1e308 as amount", with("amount", json!(1e308)), "amount"),
+        (
+            "2^63 as amount",
+            with("amount", json!(9_223_372_036_854_775_808u64)),
+            "amount",
+        ),
+        (
+            "time_expire past 2100",
+            with("time_expire", json!(4_102_444_801i64)),
+            "time_expire",
+        ),
         (
             "unknown channel",
             with("channel", json!("paypal_classic")),
@@ -438,10 +461,25 @@ async fn bad_inputs_are_rejected_before_any_request() {
     let err = h
         .err(
             "create_refund",
-            json!({"charge_id": "ch_abc", "amount": 100}),
+            json!({"charge_id": "ch_abc", "amount": 100, "refund_no": "R1"}),
         )
         .await;
     assert_eq!(err["field"], "description", "{err}");
+    // The retry key has its own argument; the caller's metadata cannot carry a second one.
+    let err = h
+        .err(
+            "create_refund",
+            json!({"charge_id": "ch_abc", "description": "x", "refund_no": "R1", "metadata": {"refund_no": "R2"}}),
+        )
+        .await;
+    assert_eq!(err["field"], "metadata", "{err}");
+    let err = h
+        .err(
+            "create_refund",
+            json!({"charge_id": "ch_abc", "description": "x", "refund_no": "R 1"}),
+        )
+        .await;
+    assert_eq!(err["field"], "refund_no", "{err}");
     assert_eq!(
         h.upstream_requests().await,
         before,
@@ -525,7 +563,7 @@ async fn read_only_mode_lists_and_allows_only_reads() {
     let err = h
         .err(
             "create_refund",
-            json!({"charge_id": "ch_x", "description": "x"}),
+            json!({"charge_id": "ch_x", "description": "x", "refund_no": "R1"}),
         )
         .await;
     assert_eq!(

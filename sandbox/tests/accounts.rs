@@ -197,7 +197,10 @@ async fn recharge_succeeds_and_can_be_refunded_once_in_full() {
         "Received unknown parameter: amount"
     );
     let refund = c
-        .post(&refunds, &json!({ "description": "充值退款" }))
+        .post(
+            &refunds,
+            &json!({ "description": "充值退款", "metadata": { "refund_no": "RR-1" } }),
+        )
         .await
         .expect(200);
     assert_eq!(
@@ -224,6 +227,11 @@ async fn recharge_succeeds_and_can_be_refunded_once_in_full() {
     assert_eq!(
         (list["data"][0]["id"].as_str(), list["has_more"].as_bool()),
         (refund["id"].as_str(), Some(false))
+    );
+    assert_eq!(
+        list["data"][0]["metadata"],
+        json!({ "refund_no": "RR-1" }),
+        "a listed refund keeps its metadata (the server finds a retried refund by it)"
     );
     assert_eq!(
         c.get(&format!("{base}/{rc_id}")).await.expect(200)["refunded"],

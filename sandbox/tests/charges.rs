@@ -216,7 +216,10 @@ async fn pay_then_partial_refunds_until_fully_refunded() {
     );
 
     let rest = c
-        .post(&refunds, &json!({ "description": "余下的全部" }))
+        .post(
+            &refunds,
+            &json!({ "description": "余下的全部", "metadata": { "refund_no": "R-2", "ticket": "7" } }),
+        )
         .await
         .expect(200);
     assert_eq!(rest["amount"], 700, "amount defaults to what remains");
@@ -231,6 +234,13 @@ async fn pay_then_partial_refunds_until_fully_refunded() {
     let charge = c.get(&format!("/v1/charges/{ch_id}")).await.expect(200);
     assert_eq!(charge["amount_refunded"], 1000);
     assert_eq!(ids(&charge["refunds"]), vec![id(&rest), id(&first)]);
+    // A listed refund keeps its metadata: the server finds a retried refund by its refund_no.
+    let listed = c.get(&refunds).await.expect(200);
+    assert_eq!(
+        listed["data"][0]["metadata"],
+        json!({ "refund_no": "R-2", "ticket": "7" })
+    );
+    assert_eq!(listed["data"][1]["metadata"], json!({}));
 }
 
 #[tokio::test]

@@ -154,6 +154,12 @@ fn path_placeholders_are_exactly_the_path_params() {
 fn money_moving_tools_say_how_to_recover() {
     for t in TOOLS {
         if t.effect == Effect::MovesMoney {
+            // Every movement of money has a key the idempotency guard can hold a retry to.
+            let key = t
+                .merchant_reference
+                .and_then(|m| t.param(m))
+                .unwrap_or_else(|| panic!("{} has no merchant_reference", t.name));
+            assert!(key.required && key.kind == Kind::String, "{}", t.name);
             let q = t
                 .query_tool
                 .unwrap_or_else(|| panic!("{} has no query_tool", t.name));
@@ -172,10 +178,48 @@ fn money_moving_tools_say_how_to_recover() {
             );
         }
     }
-    let refund = lookup("create_refund");
-    assert!(!refund.idempotent, "Ping++ refunds have no idempotency key");
-    assert_eq!(refund.amount_param, Some("amount"));
-    assert!(refund.description.contains("retrieve_refund"));
+    for (name, list) in [
+        ("create_refund", "list_refunds"),
+        ("create_recharge_refund", "list_recharge_refunds"),
+    ] {
+        // Ping++ has no idempotency key for refunds: the caller's refund_no, kept in the
+        // refund's metadata, is found again by listing the refunds.
+        let refund = lookup(name);
+        assert!(refund.idempotent, "{name}");
+        assert_eq!(refund.merchant_reference, Some("refund_no"), "{name}");
+        assert_eq!(refund.query_tool, Some(list), "{name}");
+        assert_eq!(refund.query_match, Some("metadata.refund_no"), "{name}");
+        let key = refund.param("refund_no").expect("refund_no");
+        assert!(key.required && key.kind == Kind::String, "{name}");
+        assert_eq!(key.wire, "metadata.refund_no", "{name}");
+        let order: Vec<&str> = refund.params.iter().map(|p| p.name).collect();
+        let at = |n: &str| order.iter().position(|p| *p == n).expect("param");
+        assert!(
+            at("metadata") < at("refund_no"),
+            "{name}: merged after metadata"
+        );
+        assert!(!refund.description.contains("NOT idempotent"), "{name}");
+        assert!(refund.description.contains("SAME `refund_no`"), "{name}");
+        let metadata = &schema(refund.input_schema)["properties"]["metadata"];
+        assert_eq!(metadata["maxProperties"], 9, "{name}: room for refund_no");
+        assert_eq!(
+            metadata["propertyNames"],
+            json!({"not": {"const": "refund_no"}})
+        );
+    }
+    assert_eq!(lookup("create_refund").amount_param, Some("amount"));
+    // A recharge's charge is flattened so that its order_no is the top-level reference.
+    let recharge = lookup("create_recharge");
+    assert_eq!(recharge.merchant_reference, Some("order_no"));
+    assert_eq!(
+        recharge.param("order_no").expect("order_no").wire,
+        "charge.order_no"
+    );
+    assert_eq!(recharge.amount_param, Some("amount"));
+    assert_eq!(
+        recharge.param("amount").expect("amount").wire,
+        "charge.amount"
+    );
     let charge = lookup("create_charge");
     assert_eq!(charge.merchant_reference, Some("order_no"));
     assert!(!lookup("verify_webhook").open_world());
@@ -375,11 +419,34 @@ fn alipay_descriptors_follow_the_runtime_contract() {
     assert_eq!(refund.merchant_reference, Some("out_request_no"));
     assert_eq!(refund.query_tool, Some("query_refund"));
     assert!(refund.param("out_request_no").expect("key").required);
+    // A payment link creates a payable order exactly like create_trade: one rule for all.
+    let trade = lookup("create_trade");
     for url in ["create_page_payment_url", "create_wap_payment_url"] {
         let t = lookup(url);
         assert!(matches!(t.operation, Operation::GatewayUrl { .. }), "{url}");
-        assert!(!t.open_world() && !t.destructive(), "{url}");
+        assert!(!t.open_world() && t.destructive(), "{url}");
+        assert_eq!(
+            (t.effect, t.merchant_reference, t.amount_param, t.query_tool),
+            (
+                trade.effect,
+                trade.merchant_reference,
+                trade.amount_param,
+                trade.query_tool
+            ),
+            "{url}"
+        );
     }
+    // Cancelling a paid trade refunds it in full: the result says which, and so does the text.
+    let cancel = lookup("cancel_trade");
+    assert_eq!(cancel.merchant_reference, Some("out_trade_no"));
+    assert!(!cancel.param("trade_no").expect("trade_no").required);
+    assert!(cancel.description.contains("REFUNDS THE BUYER IN FULL"));
+    let out = schema(cancel.output_schema);
+    assert_eq!(
+        out["properties"]["action"]["enum"],
+        json!(["close", "refund"])
+    );
+    assert_eq!(out["properties"]["retry_flag"]["enum"], json!(["Y", "N"]));
     assert!(matches!(
         lookup("verify_notification").operation,
         Operation::Local {
@@ -398,11 +465,19 @@ type MoneyKeys = (
 
 #[test]
 fn reference_payee_and_query_result_keys_are_pinned() {
-    let expected: [MoneyKeys; 7] = [
+    let expected: [MoneyKeys; 8] = [
         (
             "create_charge",
             Some(
                 "invalid_request_error (param order_no): order_no already used with different parameters",
+            ),
+            None,
+            None,
+        ),
+        (
+            "create_recharge",
+            Some(
+                "invalid_request_error (param charge[order_no]): order_no already used with different parameters",
             ),
             None,
             None,
@@ -457,19 +532,22 @@ fn reference_payee_and_query_result_keys_are_pinned() {
     }
 }
 
-/// The runtime queries an Alipay tool's outcome with the arguments whose names the two tools
-/// share: those must meet the query tool's `required` and `anyOf` whenever the tool's own input
-/// is valid (read from the schemas: `required` and the `require_any` groups).
+/// The runtime queries the outcome of an Alipay tool, or of any tool with a `query_match`, with
+/// the arguments whose names the two tools share: those must meet the query tool's `required`
+/// and `anyOf` whenever the tool's own input is valid (read from the schemas: `required` and the
+/// `require_any` groups).
 #[test]
-fn alipay_queries_can_be_built_from_the_tools_own_arguments() {
+fn keyed_queries_can_be_built_from_the_tools_own_arguments() {
     let mut checked = 0;
     for t in TOOLS.iter().filter(|t| {
-        t.provider == zhifu_runtime::tool::Provider::Alipay
+        let alipay = t.provider == zhifu_runtime::tool::Provider::Alipay
             && t.merchant_reference.is_some()
-            && t.query_tool.is_some()
+            && t.query_tool.is_some();
+        alipay || t.query_match.is_some()
     }) {
         let q = lookup(t.query_tool.expect("filtered"));
-        let qs = schema(q.input_schema);
+        // The validation schema: the published one has no root `allOf` to hold `anyOf` groups.
+        let qs = schema(q.validation_schema);
         let shared: BTreeSet<&str> = t
             .params
             .iter()
@@ -491,7 +569,7 @@ fn alipay_queries_can_be_built_from_the_tools_own_arguments() {
                 q.name
             );
         }
-        let own_groups = any_of_groups(&schema(t.input_schema));
+        let own_groups = any_of_groups(&schema(t.validation_schema));
         for options in any_of_groups(&qs) {
             assert!(
                 options.iter().any(|o| guaranteed.contains(o.as_str()))
@@ -505,7 +583,7 @@ fn alipay_queries_can_be_built_from_the_tools_own_arguments() {
         }
         checked += 1;
     }
-    assert!(checked >= 4, "only {checked} Alipay tools checked");
+    assert!(checked >= 9, "only {checked} tools checked");
 }
 
 /// The `require_any` groups of an input schema: each `anyOf` of `required` under `allOf`.
@@ -522,4 +600,175 @@ fn any_of_groups(s: &Value) -> Vec<Vec<String>> {
                 .collect()
         })
         .collect()
+}
+
+/// The sentences of a description, and their `;`-separated parts.
+fn clauses(description: &str) -> Vec<&str> {
+    description
+        .split(". ")
+        .flat_map(|s| s.split("; "))
+        .collect()
+}
+
+/// `clause` names `word` as a whole word (`wx` is not in `wx_pub`).
+fn mentions(clause: &str, word: &str) -> bool {
+    clause
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| w == word)
+}
+
+/// The names of a JSON array of strings.
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s.as_str().expect("string").to_owned())
+        .collect()
+}
+
+/// What a model reads in `tools/list` is enough: the published input schema has no root
+/// combinator (the Anthropic API rejects a tool list containing one), and every rule the runtime
+/// validates with them (each `require_any`, `rules` entry and channel-table row under the
+/// validation schema's root `allOf`) is stated in the published schema's `description`.
+#[test]
+fn published_input_schemas_have_no_root_combinators_and_state_every_rule() {
+    let mut rules = 0;
+    for t in TOOLS {
+        let published = schema(t.input_schema);
+        for key in ["allOf", "anyOf", "oneOf", "if", "then", "else", "not"] {
+            assert!(published.get(key).is_none(), "{}: root `{key}`", t.name);
+        }
+        let validation = schema(t.validation_schema);
+        let mut same = validation.clone();
+        same.as_object_mut().expect("object").remove("allOf");
+        assert_eq!(
+            published, same,
+            "{}: published = validation - allOf",
+            t.name
+        );
+        let description = published["description"].as_str().unwrap_or_default();
+        let all = clauses(description);
+        let stated = |words: &[String], extra: &str| {
+            all.iter()
+                .any(|c| c.contains(extra) && words.iter().all(|w| c.contains(&format!("`{w}`"))))
+        };
+        for entry in validation["allOf"].as_array().into_iter().flatten() {
+            rules += 1;
+            if let Some(any) = entry["anyOf"].as_array() {
+                let names: Vec<String> = any.iter().flat_map(|o| strings(&o["required"])).collect();
+                assert!(
+                    stated(&names, "at least one"),
+                    "{}: require_any {names:?} not stated in {description:?}",
+                    t.name
+                );
+                continue;
+            }
+            let cond = entry["if"]["properties"].as_object().expect("if/then rule");
+            let then = &entry["then"];
+            if then.get("properties").is_none() {
+                // A `rules` entry: when <param> is <values>, <names> are required.
+                let mut words = strings(&then["required"]);
+                for (param, c) in cond {
+                    words.push(param.clone());
+                    let values = c.get("const").map_or_else(
+                        || c["enum"].as_array().expect("enum").clone(),
+                        |v| vec![v.clone()],
+                    );
+                    words.extend(
+                        values
+                            .iter()
+                            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)),
+                    );
+                }
+                assert!(
+                    stated(&words, "required"),
+                    "{}: rule {entry} not stated in {description:?}",
+                    t.name
+                );
+                continue;
+            }
+            // A channel-table row: when channel is X, extra carries keys, order_no has a length.
+            let (channel, code) = cond.iter().next().expect("one condition");
+            let code = code["const"].as_str().expect("channel code");
+            for (field, rule) in then["properties"].as_object().expect("properties") {
+                let keys = strings(&rule["required"]);
+                let length = match (rule.get("minLength"), rule.get("maxLength")) {
+                    (Some(a), Some(b)) => format!("{a}-{b}"),
+                    _ => String::new(),
+                };
+                let ok = all.iter().any(|c| {
+                    mentions(c, code)
+                        && c.contains(&length)
+                        && keys.iter().all(|k| c.contains(&format!("`{k}`")))
+                }) && description.contains(&format!("By `{channel}`, `{field}`"));
+                assert!(
+                    ok,
+                    "{}: channel {code}'s `{field}` rule {rule} not stated in {description:?}",
+                    t.name
+                );
+            }
+        }
+    }
+    assert!(rules >= 60, "only {rules} rules found");
+}
+
+/// Numbers are bounded by the spec at any depth: a client cannot send 1e308 or 2^63.
+#[test]
+fn every_number_argument_has_a_maximum() {
+    fn walk(name: &str, at: &str, s: &Value, found: &mut usize) {
+        if matches!(s["type"].as_str(), Some("integer" | "number")) {
+            assert!(s["maximum"].is_i64(), "{name}: `{at}` has no maximum: {s}");
+            *found += 1;
+        }
+        for (key, child) in s["properties"].as_object().into_iter().flatten() {
+            walk(name, &format!("{at}.{key}"), child, found);
+        }
+        for key in ["items", "additionalProperties"] {
+            if s[key].is_object() {
+                walk(name, &format!("{at}[]"), &s[key], found);
+            }
+        }
+    }
+    let mut found = 0;
+    for t in TOOLS {
+        walk(t.name, "", &schema(t.validation_schema), &mut found);
+    }
+    assert!(found >= 20, "only {found} numbers found");
+    let charge = validator(lookup("create_charge"));
+    let args = |amount: Value| json!({"order_no": "A1", "channel": "alipay", "amount": amount, "subject": "s", "body": "b"});
+    assert!(charge.is_valid(&args(json!(10_000_000_000i64))));
+    for absurd in [
+        json!(1e308),
+        json!(9_223_372_036_854_775_808u64),
+        json!(10_000_000_001i64),
+    ] {
+        assert!(!charge.is_valid(&args(absurd.clone())), "{absurd}");
+    }
+}
+
+/// Arguments the runtime would refuse for depth cannot be declared.
+#[test]
+fn declared_arguments_fit_within_max_depth() {
+    fn depth(s: &Value) -> u8 {
+        let children = s["properties"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .chain(["items", "additionalProperties"].iter().map(|k| &s[*k]))
+            .filter(|c| c.is_object())
+            .map(depth)
+            .max()
+            .unwrap_or(0);
+        match s["type"].as_str() {
+            Some("object" | "array") => 1 + children,
+            _ => 0,
+        }
+    }
+    for t in TOOLS {
+        assert_eq!(t.max_depth, 8, "{}: both providers declare 8", t.name);
+        let s = schema(t.validation_schema);
+        for (name, p) in s["properties"].as_object().expect("properties") {
+            assert!(depth(p) <= t.max_depth, "{}.{name}", t.name);
+        }
+    }
 }

@@ -12,10 +12,9 @@
 )]
 #[serde(deny_unknown_fields)]
 pub struct CancelTradeInput {
-    /// Your order number.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub out_trade_no: ::std::option::Option<::std::string::String>,
-    /// Alipay's trade number.
+    /// Your order number of the trade to cancel; reuse it when retrying.
+    pub out_trade_no: ::std::string::String,
+    /// Alipay's trade number of the same trade (optional; it takes precedence when given).
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub trade_no: ::std::option::Option<::std::string::String>,
 }
@@ -30,20 +29,23 @@ pub struct CancelTradeInput {
     ::serde::Deserialize
 )]
 pub struct CancelTradeOutput {
-    /// `close`: the unpaid trade was closed. `refund`: the paid trade was refunded. Absent when there was nothing to cancel.
+    /// What the cancel did. `close`: the unpaid trade was closed, no money moved. `refund`: the trade was PAID and the buyer was refunded in full. Absent when Alipay had no such trade.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub action: ::std::option::Option<::std::string::String>,
     /// "10000" on success.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub code: ::std::option::Option<::std::string::String>,
-    /// When the refund was paid (action `refund`), yyyy-MM-dd HH:mm:ss.
+    /// When the refund was paid (action `refund`), yyyy-MM-dd HH:mm:ss (Beijing time).
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub gmt_refund_pay: ::std::option::Option<::std::string::String>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub msg: ::std::option::Option<::std::string::String>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub out_trade_no: ::std::option::Option<::std::string::String>,
-    /// `Y`: the cancel did not finish; call cancel_trade again with the same arguments.
+    /// Alipay's settlement id of the refund (action `refund`).
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub refund_settlement_id: ::std::option::Option<::std::string::String>,
+    /// `Y`: the cancel did not finish; call cancel_trade again with the same arguments. `N`: done.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub retry_flag: ::std::option::Option<::std::string::String>,
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
@@ -57,10 +59,10 @@ pub struct CancelTradeOutput {
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "cancel_trade",
     title: "Cancel an Alipay trade",
-    description: "Cancel (roll back) a trade whose payment outcome is unknown (alipay.trade.cancel): an\nunpaid trade is closed, a PAID trade is REFUNDED in full — so this can move money back to\nthe buyer. Prefer close_trade for unpaid trades and refund_trade for paid ones; use this\nwhen a payment attempt is stuck or failed midway. Identify it by `out_trade_no` or\n`trade_no`. The result's `action` says what happened (`close` or `refund`). If\n`retry_flag` is `Y`, call cancel_trade again with the same arguments; on an unknown\noutcome, check with query_trade before calling again.",
+    description: "Cancel (roll back) a trade whose payment outcome is unknown (alipay.trade.cancel).\nCancelling a PAID trade REFUNDS THE BUYER IN FULL: the whole paid amount goes back to the\nbuyer (`action` = `refund`). An unpaid trade is just closed (`action` = `close`); no\n`action` means Alipay had no such trade (yet).\nPrefer close_trade for unpaid trades and refund_trade (any amount) for paid ones; use this\nwhen a payment attempt is stuck or failed midway. Call query_trade first to see whether\nthe trade is paid and for how much.\nRetry-safe by `out_trade_no`: repeating the cancel answers the same `action` and refunds\nnothing twice. If `retry_flag` is `Y`, call cancel_trade again with the same arguments.",
     provider: ::zhifu_runtime::tool::Provider::Alipay,
     effect: ::zhifu_runtime::tool::Effect::MovesMoney,
-    idempotent: false,
+    idempotent: true,
     operation: ::zhifu_runtime::tool::Operation::Gateway {
         method: "alipay.trade.cancel",
     },
@@ -70,7 +72,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
             location: ::zhifu_runtime::tool::Location::BizContent,
             wire: "out_trade_no",
             kind: ::zhifu_runtime::tool::Kind::String,
-            required: false,
+            required: true,
             default_from: ::std::option::Option::None,
             default_json: ::std::option::Option::None,
             secret: false,
@@ -87,7 +89,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
         },
     ],
     pagination: ::zhifu_runtime::tool::Pagination::None,
-    merchant_reference: ::std::option::Option::None,
+    merchant_reference: ::std::option::Option::Some("out_trade_no"),
     amount_param: ::std::option::Option::None,
     query_tool: ::std::option::Option::Some("query_trade"),
     payee_param: ::std::option::Option::None,

@@ -36,7 +36,7 @@ pub struct CreateChargeInput {
     pub extra: ::std::option::Option<
         ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     >,
-    /// Unix time (seconds) after which the charge can no longer be paid.
+    /// Unix time (seconds) after which the charge can no longer be paid: 1 minute to 15 days after creation (WeChat: at most 7 days; UnionPay: at most 1 hour).
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub time_expire: ::std::option::Option<i64>,
     /// Free-text note, at most 255 characters.

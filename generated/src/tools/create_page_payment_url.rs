@@ -45,9 +45,9 @@ pub type CreatePagePaymentUrlOutput = crate::objects::alipay::PaymentUrl;
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "create_page_payment_url",
     title: "Create an Alipay desktop payment link",
-    description: "Build a signed Alipay payment link for a desktop browser (alipay.trade.page.pay). Nothing\nis sent to Alipay and no money moves now: the buyer opens `url`, logs in or scans the QR\ncode shown there, and pays. `total_amount` is a decimal string in yuan, e.g. \"15.50\" (not\nfen), 0.01-100000000.\nSafe to call again: the same `out_trade_no` names the same order (use a new one for a new\norder; after a paid or closed trade, a link for the same out_trade_no cannot be paid).\nNext: give the buyer the link unchanged; after paying, the browser returns to\n`return_url`. Then call query_trade with `out_trade_no` until `trade_status` is\nTRADE_SUCCESS (the notification to notify_url can be checked with verify_notification);\nclose_trade if the buyer gives up. For phones use create_wap_payment_url.",
+    description: "Create a payable Alipay order as a signed payment link for a desktop browser\n(alipay.trade.page.pay), like create_trade: whoever opens `url` can pay `total_amount` to\nyou at once, so treat it as moving money. The link is signed locally and nothing is sent\nto Alipay until the buyer opens it. `total_amount` is a decimal string in yuan, e.g.\n\"15.50\" (not fen), 0.01-100000000.\nIdempotent by `out_trade_no`: the same `out_trade_no` names the same order (use a new one\nfor a new order; after a paid or closed trade, a link for the same out_trade_no cannot be\npaid).\nNext: give the buyer the link unchanged; after paying, the browser returns to\n`return_url`. Then call query_trade with `out_trade_no` until `trade_status` is\nTRADE_SUCCESS (the notification to notify_url can be checked with verify_notification);\nclose_trade if the buyer gives up. For phones use create_wap_payment_url.",
     provider: ::zhifu_runtime::tool::Provider::Alipay,
-    effect: ::zhifu_runtime::tool::Effect::Write,
+    effect: ::zhifu_runtime::tool::Effect::MovesMoney,
     idempotent: true,
     operation: ::zhifu_runtime::tool::Operation::GatewayUrl {
         method: "alipay.trade.page.pay",
@@ -147,7 +147,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     pagination: ::zhifu_runtime::tool::Pagination::None,
     merchant_reference: ::std::option::Option::Some("out_trade_no"),
     amount_param: ::std::option::Option::Some("total_amount"),
-    query_tool: ::std::option::Option::None,
+    query_tool: ::std::option::Option::Some("query_trade"),
     payee_param: ::std::option::Option::None,
     reference_conflict: ::std::option::Option::Some("ACQ.CONTEXT_INCONSISTENT"),
     query_found_field: ::std::option::Option::None,

@@ -17,9 +17,28 @@ pub struct CreateRechargeInput {
     pub app: ::std::option::Option<::std::string::String>,
     /// Id of the app user whose balance is recharged (created if unknown), at most 64 characters.
     pub user: ::std::string::String,
-    /// The charge that pays for the recharge.
-    pub charge: CreateRechargeInputCharge,
-    /// Free-text note, at most 255 characters.
+    /// Your order number for the paying charge, 8-20 letters and digits (the channel may allow fewer), unique per recharge; reuse it when retrying. Sent as the charge's order_no.
+    pub order_no: ::std::string::String,
+    /// Amount the user pays, in fen: an integer from 1 to 1000000000 (100 = ¥1.00).
+    pub amount: i64,
+    /// Payment channel code of the paying charge, e.g. alipay, wx, wx_pub, upacp.
+    pub channel: ::std::string::String,
+    /// Product title of the paying charge, at most 32 characters.
+    pub subject: ::std::string::String,
+    /// Product description of the paying charge, at most 128 characters.
+    pub body: ::std::string::String,
+    /// Channel-specific fields of the paying charge (see the channel table in the tool reference).
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub extra: ::std::option::Option<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    >,
+    /// Unix time (seconds) after which the charge can no longer be paid: 1 minute to 15 days after creation (WeChat: at most 7 days; UnionPay: at most 1 hour).
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub time_expire: ::std::option::Option<i64>,
+    /// Payer's IP address (IPv4 or IPv6); Ping++ uses 127.0.0.1 when omitted.
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub client_ip: ::std::option::Option<::std::string::String>,
+    /// Free-text note on the recharge, at most 255 characters.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
     /// Up to 10 key/value strings, 1000 characters in all.
@@ -32,47 +51,14 @@ pub struct CreateRechargeInput {
 /// Result of `create_recharge`: A Ping++ balance recharge of an app user, paid through an embedded charge.
 pub type CreateRechargeOutput = crate::objects::pingpp::Recharge;
 
-/// The charge that pays for the recharge.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRechargeInputCharge {
-    /// Amount in fen, an integer from 1 to 1000000000 (100 = ¥1.00).
-    pub amount: i64,
-    /// Product description, at most 128 characters.
-    pub body: ::std::string::String,
-    /// Payment channel code, e.g. alipay, wx, wx_pub, upacp.
-    pub channel: ::std::string::String,
-    /// Payer's IP address (IPv4 or IPv6); Ping++ uses 127.0.0.1 when omitted.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub client_ip: ::std::option::Option<::std::string::String>,
-    /// Channel-specific fields (see the channel table in the tool reference).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub extra: ::std::option::Option<
-        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    >,
-    /// Your order number, 8-20 letters and digits.
-    pub order_no: ::std::string::String,
-    /// Product title, at most 32 characters.
-    pub subject: ::std::string::String,
-    /// Unix time (seconds) after which the charge can no longer be paid.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub time_expire: ::std::option::Option<i64>,
-}
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "create_recharge",
     title: "Recharge a Ping++ user balance",
-    description: "Top up an app user's balance: creates a recharge and the charge that pays for it.\n`charge.amount` is an integer in fen (100 = ¥1.00, 1550 = ¥15.50), never yuan or decimals.\n`charge.order_no` (8-20 letters and digits) is your own order number; use a new one per\nrecharge. NOT idempotent: a repeated call can create a second recharge. If a call fails\nwith an unknown outcome (timeout, connection reset), do not repeat it blindly; check the\nrecharge with retrieve_recharge (or the Ping++ dashboard) first.\nThe recharge succeeds only once its charge is paid; call retrieve_recharge to see\n`succeeded`. Some channels need extra fields in `charge.extra` (e.g. wx_pub needs open_id).",
+    description: "Top up an app user's balance: creates a recharge and the charge that pays for it.\n`amount` is an integer in fen (100 = ¥1.00, 1550 = ¥15.50), never yuan or decimals.\n`order_no` (8-20 letters and digits) is your own order number for the paying charge and the\nidempotency key: when retrying the same recharge after an error or timeout, reuse the same\norder_no with the same arguments (Ping++ answers with the same recharge); a new order_no\ncreates a new recharge, and an order_no reused with different arguments is refused.\nThe recharge succeeds only once its charge is paid; call retrieve_recharge to see\n`succeeded`. Some channels need extra fields in `extra` (e.g. wx_pub needs open_id).",
     provider: ::zhifu_runtime::tool::Provider::Pingpp,
     effect: ::zhifu_runtime::tool::Effect::MovesMoney,
-    idempotent: false,
+    idempotent: true,
     operation: ::zhifu_runtime::tool::Operation::Rest {
         method: ::zhifu_runtime::tool::HttpMethod::Post,
         path: "/v1/apps/{app}/recharges",
@@ -99,11 +85,81 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
             secret: false,
         },
         ::zhifu_runtime::tool::Param {
-            name: "charge",
+            name: "order_no",
             location: ::zhifu_runtime::tool::Location::Body,
-            wire: "charge",
-            kind: ::zhifu_runtime::tool::Kind::Object,
+            wire: "charge.order_no",
+            kind: ::zhifu_runtime::tool::Kind::String,
             required: true,
+            default_from: ::std::option::Option::None,
+            default_json: ::std::option::Option::None,
+            secret: false,
+        },
+        ::zhifu_runtime::tool::Param {
+            name: "amount",
+            location: ::zhifu_runtime::tool::Location::Body,
+            wire: "charge.amount",
+            kind: ::zhifu_runtime::tool::Kind::AmountFen,
+            required: true,
+            default_from: ::std::option::Option::None,
+            default_json: ::std::option::Option::None,
+            secret: false,
+        },
+        ::zhifu_runtime::tool::Param {
+            name: "channel",
+            location: ::zhifu_runtime::tool::Location::Body,
+            wire: "charge.channel",
+            kind: ::zhifu_runtime::tool::Kind::String,
+            required: true,
+            default_from: ::std::option::Option::None,
+            default_json: ::std::option::Option::None,
+            secret: false,
+        },
+        ::zhifu_runtime::tool::Param {
+            name: "subject",
+            location: ::zhifu_runtime::tool::Location::Body,
+            wire: "charge.subject",
+            kind: ::zhifu_runtime::tool::Kind::String,
+            required: true,
+            default_from: ::std::option::Option::None,
+            default_json: ::std::option::Option::None,
+            secret: false,
+        },
+        ::zhifu_runtime::tool::Param {
+            name: "body",
+            location: ::zhifu_runtime::tool::Location::Body,
+            wire: "charge.body",
+            kind: ::zhifu_runtime::tool::Kind::String,
+            required: true,
+            default_from: ::std::option::Option::None,
+            default_json: ::std::option::Option::None,
+            secret: false,
+        },
+        ::zhifu_runtime::tool::Param {
+            name: "extra",
+            location: ::zhifu_runtime::tool::Location::Body,
+            wire: "charge.extra",
+            kind: ::zhifu_runtime::tool::Kind::Object,
+            required: false,
+            default_from: ::std::option::Option::None,
+            default_json: ::std::option::Option::None,
+            secret: false,
+        },
+        ::zhifu_runtime::tool::Param {
+            name: "time_expire",
+            location: ::zhifu_runtime::tool::Location::Body,
+            wire: "charge.time_expire",
+            kind: ::zhifu_runtime::tool::Kind::Integer,
+            required: false,
+            default_from: ::std::option::Option::None,
+            default_json: ::std::option::Option::None,
+            secret: false,
+        },
+        ::zhifu_runtime::tool::Param {
+            name: "client_ip",
+            location: ::zhifu_runtime::tool::Location::Body,
+            wire: "charge.client_ip",
+            kind: ::zhifu_runtime::tool::Kind::String,
+            required: false,
             default_from: ::std::option::Option::None,
             default_json: ::std::option::Option::None,
             secret: false,
@@ -130,11 +186,13 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
         },
     ],
     pagination: ::zhifu_runtime::tool::Pagination::None,
-    merchant_reference: ::std::option::Option::None,
-    amount_param: ::std::option::Option::None,
+    merchant_reference: ::std::option::Option::Some("order_no"),
+    amount_param: ::std::option::Option::Some("amount"),
     query_tool: ::std::option::Option::Some("retrieve_recharge"),
     payee_param: ::std::option::Option::None,
-    reference_conflict: ::std::option::Option::None,
+    reference_conflict: ::std::option::Option::Some(
+        "invalid_request_error (param charge[order_no]): order_no already used with different parameters",
+    ),
     query_found_field: ::std::option::Option::None,
     checks: &[],
     query_match: ::std::option::Option::None,

@@ -19,11 +19,13 @@ pub struct CreateRechargeRefundInput {
     pub recharge_id: ::std::string::String,
     /// Reason for the refund, at most 255 characters.
     pub description: ::std::string::String,
-    /// Up to 10 key/value strings, 1000 characters in all.
+    /// Up to 9 key/value strings of your own, 1000 characters in all.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata: ::std::option::Option<
         ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
     >,
+    /// Your refund number (1-64 letters, digits, `_`, `-`), unique per refund; the retry key — reuse the same value when retrying this refund, use a new one for a new refund. Sent in the refund's metadata as `refund_no`.
+    pub refund_no: ::std::string::String,
     /// WeChat and QQ wallet only: refund from unsettled funds (the default) or from recharged funds.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub funding_source: ::std::option::Option<::std::string::String>,
@@ -36,10 +38,10 @@ pub type CreateRechargeRefundOutput = crate::objects::pingpp::Refund;
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "create_recharge_refund",
     title: "Refund a Ping++ recharge",
-    description: "Refund a recharge in full, back to the channel that paid it, and take the amount off the\nuser's balance. Only full refunds exist; there is no amount argument.\nNOT idempotent: Ping++ has no idempotency key for refunds. If a call fails with an unknown\noutcome (timeout, connection reset), do not call it again: first call list_recharge_refunds\nfor the recharge and check whether the refund exists.\nThe refund may finish later: the result's `status` can be `pending`; call\nretrieve_recharge_refund until it is `succeeded` or `failed`.",
+    description: "Refund a recharge in full, back to the channel that paid it, and take the amount off the\nuser's balance. Only full refunds exist; there is no amount argument.\nRetry-safe with the same `refund_no`: it is your retry key, kept in the refund's metadata.\nAfter an error or an UNKNOWN outcome (timeout, connection reset), call\ncreate_recharge_refund again with the SAME `refund_no` and the same arguments: the server\nfirst looks the refund up by `refund_no` (in list_recharge_refunds) and returns it if it\nexists, so nothing is refunded twice.\nThe refund may finish later: the result's `status` can be `pending`; call\nretrieve_recharge_refund until it is `succeeded` or `failed`.",
     provider: ::zhifu_runtime::tool::Provider::Pingpp,
     effect: ::zhifu_runtime::tool::Effect::MovesMoney,
-    idempotent: false,
+    idempotent: true,
     operation: ::zhifu_runtime::tool::Operation::Rest {
         method: ::zhifu_runtime::tool::HttpMethod::Post,
         path: "/v1/apps/{app}/recharges/{recharge_id}/refunds",
@@ -86,6 +88,16 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
             secret: false,
         },
         ::zhifu_runtime::tool::Param {
+            name: "refund_no",
+            location: ::zhifu_runtime::tool::Location::Body,
+            wire: "metadata.refund_no",
+            kind: ::zhifu_runtime::tool::Kind::String,
+            required: true,
+            default_from: ::std::option::Option::None,
+            default_json: ::std::option::Option::None,
+            secret: false,
+        },
+        ::zhifu_runtime::tool::Param {
             name: "funding_source",
             location: ::zhifu_runtime::tool::Location::Body,
             wire: "funding_source",
@@ -97,14 +109,14 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
         },
     ],
     pagination: ::zhifu_runtime::tool::Pagination::None,
-    merchant_reference: ::std::option::Option::None,
+    merchant_reference: ::std::option::Option::Some("refund_no"),
     amount_param: ::std::option::Option::None,
-    query_tool: ::std::option::Option::Some("retrieve_recharge_refund"),
+    query_tool: ::std::option::Option::Some("list_recharge_refunds"),
     payee_param: ::std::option::Option::None,
     reference_conflict: ::std::option::Option::None,
     query_found_field: ::std::option::Option::None,
     checks: &[],
-    query_match: ::std::option::Option::None,
+    query_match: ::std::option::Option::Some("metadata.refund_no"),
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/create_recharge_refund.input.json"),
     validation_schema: ::std::include_str!(

@@ -45,9 +45,9 @@ pub type CreateWapPaymentUrlOutput = crate::objects::alipay::PaymentUrl;
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "create_wap_payment_url",
     title: "Create an Alipay mobile payment link",
-    description: "Build a signed Alipay payment link for a mobile browser (alipay.trade.wap.pay): opening it\non a phone launches the Alipay app or Alipay's mobile checkout. Nothing is sent to Alipay\nand no money moves now. `total_amount` is a decimal string in yuan, e.g. \"15.50\" (not fen),\n0.01-100000000.\nSafe to call again: the same `out_trade_no` names the same order (use a new one for a new\norder). Next: give the buyer the link unchanged; after paying, the browser returns to\n`return_url` (or `quit_url` when the buyer gives up). Then call query_trade with\n`out_trade_no` until `trade_status` is TRADE_SUCCESS (the notification can be checked with\nverify_notification); close_trade if the buyer gives up. For desktops use\ncreate_page_payment_url.",
+    description: "Create a payable Alipay order as a signed payment link for a mobile browser\n(alipay.trade.wap.pay), like create_trade: opening it on a phone launches the Alipay app or\nAlipay's mobile checkout, where the buyer can pay `total_amount` at once, so treat it as\nmoving money. The link is signed locally and nothing is sent to Alipay until it is\nopened. `total_amount` is a decimal string in yuan, e.g. \"15.50\" (not fen), 0.01-100000000.\nIdempotent by `out_trade_no`: the same `out_trade_no` names the same order (use a new one\nfor a new order). Next: give the buyer the link unchanged; after paying, the browser returns to\n`return_url` (or `quit_url` when the buyer gives up). Then call query_trade with\n`out_trade_no` until `trade_status` is TRADE_SUCCESS (the notification can be checked with\nverify_notification); close_trade if the buyer gives up. For desktops use\ncreate_page_payment_url.",
     provider: ::zhifu_runtime::tool::Provider::Alipay,
-    effect: ::zhifu_runtime::tool::Effect::Write,
+    effect: ::zhifu_runtime::tool::Effect::MovesMoney,
     idempotent: true,
     operation: ::zhifu_runtime::tool::Operation::GatewayUrl {
         method: "alipay.trade.wap.pay",
@@ -147,7 +147,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     pagination: ::zhifu_runtime::tool::Pagination::None,
     merchant_reference: ::std::option::Option::Some("out_trade_no"),
     amount_param: ::std::option::Option::Some("total_amount"),
-    query_tool: ::std::option::Option::None,
+    query_tool: ::std::option::Option::Some("query_trade"),
     payee_param: ::std::option::Option::None,
     reference_conflict: ::std::option::Option::Some("ACQ.CONTEXT_INCONSISTENT"),
     query_found_field: ::std::option::Option::None,

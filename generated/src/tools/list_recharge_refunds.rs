@@ -17,7 +17,7 @@ pub struct ListRechargeRefundsInput {
     pub app: ::std::option::Option<::std::string::String>,
     /// Id of the recharge (digits).
     pub recharge_id: ::std::string::String,
-    /// Page number, starting at 1 (default 1).
+    /// Page number, starting at 1 (default 1), at most 10000.
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub page: ::std::option::Option<i64>,
     /// Objects per page, 1-100.
@@ -34,7 +34,7 @@ pub type ListRechargeRefundsOutput = crate::objects::List<
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "list_recharge_refunds",
     title: "List the refunds of a Ping++ recharge",
-    description: "List the refunds of one recharge, a page at a time: `page` starts at 1, `per_page` is 1-100.\n`has_more` says whether more pages remain; ask for `page` + 1 to get the next one.\nUse it after an unknown refund outcome to see whether the refund was created.",
+    description: "List the refunds of one recharge, a page at a time: `page` starts at 1, `per_page` is 1-100.\n`has_more` says whether more pages remain; ask for `page` + 1 to get the next one.\nA refund made by create_recharge_refund carries your `refund_no` in `metadata.refund_no`.",
     provider: ::zhifu_runtime::tool::Provider::Pingpp,
     effect: ::zhifu_runtime::tool::Effect::Read,
     idempotent: true,

@@ -59,7 +59,7 @@ pub struct ListRefundsInputCreated {
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "list_refunds",
     title: "List the refunds of a Ping++ charge",
-    description: "List the refunds of one charge, newest first, a page at a time (limit 1-100, default 10).\n`has_more` says whether more remain; to get the next page pass `starting_after` = the\n`next_cursor` of the previous result. Use it after an unknown refund outcome to see whether\nthe refund was created. Amounts are fen (100 = ¥1.00).",
+    description: "List the refunds of one charge, newest first, a page at a time (limit 1-100, default 10).\n`has_more` says whether more remain; to get the next page pass `starting_after` = the\n`next_cursor` of the previous result. A refund made by create_refund carries your\n`refund_no` in `metadata.refund_no`. Amounts are fen (100 = ¥1.00).",
     provider: ::zhifu_runtime::tool::Provider::Pingpp,
     effect: ::zhifu_runtime::tool::Effect::Read,
     idempotent: true,

@@ -15,6 +15,7 @@ struct ProviderView {
     protocol: &'static str,
     auth: String,
     amount_unit: &'static str,
+    max_depth: u8,
     tools: Vec<ToolView>,
     channels: Vec<ChannelView>,
 }
@@ -168,6 +169,7 @@ pub fn tools_md(model: &Model) -> String {
                     Protocol::AlipayGateway => "alipay_gateway",
                 },
                 auth: p.auth.clone(),
+                max_depth: p.max_depth,
                 amount_unit: match p.amount_unit {
                     AmountUnit::Fen => "fen (integer, 100 = ¥1.00)",
                     AmountUnit::Yuan => "yuan (decimal string, \"15.50\" = ¥15.50)",
@@ -257,9 +259,14 @@ fn tool_view(t: &Tool) -> ToolView {
         ));
     }
     match (&t.query_tool, &t.query_found_field) {
-        (Some(q), None) => facts.push(format!(
-            "When the outcome is unknown (timeout, reset), call `{q}`."
-        )),
+        (Some(q), None) => match (&t.query_match, &t.merchant_reference) {
+            (Some(path), Some(m)) => facts.push(format!(
+                "When the outcome is unknown (timeout, reset), call `{q}`: the listed item whose `{path}` equals `{m}` is the earlier call."
+            )),
+            _ => facts.push(format!(
+                "When the outcome is unknown (timeout, reset), call `{q}`."
+            )),
+        },
         (Some(q), Some(f)) => facts.push(format!(
             "When the outcome is unknown (timeout, reset), call `{q}`; it happened only if the result has `{f}`."
         )),

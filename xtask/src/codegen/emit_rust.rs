@@ -468,8 +468,8 @@ pub fn tool_module(t: &Tool) -> String {
         }
         Check::CertModeInProduction => rt("Check::CertModeInProduction"),
     });
-    let query_match = opt_str(None);
-    let max_depth = 8u8;
+    let query_match = opt_str(t.query_match.as_deref());
+    let max_depth = t.max_depth;
     let input_path = format!("../../schemas/{}.input.json", t.name);
     let validation_path = format!("../../schemas/{}.validate.json", t.name);
     let output_path = format!("../../schemas/{}.output.json", t.name);

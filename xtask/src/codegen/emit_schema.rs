@@ -28,14 +28,8 @@ pub fn node_schema(n: &Node) -> Value {
     if let Some(e) = &n.enum_values {
         s.insert("enum".into(), Value::Array(e.clone()));
     }
-    match n.ty {
-        Ty::AmountYuan => {
-            s.insert("pattern".into(), json!(YUAN_PATTERN));
-        }
-        Ty::AmountFen => {
-            s.insert("minimum".into(), json!(n.minimum.unwrap_or(1)));
-        }
-        _ => {}
+    if n.ty == Ty::AmountYuan {
+        s.insert("pattern".into(), json!(YUAN_PATTERN));
     }
     if let Some(p) = &n.pattern {
         s.insert("pattern".into(), json!(p));
@@ -46,9 +40,7 @@ pub fn node_schema(n: &Node) -> Value {
     if let Some(v) = n.max_length {
         s.insert("maxLength".into(), json!(v));
     }
-    if n.ty != Ty::AmountFen
-        && let Some(v) = n.minimum
-    {
+    if let Some(v) = n.minimum {
         s.insert("minimum".into(), json!(v));
     }
     if let Some(v) = n.maximum {
@@ -64,7 +56,7 @@ pub fn node_schema(n: &Node) -> Value {
         s.insert("additionalProperties".into(), node_schema(v));
     }
     if n.ty == Ty::Metadata {
-        s.insert("maxProperties".into(), json!(10));
+        s.insert("maxProperties".into(), json!(METADATA_MAX_KEYS));
         s.insert("additionalProperties".into(), json!({ "type": "string" }));
     }
     if let Some(props) = &n.properties {
@@ -141,6 +133,9 @@ pub fn input_schema(t: &Tool) -> Value {
             };
             m.insert("description".into(), json!(text));
         }
+        if let Value::Object(m) = &mut s {
+            reserve_child_keys(m, p, &t.params);
+        }
         props.insert(p.name.clone(), s);
         // A required argument the configuration can supply may be left out by the caller.
         if p.required && p.default_from.is_none() {
@@ -150,7 +145,10 @@ pub fn input_schema(t: &Tool) -> Value {
     let mut s = Map::new();
     s.insert("$schema".into(), json!(DIALECT));
     s.insert("title".into(), json!(format!("{} arguments", t.name)));
-    let sentences = rule_sentences(t);
+    let mut sentences = rule_sentences(t);
+    if let Some(rules) = &t.channel_rules {
+        sentences.extend(channel_rule_sentences(rules));
+    }
     if !sentences.is_empty() {
         s.insert("description".into(), json!(sentences.join(" ")));
     }
@@ -180,6 +178,60 @@ pub fn input_schema(t: &Tool) -> Value {
     }
     Value::Object(s)
 }
+
+/// The keys of an `object` or `metadata` argument that later arguments set (`metadata.refund_no`
+/// from `refund_no`), each with the argument that sets it.
+pub fn child_keys<'a>(p: &Param, params: &'a [Param]) -> Vec<(String, &'a str)> {
+    let prefix = format!("{}.", p.wire);
+    params
+        .iter()
+        .filter(|c| c.location == p.location)
+        .filter_map(|c| {
+            let rest = c.wire.strip_prefix(&prefix)?;
+            let key = rest.split('.').next().unwrap_or(rest);
+            Some((key.to_owned(), c.name.as_str()))
+        })
+        .collect()
+}
+
+/// Keeps the caller from giving keys that other arguments set: they are refused by name, a
+/// `metadata` argument leaves room for them, and the description says where they come from.
+fn reserve_child_keys(m: &mut Map<String, Value>, p: &Param, params: &[Param]) {
+    let children = child_keys(p, params);
+    if children.is_empty() {
+        return;
+    }
+    let mut keys: Vec<&str> = children.iter().map(|(k, _)| k.as_str()).collect();
+    keys.dedup();
+    let names = match keys.as_slice() {
+        [one] => json!({ "not": { "const": one } }),
+        many => json!({ "not": { "enum": many } }),
+    };
+    m.insert("propertyNames".into(), names);
+    if p.node.ty == Ty::Metadata {
+        m.insert(
+            "maxProperties".into(),
+            json!(METADATA_MAX_KEYS.saturating_sub(keys.len())),
+        );
+    }
+    let notes: Vec<String> = children
+        .iter()
+        .map(|(k, from)| format!("`{k}` is set from the `{from}` argument; do not put it here."))
+        .collect();
+    let d = m
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let text = std::iter::once(d.to_owned())
+        .chain(notes)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    m.insert("description".into(), json!(text));
+}
+
+/// The most keys a `metadata` argument may have.
+pub const METADATA_MAX_KEYS: usize = 10;
 
 /// The input schema as published in `tools/list`: the validation schema without root
 /// combinators (the Anthropic API rejects a tool whose `input_schema` has a root
@@ -272,6 +324,59 @@ pub fn rule_sentences(t: &Tool) -> Vec<String> {
             "When {}, {} {verb} required.",
             conds.join(" and "),
             ticked(&r.require, "and")
+        ));
+    }
+    out
+}
+
+/// The channel table as sentences for a model (the published schema has no root `allOf` to
+/// carry it): which `extra` keys and which `order_no` lengths each channel needs, channels with
+/// the same requirement grouped, in table order.
+pub fn channel_rule_sentences(r: &ChannelRules) -> Vec<String> {
+    fn grouped<K: PartialEq>(rows: impl Iterator<Item = (K, String)>) -> Vec<(K, Vec<String>)> {
+        let mut groups: Vec<(K, Vec<String>)> = Vec::new();
+        for (key, code) in rows {
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, codes)) => codes.push(code),
+                None => groups.push((key, vec![code])),
+            }
+        }
+        groups
+    }
+    let extra = grouped(
+        r.table
+            .iter()
+            .filter(|(_, row)| !row.extra.is_empty())
+            .map(|(code, row)| (row.extra.clone(), code.clone())),
+    );
+    let lengths = grouped(
+        r.table
+            .iter()
+            .filter_map(|(code, row)| row.order_no.map(|len| (len, code.clone()))),
+    );
+    let mut out = Vec::new();
+    if !extra.is_empty() {
+        let parts: Vec<String> = extra
+            .iter()
+            .map(|(keys, codes)| format!("{} for {}", ticked(keys, "and"), codes.join(", ")))
+            .collect();
+        out.push(format!(
+            "By `{}`, `{}` must carry: {}.",
+            r.channel,
+            r.extra,
+            parts.join("; ")
+        ));
+    }
+    if !lengths.is_empty() {
+        let parts: Vec<String> = lengths
+            .iter()
+            .map(|([min, max], codes)| format!("{min}-{max} for {}", codes.join(", ")))
+            .collect();
+        out.push(format!(
+            "By `{}`, `{}` must have this many characters: {}.",
+            r.channel,
+            r.order_no,
+            parts.join("; ")
         ));
     }
     out

@@ -25,6 +25,8 @@ pub struct Provider {
     pub auth: String,
     pub error_model: String,
     pub amount_unit: AmountUnit,
+    /// How deeply objects and arrays may nest inside one argument.
+    pub max_depth: u8,
     pub channels: BTreeMap<String, ChannelSpec>,
     pub objects: BTreeMap<String, Object>,
 }
@@ -81,12 +83,16 @@ pub struct Tool {
     pub merchant_reference: Option<String>,
     pub amount_param: Option<String>,
     pub query_tool: Option<String>,
+    /// The provider's `max_depth`: deeper arguments are refused by the runtime.
+    pub max_depth: u8,
     /// String argument naming who receives the money (`moves_money` tools only).
     pub payee_param: Option<String>,
     /// The gateway's error for a merchant reference reused with different arguments.
     pub reference_conflict: Option<String>,
     /// Field of the query tool's result whose presence shows the operation happened.
     pub query_found_field: Option<String>,
+    /// Dotted path of the field of the listed items that holds the merchant reference.
+    pub query_match: Option<String>,
     pub channel_rules: Option<ChannelRules>,
     /// Conditional requirements, in spec order.
     pub rules: Vec<Rule>,
@@ -261,6 +267,29 @@ impl Node {
             properties: None,
             values: None,
             channel_rules: None,
+        }
+    }
+}
+
+impl Node {
+    /// How deeply objects and arrays nest in the declared shape: 0 for a scalar, 1 for an object
+    /// or array of scalars (or of anything undeclared), one more for each declared level inside.
+    pub fn depth(&self) -> u64 {
+        match self.ty {
+            Ty::Object | Ty::Array | Ty::Metadata => {
+                let children = self
+                    .items
+                    .iter()
+                    .chain(self.values.iter())
+                    .map(|n| n.depth())
+                    .chain(
+                        self.properties
+                            .iter()
+                            .flat_map(|m| m.values().map(|(n, _)| n.depth())),
+                    );
+                1 + children.max().unwrap_or(0)
+            }
+            _ => 0,
         }
     }
 }

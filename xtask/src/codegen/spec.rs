@@ -33,6 +33,8 @@ pub struct ProviderSpec {
     pub auth: String,
     pub error_model: String,
     pub amount_unit: AmountUnit,
+    /// How deeply objects and arrays may nest inside one argument (default 8).
+    pub max_depth: Option<u64>,
 }
 
 /// Wire protocol of a provider.
@@ -131,6 +133,9 @@ pub struct ToolSpec {
     pub reference_conflict: Option<String>,
     /// Field of the query tool's result whose presence shows the operation happened.
     pub query_found_field: Option<String>,
+    /// Dotted path of a field of the items the (list) query tool returns; the item whose field
+    /// equals the merchant reference is the earlier operation.
+    pub query_match: Option<String>,
     pub http: Option<HttpSpec>,
     pub gateway: Option<GatewaySpec>,
     pub gateway_url: Option<GatewaySpec>,

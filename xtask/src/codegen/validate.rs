@@ -131,6 +131,21 @@ pub fn validate(files: &[(Source, SpecFile)]) -> Result<Model, Diagnostics> {
                 }
             }
         }
+        let max_depth = match p.max_depth {
+            None => DEFAULT_MAX_DEPTH,
+            Some(d @ 1..=MAX_DEPTH_CAP) => d as u8,
+            Some(d) => {
+                let diag = ctx.error(
+                    &YamlPath::root().key("provider").key("max_depth"),
+                    format!("max_depth {d} is outside 1-{MAX_DEPTH_CAP}"),
+                );
+                set(
+                    diag,
+                    "it is how deeply objects and arrays may nest inside one argument; 8 is plenty for any payment API",
+                );
+                DEFAULT_MAX_DEPTH
+            }
+        };
         folder_provider.insert(folder, p.name.clone());
         model.providers.insert(
             p.name.clone(),
@@ -142,6 +157,7 @@ pub fn validate(files: &[(Source, SpecFile)]) -> Result<Model, Diagnostics> {
                 auth: p.auth.clone(),
                 error_model: p.error_model.clone(),
                 amount_unit: p.amount_unit,
+                max_depth,
                 channels,
                 objects,
             },
@@ -252,6 +268,7 @@ pub fn validate(files: &[(Source, SpecFile)]) -> Result<Model, Diagnostics> {
                 );
             } else if let Some(t) = model.tools.get(&tool) {
                 check_query_found_field(&mut ctx, t, q, &tool_path.key("query_found_field"));
+                check_query_match_target(&mut ctx, t, q, &tool_path.key("query_match"));
                 check_query_is_buildable(&mut ctx, t, q, &path);
             }
         }
@@ -290,6 +307,118 @@ fn check_query_found_field(ctx: &mut Ctx<'_>, t: &Tool, q: &Tool, path: &YamlPat
     }
 }
 
+/// `query_match` on the tool itself: a dotted path, with a `query_tool` and a `merchant_reference`
+/// whose `wire` is that path (the gateway stores the reference exactly where the list shows it).
+fn check_query_match(ctx: &mut Ctx<'_>, t: &ToolSpec, qm: &str, params: &[Param], path: &YamlPath) {
+    if !is_dotted_path(qm) {
+        ctx.error(
+            path,
+            format!(
+                "query_match `{qm}` must be a dotted path of field names, e.g. `metadata.refund_no`"
+            ),
+        );
+        return;
+    }
+    if t.query_tool.is_none() {
+        let d = ctx.error(
+            path,
+            format!("query_match needs a query_tool; `{}` names none", t.name),
+        );
+        set(d, "name the list tool whose items are matched");
+    }
+    let Some(m) = &t.merchant_reference else {
+        let d = ctx.error(
+            path,
+            format!(
+                "query_match needs a merchant_reference; `{}` names none",
+                t.name
+            ),
+        );
+        set(
+            d,
+            "the listed item whose field equals the merchant reference is the earlier operation; name that argument",
+        );
+        return;
+    };
+    if let Some(p) = params.iter().find(|p| p.name == *m)
+        && p.wire != qm
+    {
+        let d = ctx.error(
+            path,
+            format!(
+                "query_match `{qm}` is not where `{m}` is sent (its wire is `{}`)",
+                p.wire
+            ),
+        );
+        set(
+            d,
+            format!(
+                "the gateway stores the reference where it is sent: give `{m}` `wire: {qm}`, or match on `{}`",
+                p.wire
+            ),
+        );
+    }
+}
+
+fn is_dotted_path(s: &str) -> bool {
+    s.split('.')
+        .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+}
+
+/// `query_match` against the query tool: it lists (`list_of` an object, so it pages), and the
+/// path follows the listed object's declared fields as far as they are declared.
+fn check_query_match_target(ctx: &mut Ctx<'_>, t: &Tool, q: &Tool, path: &YamlPath) {
+    let Some(qm) = &t.query_match else { return };
+    let Response::ListOf { name, object } = &q.response else {
+        let d = ctx.error(
+            path,
+            format!(
+                "query_match needs a list query tool, but `{}` does not return `list_of` objects",
+                q.name
+            ),
+        );
+        set(
+            d,
+            "name a tool with `response: {list_of: …}` and `pagination`, e.g. the list of refunds",
+        );
+        return;
+    };
+    let mut current = Some(object);
+    let mut what = format!("`{name}`");
+    let segments: Vec<&str> = qm.split('.').collect();
+    for (i, seg) in segments.iter().enumerate() {
+        let Some(o) = current.filter(|o| !o.fields.is_empty()) else {
+            return;
+        };
+        let Some(f) = o.fields.get(*seg) else {
+            ctx.unknown(
+                path,
+                format!("query_match `{qm}`: `{seg}` is not a field of {what}"),
+                seg,
+                o.fields.keys().map(String::as_str),
+            );
+            return;
+        };
+        let last = i + 1 == segments.len();
+        current = match &f.shape {
+            FieldShape::Object { object, .. } => Some(object),
+            FieldShape::Json(types) if last || types.iter().any(|t| t == "object") => None,
+            FieldShape::Json(types) => {
+                ctx.error(
+                    path,
+                    format!(
+                        "query_match `{qm}`: field `{seg}` of {what} is `{}`, so it has no `{}`",
+                        types.join("` or `"),
+                        segments[i + 1]
+                    ),
+                );
+                return;
+            }
+        };
+        what = format!("`{seg}`");
+    }
+}
+
 /// An argument the caller always ends up passing: required, or filled by a default.
 fn always_given(p: &Param) -> bool {
     p.required || p.node.default.is_some() || p.default_from.is_some()
@@ -297,10 +426,12 @@ fn always_given(p: &Param) -> bool {
 
 /// After an unknown outcome the runtime calls the query tool with the arguments whose names the
 /// two tools share, so those must satisfy the query tool's input. Alipay tools with a
-/// merchant_reference only: a Ping++ charge is de-duplicated by `order_no` and queried by an id
+/// merchant_reference and every tool with a `query_match` (it lists with the tool's own
+/// arguments); a Ping++ charge is exempt: it is de-duplicated by `order_no` and queried by an id
 /// the caller does not have yet.
 fn check_query_is_buildable(ctx: &mut Ctx<'_>, t: &Tool, q: &Tool, path: &YamlPath) {
-    if t.provider != "alipay" || t.merchant_reference.is_none() {
+    let alipay_keyed = t.provider == "alipay" && t.merchant_reference.is_some();
+    if !alipay_keyed && t.query_match.is_none() {
         return;
     }
     let own = |n: &str| t.params.iter().find(|p| p.name == n);
@@ -447,6 +578,19 @@ pub fn camel(snake: &str) -> String {
         })
         .collect()
 }
+
+/// The largest `amount_fen` (¥100,000,000, Alipay's own single-payment cap), and its default
+/// `maximum`.
+pub const AMOUNT_FEN_MAX: i64 = 10_000_000_000;
+
+/// The latest Unix time in seconds an argument may hold (2100-01-01T00:00:00Z).
+pub const UNIX_SECONDS_MAX: i64 = 4_102_444_800;
+
+/// `max_depth` when the provider block does not say.
+pub const DEFAULT_MAX_DEPTH: u8 = 8;
+
+/// The largest `max_depth` a provider may declare.
+pub const MAX_DEPTH_CAP: u64 = 32;
 
 /// Providers that `zhifu_runtime::tool::Provider` has a variant for.
 pub const KNOWN_PROVIDERS: [&str; 2] = ["alipay", "pingpp"];
@@ -681,7 +825,7 @@ fn lower_tool(
     };
 
     // Parameters.
-    let mut params = Vec::new();
+    let mut params: Vec<Param> = Vec::new();
     let mut names = BTreeSet::new();
     let mut wires: BTreeMap<(String, String), String> = BTreeMap::new();
     for (j, p) in t.params.iter().enumerate() {
@@ -705,21 +849,25 @@ fn lower_tool(
             continue;
         }
         if let Some(param) = lower_param(ctx, provider, t, p, &ppath, operation.as_ref()) {
+            let depth = param.node.depth();
+            if depth > u64::from(provider.max_depth) {
+                let d = ctx.error(
+                    &ppath,
+                    format!(
+                        "parameter `{}` nests objects and arrays {depth} deep, more than the provider's max_depth {}",
+                        p.name, provider.max_depth
+                    ),
+                );
+                set(
+                    d,
+                    "the runtime would refuse every valid value: flatten the parameter or raise `max_depth` in the provider block",
+                );
+            }
             let loc_key = format!("{:?}", param.location);
-            // Two arguments may not write the same wire slot, nor one inside the other.
             for ((loc, w), other) in &wires {
-                if *loc == loc_key
-                    && (*w == param.wire
-                        || w.starts_with(&format!("{}.", param.wire))
-                        || param.wire.starts_with(&format!("{w}.")))
-                {
-                    ctx.error(
-                        &ppath.key("wire"),
-                        format!(
-                            "parameter `{}` (wire `{}`) collides with `{other}` (wire `{w}`)",
-                            p.name, param.wire
-                        ),
-                    );
+                if *loc == loc_key {
+                    let parent = params.iter().find(|x| x.name == *other);
+                    check_wire_overlap(ctx, &param, parent, w, &ppath.key("wire"));
                 }
             }
             wires.insert((loc_key, param.wire.clone()), p.name.clone());
@@ -893,6 +1041,9 @@ fn lower_tool(
             );
         }
     }
+    if let Some(qm) = &t.query_match {
+        check_query_match(ctx, t, qm, &params, &path.key("query_match"));
+    }
     if t.query_found_field.is_some() && t.query_tool.is_none() {
         let d = ctx.error(
             &path.key("query_found_field"),
@@ -938,6 +1089,16 @@ fn lower_tool(
         set(
             d,
             "name the read tool that tells the outcome after a timeout",
+        );
+    }
+    if matches!(t.effect, Effect::MovesMoney) && t.merchant_reference.is_none() {
+        let d = ctx.error(
+            path,
+            format!("`{}` moves money but names no merchant_reference", t.name),
+        );
+        set(
+            d,
+            "name the required string argument that the caller reuses when retrying; where the gateway has none, add one that it stores (e.g. in metadata) and a query_match to find it again",
         );
     }
 
@@ -1072,15 +1233,81 @@ fn lower_tool(
         merchant_reference: t.merchant_reference.clone(),
         amount_param: t.amount_param.clone(),
         query_tool: t.query_tool.clone(),
+        max_depth: provider.max_depth,
         payee_param: t.payee_param.clone(),
         reference_conflict: t.reference_conflict.clone(),
         query_found_field: t.query_found_field.clone(),
+        query_match: t.query_match.clone(),
         channel_rules,
         rules,
         require_any,
         checks,
         response: response?,
     })
+}
+
+/// Two arguments may not write the same wire slot, nor one inside the other, except a key inside
+/// an earlier free-form `object` or `metadata` argument (`metadata.refund_no` after `metadata`):
+/// the runtime writes the arguments in order, so the key is merged into the caller's object.
+fn check_wire_overlap(
+    ctx: &mut Ctx<'_>,
+    param: &Param,
+    earlier: Option<&Param>,
+    earlier_wire: &str,
+    path: &YamlPath,
+) {
+    let (name, wire) = (&param.name, &param.wire);
+    let other = earlier.map_or("another parameter", |p| p.name.as_str());
+    let child_key = wire.strip_prefix(&format!("{earlier_wire}."));
+    let collides = wire == earlier_wire || earlier_wire.starts_with(&format!("{wire}."));
+    let Some(key) = child_key.filter(|_| !collides) else {
+        if collides {
+            let d = ctx.error(
+                path,
+                format!("parameter `{name}` (wire `{wire}`) collides with `{other}` (wire `{earlier_wire}`)"),
+            );
+            if earlier_wire.starts_with(&format!("{wire}.")) {
+                set(
+                    d,
+                    "an argument that goes inside another one's object must come after it",
+                );
+            }
+        }
+        return;
+    };
+    let Some(parent) = earlier else { return };
+    let first = key.split('.').next().unwrap_or(key);
+    let why = match parent.node.ty {
+        Ty::Metadata if key.contains('.') => {
+            Some("a `metadata` holds one level of keys".to_owned())
+        }
+        Ty::Metadata if param.node.ty != Ty::String => Some(format!(
+            "a `metadata` holds only strings, and `{name}` is `{}`",
+            param.node.ty.as_str()
+        )),
+        Ty::Metadata => None,
+        Ty::Object
+            if parent
+                .node
+                .properties
+                .as_ref()
+                .is_some_and(|props| props.contains_key(first)) =>
+        {
+            Some(format!("`{other}` declares `{first}` itself"))
+        }
+        Ty::Object => None,
+        ty => Some(format!("`{other}` is `{}`, which has no keys", ty.as_str())),
+    };
+    if let Some(why) = why {
+        let d = ctx.error(
+            path,
+            format!("parameter `{name}` (wire `{wire}`) cannot go inside `{other}` (wire `{earlier_wire}`): {why}"),
+        );
+        set(
+            d,
+            "an argument can set a string key of an earlier `metadata` argument, or a key that an earlier `object` argument does not declare",
+        );
+    }
 }
 
 /// Reports an argument name that is not a parameter of the tool, with a did-you-mean.
@@ -1575,6 +1802,29 @@ fn lower_node(
             "an amount_fen is at least 1; minimum cannot be lower",
         );
     }
+    if ty == Ty::AmountFen && c.maximum.is_some_and(|m| m > AMOUNT_FEN_MAX) {
+        let d = ctx.error(
+            &path.key("maximum"),
+            format!(
+                "an amount_fen is at most {AMOUNT_FEN_MAX} (¥100,000,000); maximum cannot be higher"
+            ),
+        );
+        set(d, "omit `maximum` to get that cap, or give a lower one");
+    }
+    if matches!(ty, Ty::Integer | Ty::Number) && c.maximum.is_none() {
+        let d = ctx.error(
+            path,
+            format!(
+                "{} `{}` needs a `maximum`, so that absurd values (1e308, 2^63) are refused before anything is sent",
+                if ty == Ty::Integer { "an" } else { "a" },
+                ty.as_str()
+            ),
+        );
+        set(
+            d,
+            "take it from the API docs, e.g. `maximum: 100` for a page size or `maximum: 4102444800` for Unix seconds (2100-01-01)",
+        );
+    }
     if let Some(p) = c.pattern
         && jsonschema::draft202012::new(&json!({ "pattern": p })).is_err()
     {
@@ -1683,8 +1933,11 @@ fn lower_node(
         pattern: c.pattern.map(str::to_owned),
         min_length: c.min_length,
         max_length: c.max_length,
-        minimum: c.minimum,
-        maximum: c.maximum,
+        // An amount in fen is 1 fen to ¥100,000,000 unless the spec narrows it.
+        minimum: c.minimum.or((ty == Ty::AmountFen).then_some(1)),
+        maximum: c
+            .maximum
+            .or((ty == Ty::AmountFen).then_some(AMOUNT_FEN_MAX)),
         enum_values,
         items,
         properties,
@@ -1704,6 +1957,9 @@ fn lower_node(
     }
     Some(node)
 }
+
+/// The highest `page` of a page-numbered list.
+pub const PAGE_MAX: i64 = 10_000;
 
 /// The parameters a pagination style adds (all `in: query`).
 pub fn pagination_params(p: PaginationSpec) -> Vec<Param> {
@@ -1729,7 +1985,7 @@ pub fn pagination_params(p: PaginationSpec) -> Vec<Param> {
     match p {
         PaginationSpec::None => vec![],
         PaginationSpec::Cursor => {
-            let bound = |d: &str| (Node::new(Ty::Integer, d), false);
+            let bound = |d: &str| (int(0, UNIX_SECONDS_MAX, None, d), false);
             let created = Node {
                 properties: Some(BTreeMap::from([
                     (
@@ -1782,9 +2038,9 @@ pub fn pagination_params(p: PaginationSpec) -> Vec<Param> {
                 "page",
                 int(
                     1,
-                    1_000_000_000,
+                    PAGE_MAX,
                     None,
-                    "Page number, starting at 1 (default 1).",
+                    "Page number, starting at 1 (default 1), at most 10000.",
                 ),
             ),
             query("per_page", int(1, 100, None, "Objects per page, 1-100.")),
