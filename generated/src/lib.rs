@@ -1,5 +1,5 @@
-//! Hand-written: re-exports the code `cargo xtask codegen` writes under `tools/`, `objects.rs` and
-//! `registry.rs`.
+//! Hand-written: re-exports the code `cargo xtask codegen` writes under `tools/`, `objects.rs`,
+//! `providers.rs` and `registry.rs`.
 //!
 //! Everything else in this crate is generated from spec/; edit the YAML and run
 //! `cargo xtask codegen`, never the generated files.
@@ -7,8 +7,11 @@
 #[rustfmt::skip]
 pub mod objects;
 #[rustfmt::skip]
+pub mod providers;
+#[rustfmt::skip]
 pub mod tools;
 #[rustfmt::skip]
 mod registry;
 
+pub use providers::PROVIDERS;
 pub use registry::TOOLS;

@@ -11,7 +11,7 @@ use rsa::{PrivateKey, PublicKey};
 
 use crate::keys::{self, KeyError};
 use crate::policy::{ConfirmMode, Limits, PolicyConfig};
-use crate::tool::Provider;
+use crate::tool::{ConfigKey, Provider};
 
 /// A string that never prints: API keys and the like.
 #[derive(Clone, PartialEq, Eq)]
@@ -226,13 +226,12 @@ impl Config {
     }
 
     /// The value of a configuration key that a spec names in `default_from` (e.g. `pingpp.app_id`).
-    pub fn lookup(&self, key: &str) -> Option<&str> {
+    pub fn lookup(&self, key: ConfigKey) -> Option<&str> {
         match key {
-            "pingpp.app_id" => self.pingpp.as_ref()?.app_id.as_deref(),
-            "alipay.app_id" => Some(self.alipay.as_ref()?.app_id.as_str()),
-            "alipay.notify_url" => self.alipay.as_ref()?.notify_url.as_deref(),
-            "alipay.return_url" => self.alipay.as_ref()?.return_url.as_deref(),
-            _ => None,
+            ConfigKey::PingppAppId => self.pingpp.as_ref()?.app_id.as_deref(),
+            ConfigKey::AlipayAppId => Some(self.alipay.as_ref()?.app_id.as_str()),
+            ConfigKey::AlipayNotifyUrl => self.alipay.as_ref()?.notify_url.as_deref(),
+            ConfigKey::AlipayReturnUrl => self.alipay.as_ref()?.return_url.as_deref(),
         }
     }
 

@@ -162,12 +162,140 @@ pub struct Param {
     pub kind: Kind,
     /// Required in the input schema.
     pub required: bool,
-    /// Configuration key that supplies the value when the caller omits it (e.g. `pingpp.app_id`).
-    pub default_from: Option<&'static str>,
+    /// Configuration key that supplies the value when the caller omits it (spec
+    /// `default_from: pingpp.app_id` → [`ConfigKey::PingppAppId`]).
+    pub default_from: Option<ConfigKey>,
     /// JSON text of the value sent when the caller omits the argument (e.g. `"cny"`).
     pub default_json: Option<&'static str>,
     /// Kept out of logs, audit records and echoed arguments (auth codes, tokens).
     pub secret: bool,
+}
+
+/// The configuration values a spec may name in `default_from` (`<provider>.<key>`); the
+/// generator emits the variant, so a misspelt key fails to compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigKey {
+    /// `pingpp.app_id` (`PINGPP_APP_ID`).
+    PingppAppId,
+    /// `alipay.app_id` (`ALIPAY_APP_ID`).
+    AlipayAppId,
+    /// `alipay.notify_url` (`ALIPAY_NOTIFY_URL`).
+    AlipayNotifyUrl,
+    /// `alipay.return_url` (`ALIPAY_RETURN_URL`).
+    AlipayReturnUrl,
+}
+
+impl ConfigKey {
+    /// The spelling in specs and configuration (`pingpp.app_id`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfigKey::PingppAppId => "pingpp.app_id",
+            ConfigKey::AlipayAppId => "alipay.app_id",
+            ConfigKey::AlipayNotifyUrl => "alipay.notify_url",
+            ConfigKey::AlipayReturnUrl => "alipay.return_url",
+        }
+    }
+}
+
+/// Everything the runtime knows about a provider from its spec (`provider:` and `errors:` in
+/// `spec/<provider>/provider.yaml`).
+#[derive(Debug)]
+pub struct ProviderDef {
+    pub provider: Provider,
+    /// Shown to people (`Ping++`).
+    pub title: &'static str,
+    /// Default API base (Ping++) or gateway URL (Alipay) of the production service.
+    pub base_url: &'static str,
+    /// The provider's own sandbox, when it has one (Alipay's sandbox gateway).
+    pub sandbox_url: Option<&'static str>,
+    /// The error catalogue: the first rule that matches an error applies; the last rule of
+    /// each provider matches everything.
+    pub errors: &'static [ErrorRule],
+}
+
+/// One entry of a provider's error catalogue.
+#[derive(Debug)]
+pub struct ErrorRule {
+    /// What the error must look like; unset fields match anything.
+    pub when: ErrorMatch,
+    /// What the error says about the call's effect.
+    pub outcome: ErrorOutcome,
+    /// Whether repeating the same call unchanged is safe.
+    pub retry: RetrySafety,
+    /// The next step, for a model. Placeholders: `{query_tool}` (the tool's query tool),
+    /// `{reference}` (its merchant reference argument), `{param}` (the argument the gateway
+    /// named); other tools appear by name (the generator checks they exist).
+    pub next_step: &'static str,
+}
+
+/// How an [`ErrorRule`] recognises an error. Every set field must match.
+#[derive(Debug, Default)]
+pub struct ErrorMatch {
+    /// HTTP status (Ping++), or a range `[low, high]` inclusive.
+    pub http_status: Option<(u16, u16)>,
+    /// Ping++ `error.type`.
+    pub error_type: Option<&'static str>,
+    /// Alipay `code`.
+    pub code: Option<&'static str>,
+    /// Alipay `sub_code`, or Ping++ `error.code`; a leading or trailing `*` matches any
+    /// prefix or suffix (`*_PROCESSING`).
+    pub sub_code: Option<&'static str>,
+    /// Any of these substrings in the gateway's message.
+    pub message_contains: &'static [&'static str],
+    /// Only for tools that read (`Some(true)`) or that change state (`Some(false)`).
+    pub reads: Option<bool>,
+}
+
+/// What an error says about the call's effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorOutcome {
+    /// The call did not take effect (a rejection).
+    Failed,
+    /// Undecided or still in progress: for a state-changing call the outcome is UNKNOWN, and
+    /// it is never a reason to send again.
+    Pending,
+    /// The object asked about does not exist; with a verified answer, recovery may resend.
+    NotFound,
+}
+
+/// Whether the same call may be repeated after an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetrySafety {
+    Yes,
+    No,
+    /// Only when the tool has a merchant reference (the gateway de-duplicates by it).
+    IfKeyed,
+}
+
+/// A result field the one-line summary shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SummaryField {
+    pub field: &'static str,
+    pub kind: SummaryKind,
+}
+
+/// How a summary field is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummaryKind {
+    /// As it is (`trade_status TRADE_SUCCESS`).
+    Text,
+    /// Integer fen, shown in yuan (`¥15.50 (1550 fen)`).
+    Fen,
+    /// A yuan decimal string, shown as `¥15.50`.
+    Yuan,
+    /// A boolean, shown as the field name or `not <field>`.
+    Flag,
+}
+
+/// After a call succeeds: when its result matches `when`, query the tool's `query_tool` with the
+/// shared arguments and copy fields of the answer into the result (`cancel_trade` that
+/// refunded a paid trade learns the amount from `query_trade`).
+#[derive(Debug)]
+pub struct FollowUp {
+    /// `(field, value)` pairs the result must have.
+    pub when: &'static [(&'static str, &'static str)],
+    /// `(result field, query field)` copies.
+    pub copy: &'static [(&'static str, &'static str)],
 }
 
 /// How a list tool pages.
@@ -212,6 +340,22 @@ pub struct ToolDef {
     pub query_found_field: Option<&'static str>,
     /// Rules checked by the runtime after schema validation and before anything is sent.
     pub checks: &'static [Check],
+    /// With `query_found_field`: the values of that field that show the operation happened
+    /// (`trade_status: TRADE_CLOSED` for a cancel). Empty: any non-null value does.
+    pub query_found_values: &'static [&'static str],
+    /// A successful result that matches one of these `(field, value)` pairs is not final (Alipay
+    /// cancel's `retry_flag: Y`): the outcome is treated as UNKNOWN.
+    pub pending_when: &'static [(&'static str, &'static str)],
+    /// See [`FollowUp`].
+    pub follow_up: Option<&'static FollowUp>,
+    /// Arguments naming who the money moves to or from, shown in confirmations (first given).
+    pub counterparty: &'static [&'static str],
+    /// Result fields that identify the call upstream (for the audit log).
+    pub upstream_ids: &'static [&'static str],
+    /// Result fields of the one-line summary, in order.
+    pub summary: &'static [SummaryField],
+    /// The provider's spec: title, URLs, error catalogue.
+    pub provider_def: &'static ProviderDef,
     /// For recovery through a list: the query tool is a list tool, and the listed item whose
     /// field at this dotted path (e.g. `metadata.refund_no`) equals the merchant reference is the
     /// earlier operation. `None`: the query tool answers about the operation itself.
@@ -229,7 +373,69 @@ pub struct ToolDef {
     pub output_schema: &'static str,
 }
 
+/// A provider with nothing declared, for [`ToolDef::BLANK`].
+pub const BLANK_PROVIDER: ProviderDef = ProviderDef {
+    provider: Provider::Pingpp,
+    title: "",
+    base_url: "",
+    sandbox_url: None,
+    errors: &[],
+};
+
+impl Param {
+    /// A required, non-secret argument sent under its own name (a base for hand-written
+    /// descriptors: `Param { required: false, ..Param::new("a", Location::Body, Kind::String) }`).
+    pub const fn new(name: &'static str, location: Location, kind: Kind) -> Param {
+        Param {
+            name,
+            location,
+            wire: name,
+            kind,
+            required: true,
+            default_from: None,
+            default_json: None,
+            secret: false,
+        }
+    }
+}
+
 impl ToolDef {
+    /// A read tool with nothing declared: the base for hand-written descriptors in tests
+    /// (`ToolDef { name: "t", params: P, ..ToolDef::BLANK }`).
+    pub const BLANK: ToolDef = ToolDef {
+        name: "",
+        title: "",
+        description: "",
+        provider: Provider::Pingpp,
+        effect: Effect::Read,
+        idempotent: true,
+        operation: Operation::Rest {
+            method: HttpMethod::Get,
+            path: "/",
+        },
+        params: &[],
+        pagination: Pagination::None,
+        merchant_reference: None,
+        amount_param: None,
+        query_tool: None,
+        payee_param: None,
+        reference_conflict: None,
+        query_found_field: None,
+        checks: &[],
+        query_found_values: &[],
+        pending_when: &[],
+        follow_up: None,
+        counterparty: &[],
+        upstream_ids: &[],
+        summary: &[],
+        provider_def: &BLANK_PROVIDER,
+        query_match: None,
+        max_depth: 8,
+        input_schema: "{}",
+        validation_schema: "{}",
+        output_schema: "{}",
+    };
+
     /// MCP `readOnlyHint`.
     pub fn read_only(&self) -> bool {
         self.effect == Effect::Read

@@ -344,12 +344,12 @@ fn fill_defaults(
                         format!(
                             "`{}` is required: pass it, or configure {}",
                             param.name,
-                            Config::env_name(key)
+                            Config::env_name(key.as_str())
                         ),
                         format!(
                             "Pass `{}` explicitly, or ask the operator to set {}.",
                             param.name,
-                            Config::env_name(key)
+                            Config::env_name(key.as_str())
                         ),
                     )
                     .with_field(param.name));
@@ -377,55 +377,25 @@ mod tests {
     use crate::tool::*;
 
     static PARAMS: &[Param] = &[
+        Param::new("amount", Location::Body, Kind::AmountFen),
         Param {
-            name: "amount",
-            location: Location::Body,
-            wire: "amount",
-            kind: Kind::AmountFen,
-            required: true,
-            default_from: None,
-            default_json: None,
-            secret: false,
-        },
-        Param {
-            name: "currency",
-            location: Location::Body,
-            wire: "currency",
-            kind: Kind::String,
             required: false,
-            default_from: None,
             default_json: Some("\"cny\""),
-            secret: false,
+            ..Param::new("currency", Location::Body, Kind::String)
         },
         Param {
-            name: "app",
-            location: Location::Body,
             wire: "app.id",
-            kind: Kind::String,
-            required: true,
-            default_from: Some("pingpp.app_id"),
-            default_json: None,
-            secret: false,
+            default_from: Some(ConfigKey::PingppAppId),
+            ..Param::new("app", Location::Body, Kind::String)
         },
         Param {
-            name: "metadata",
-            location: Location::Body,
-            wire: "metadata",
-            kind: Kind::Metadata,
             required: false,
-            default_from: None,
-            default_json: None,
-            secret: false,
+            ..Param::new("metadata", Location::Body, Kind::Metadata)
         },
         Param {
-            name: "code",
-            location: Location::Body,
-            wire: "code",
-            kind: Kind::String,
             required: false,
-            default_from: None,
-            default_json: None,
             secret: true,
+            ..Param::new("code", Location::Body, Kind::String)
         },
     ];
     static TOOL: ToolDef = ToolDef {
@@ -440,19 +410,11 @@ mod tests {
             path: "/v1/x",
         },
         params: PARAMS,
-        pagination: Pagination::None,
-        merchant_reference: None,
         amount_param: Some("amount"),
-        query_tool: None,
-        payee_param: None,
-        reference_conflict: None,
-        query_found_field: None,
-        checks: &[],
-        query_match: None,
-        max_depth: 8,
         input_schema: r#"{"type":"object","additionalProperties":false,"required":["amount"],"properties":{"amount":{"type":"integer","minimum":1},"currency":{"type":"string","enum":["cny"]},"app":{"type":"string"},"metadata":{"type":"object","maxProperties":10,"additionalProperties":{"type":"string"}},"code":{"type":"string","minLength":10}}}"#,
         validation_schema: r#"{"type":"object","additionalProperties":false,"required":["amount"],"properties":{"amount":{"type":"integer","minimum":1},"currency":{"type":"string","enum":["cny"]},"app":{"type":"string"},"metadata":{"type":"object","maxProperties":10,"additionalProperties":{"type":"string"}},"code":{"type":"string","minLength":10}}}"#,
         output_schema: r#"{"type":"object"}"#,
+        ..ToolDef::BLANK
     };
 
     fn cfg(app: Option<&str>) -> Config {

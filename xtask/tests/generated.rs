@@ -391,7 +391,7 @@ fn alipay_descriptors_follow_the_runtime_contract() {
                 assert_eq!(p.location, Location::Common, "{}.{}", t.name, p.name);
                 assert!(!p.required, "{}.{}", t.name, p.name);
                 assert_eq!(
-                    p.default_from,
+                    p.default_from.map(|k| k.as_str()),
                     Some(if p.name == "notify_url" {
                         "alipay.notify_url"
                     } else {

@@ -129,7 +129,9 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
             wire: "return_url",
             kind: ::zhifu_runtime::tool::Kind::String,
             required: false,
-            default_from: ::std::option::Option::Some("alipay.return_url"),
+            default_from: ::std::option::Option::Some(
+                ::zhifu_runtime::tool::ConfigKey::AlipayReturnUrl,
+            ),
             default_json: ::std::option::Option::None,
             secret: false,
         },
@@ -139,7 +141,9 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
             wire: "notify_url",
             kind: ::zhifu_runtime::tool::Kind::String,
             required: false,
-            default_from: ::std::option::Option::Some("alipay.notify_url"),
+            default_from: ::std::option::Option::Some(
+                ::zhifu_runtime::tool::ConfigKey::AlipayNotifyUrl,
+            ),
             default_json: ::std::option::Option::None,
             secret: false,
         },
@@ -153,6 +157,13 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     query_found_field: ::std::option::Option::None,
     checks: &[],
     query_match: ::std::option::Option::None,
+    query_found_values: &[],
+    pending_when: &[],
+    follow_up: ::std::option::Option::None,
+    counterparty: &[],
+    upstream_ids: &[],
+    summary: &[],
+    provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
     input_schema: ::std::include_str!(
         "../../schemas/create_page_payment_url.input.json"

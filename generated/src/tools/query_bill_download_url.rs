@@ -87,6 +87,13 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
         },
     ],
     query_match: ::std::option::Option::None,
+    query_found_values: &[],
+    pending_when: &[],
+    follow_up: ::std::option::Option::None,
+    counterparty: &[],
+    upstream_ids: &[],
+    summary: &[],
+    provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
     input_schema: ::std::include_str!(
         "../../schemas/query_bill_download_url.input.json"

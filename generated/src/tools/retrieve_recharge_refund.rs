@@ -43,7 +43,9 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
             wire: "app",
             kind: ::zhifu_runtime::tool::Kind::String,
             required: true,
-            default_from: ::std::option::Option::Some("pingpp.app_id"),
+            default_from: ::std::option::Option::Some(
+                ::zhifu_runtime::tool::ConfigKey::PingppAppId,
+            ),
             default_json: ::std::option::Option::None,
             secret: false,
         },
@@ -77,6 +79,13 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     query_found_field: ::std::option::Option::None,
     checks: &[],
     query_match: ::std::option::Option::None,
+    query_found_values: &[],
+    pending_when: &[],
+    follow_up: ::std::option::Option::None,
+    counterparty: &[],
+    upstream_ids: &[],
+    summary: &[],
+    provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
     input_schema: ::std::include_str!(
         "../../schemas/retrieve_recharge_refund.input.json"

@@ -64,6 +64,13 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     query_found_field: ::std::option::Option::None,
     checks: &[],
     query_match: ::std::option::Option::None,
+    query_found_values: &[],
+    pending_when: &[],
+    follow_up: ::std::option::Option::None,
+    counterparty: &[],
+    upstream_ids: &[],
+    summary: &[],
+    provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/retrieve_refund.input.json"),
     validation_schema: ::std::include_str!(

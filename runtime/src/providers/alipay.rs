@@ -461,41 +461,20 @@ mod tests {
     use crate::tool::*;
 
     static PARAMS: &[Param] = &[
+        Param::new("out_trade_no", Location::BizContent, Kind::String),
         Param {
-            name: "out_trade_no",
-            location: Location::BizContent,
-            wire: "out_trade_no",
-            kind: Kind::String,
-            required: true,
-            default_from: None,
-            default_json: None,
-            secret: false,
-        },
-        Param {
-            name: "payee",
-            location: Location::BizContent,
             wire: "payee_info.identity",
-            kind: Kind::String,
             required: false,
-            default_from: None,
-            default_json: None,
-            secret: false,
+            ..Param::new("payee", Location::BizContent, Kind::String)
         },
         Param {
-            name: "auth_token",
-            location: Location::Common,
-            wire: "auth_token",
-            kind: Kind::String,
             required: false,
-            default_from: None,
-            default_json: None,
             secret: true,
+            ..Param::new("auth_token", Location::Common, Kind::String)
         },
     ];
     static TOOL: ToolDef = ToolDef {
         name: "query_trade",
-        title: "",
-        description: "",
         provider: Provider::Alipay,
         effect: Effect::Read,
         idempotent: true,
@@ -503,19 +482,7 @@ mod tests {
             method: "alipay.trade.query",
         },
         params: PARAMS,
-        pagination: crate::tool::Pagination::None,
-        merchant_reference: None,
-        amount_param: None,
-        query_tool: None,
-        checks: &[],
-        payee_param: None,
-        reference_conflict: None,
-        query_found_field: None,
-        query_match: None,
-        max_depth: 8,
-        input_schema: "{}",
-        validation_schema: "{}",
-        output_schema: "{}",
+        ..ToolDef::BLANK
     };
 
     fn vector(rel: &str) -> String {

@@ -392,61 +392,27 @@ mod tests {
     use crate::tool::*;
 
     static PARAMS: &[Param] = &[
+        Param::new("charge_id", Location::Path, Kind::String),
         Param {
-            name: "charge_id",
-            location: Location::Path,
-            wire: "charge_id",
-            kind: Kind::String,
-            required: true,
-            default_from: None,
-            default_json: None,
-            secret: false,
-        },
-        Param {
-            name: "app",
-            location: Location::Query,
             wire: "app.id",
-            kind: Kind::String,
             required: false,
-            default_from: None,
-            default_json: None,
-            secret: false,
+            ..Param::new("app", Location::Query, Kind::String)
         },
         Param {
-            name: "created",
-            location: Location::Query,
-            wire: "created",
-            kind: Kind::Object,
             required: false,
-            default_from: None,
-            default_json: None,
-            secret: false,
+            ..Param::new("created", Location::Query, Kind::Object)
         },
         Param {
-            name: "expand",
-            location: Location::Query,
-            wire: "expand",
-            kind: Kind::Array,
             required: false,
-            default_from: None,
-            default_json: None,
-            secret: false,
+            ..Param::new("expand", Location::Query, Kind::Array)
         },
         Param {
-            name: "limit",
-            location: Location::Query,
-            wire: "limit",
-            kind: Kind::Integer,
             required: false,
-            default_from: None,
-            default_json: None,
-            secret: false,
+            ..Param::new("limit", Location::Query, Kind::Integer)
         },
     ];
     static LIST: ToolDef = ToolDef {
         name: "list_refunds",
-        title: "",
-        description: "",
         provider: Provider::Pingpp,
         effect: Effect::Read,
         idempotent: true,
@@ -456,55 +422,18 @@ mod tests {
         },
         params: PARAMS,
         pagination: Pagination::Cursor,
-        merchant_reference: None,
-        amount_param: None,
-        query_tool: None,
-        payee_param: None,
-        reference_conflict: None,
-        query_found_field: None,
-        checks: &[],
-        query_match: None,
-        max_depth: 8,
-        input_schema: "{}",
-        validation_schema: "{}",
-        output_schema: "{}",
+        ..ToolDef::BLANK
     };
     static BODY_PARAMS: &[Param] = &[
+        Param::new("order_no", Location::Body, Kind::String),
         Param {
-            name: "order_no",
-            location: Location::Body,
-            wire: "order_no",
-            kind: Kind::String,
-            required: true,
-            default_from: None,
-            default_json: None,
-            secret: false,
-        },
-        Param {
-            name: "app",
-            location: Location::Body,
             wire: "app.id",
-            kind: Kind::String,
-            required: true,
-            default_from: None,
-            default_json: None,
-            secret: false,
+            ..Param::new("app", Location::Body, Kind::String)
         },
-        Param {
-            name: "amount",
-            location: Location::Body,
-            wire: "amount",
-            kind: Kind::AmountFen,
-            required: true,
-            default_from: None,
-            default_json: None,
-            secret: false,
-        },
+        Param::new("amount", Location::Body, Kind::AmountFen),
     ];
     static CREATE: ToolDef = ToolDef {
         name: "create_charge",
-        title: "",
-        description: "",
         provider: Provider::Pingpp,
         effect: Effect::MovesMoney,
         idempotent: true,
@@ -513,19 +442,10 @@ mod tests {
             path: "/v1/charges",
         },
         params: BODY_PARAMS,
-        pagination: Pagination::None,
         merchant_reference: Some("order_no"),
         amount_param: Some("amount"),
         query_tool: Some("retrieve_charge"),
-        payee_param: None,
-        reference_conflict: None,
-        query_found_field: None,
-        checks: &[],
-        query_match: None,
-        max_depth: 8,
-        input_schema: "{}",
-        validation_schema: "{}",
-        output_schema: "{}",
+        ..ToolDef::BLANK
     };
 
     fn obj(v: Value) -> Map<String, Value> {

@@ -425,7 +425,17 @@ pub fn tool_module(t: &Tool) -> String {
         ));
         let kind = rt(&format!("Kind::{}", camel(p.node.ty.as_str())));
         let required = p.required;
-        let default_from = opt_str(p.default_from.as_deref());
+        // `pingpp.app_id` → `ConfigKey::PingppAppId`: a key the runtime lacks fails to compile.
+        let default_from = match p.default_from.as_deref() {
+            Some(key) => {
+                let variant = rt(&format!(
+                    "ConfigKey::{}",
+                    super::validate::camel(&key.replace('.', "_"))
+                ));
+                quote!(::std::option::Option::Some(#variant))
+            }
+            None => quote!(::std::option::Option::None),
+        };
         let default_json = p
             .node
             .default
@@ -474,6 +484,7 @@ pub fn tool_module(t: &Tool) -> String {
     let validation_path = format!("../../schemas/{}.validate.json", t.name);
     let output_path = format!("../../schemas/{}.output.json", t.name);
     let tool_def = rt("ToolDef");
+    let provider_static = format_ident!("{}", t.provider.to_ascii_uppercase());
     let nested = structs.into_values();
 
     render(quote! {
@@ -504,6 +515,13 @@ pub fn tool_module(t: &Tool) -> String {
             query_found_field: #query_found_field,
             checks: &[#(#checks),*],
             query_match: #query_match,
+            query_found_values: &[],
+            pending_when: &[],
+            follow_up: ::std::option::Option::None,
+            counterparty: &[],
+            upstream_ids: &[],
+            summary: &[],
+            provider_def: &crate::providers::#provider_static,
             max_depth: #max_depth,
             input_schema: ::std::include_str!(#input_path),
             validation_schema: ::std::include_str!(#validation_path),
@@ -541,6 +559,41 @@ pub fn registry(tools: &[&Tool]) -> String {
         #head
         /// Every tool, sorted by name.
         pub static TOOLS: &[&#tool_def] = &[#(#entries),*];
+    })
+}
+
+/// `generated/src/providers.rs`: one `ProviderDef` per provider and the `PROVIDERS` table.
+pub fn providers_module(providers: &BTreeMap<String, Provider>) -> String {
+    let head = inner_docs(&format!(
+        "{}\n\nWhat the runtime knows about each provider from `spec/<provider>/provider.yaml`.",
+        header("spec/")
+    ));
+    let def = rt("ProviderDef");
+    let statics = providers.values().map(|p| {
+        let ident = format_ident!("{}", p.name.to_ascii_uppercase());
+        let variant = rt(&format!("Provider::{}", super::validate::camel(&p.name)));
+        let (title, base_url) = (&p.title, &p.base_url);
+        let doc = docs(&format!("{} (`spec/{}/provider.yaml`).", p.title, p.name));
+        quote! {
+            #doc
+            pub static #ident: #def = #def {
+                provider: #variant,
+                title: #title,
+                base_url: #base_url,
+                sandbox_url: ::std::option::Option::None,
+                errors: &[],
+            };
+        }
+    });
+    let entries = providers.values().map(|p| {
+        let ident = format_ident!("{}", p.name.to_ascii_uppercase());
+        quote!(&#ident)
+    });
+    render(quote! {
+        #head
+        #(#statics)*
+        /// Every provider, sorted by name.
+        pub static PROVIDERS: &[&#def] = &[#(#entries),*];
     })
 }
 

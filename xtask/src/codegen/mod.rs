@@ -105,6 +105,10 @@ pub fn emit(model: &model::Model) -> Result<Files> {
         emit_rust::registry(&tools),
     );
     files.insert(
+        "generated/src/providers.rs".to_owned(),
+        emit_rust::providers_module(&model.providers),
+    );
+    files.insert(
         "generated/src/objects.rs".to_owned(),
         emit_rust::objects_module(&model.providers),
     );
