@@ -202,7 +202,7 @@ impl Engine {
                     started,
                 })
             }
-            Err(e) => Err(self.audit_failure(record, started, e)),
+            Err(e) => Err(self.audit_failure(tool, record, started, e)),
         }
     }
 
@@ -267,13 +267,7 @@ impl Engine {
             .tool
             .payee_param
             .into_iter()
-            .chain([
-                "charge_id",
-                "out_trade_no",
-                "trade_no",
-                "recharge_id",
-                "customer",
-            ])
+            .chain(p.tool.counterparty.iter().copied())
             .find_map(|name| text(name).map(|v| (name, v)));
         Some(confirm::request(&confirm::Effect {
             tool_title: p.tool.title,
@@ -309,7 +303,7 @@ impl Engine {
         p.record.confirmation = Some(confirmation.as_str().to_string());
         if p.decision.confirm && confirmation != Confirmation::Accepted {
             let err = confirm::not_confirmed(confirmation);
-            return Err(self.audit_failure(p.record, p.started, err));
+            return Err(self.audit_failure(p.tool, p.record, p.started, err));
         }
         let call = GuardedCall {
             tool: p.tool,
@@ -329,7 +323,7 @@ impl Engine {
         };
         let guarded = self.guard.run(&call, &calls, daily).await;
         p.record.idempotency = guarded.idempotency.map(str::to_string);
-        self.audit(p.record, p.started, guarded.outcome.as_ref());
+        self.audit(p.tool, p.record, p.started, guarded.outcome.as_ref());
         guarded.outcome
     }
 
@@ -350,8 +344,72 @@ impl Engine {
         })
     }
 
-    /// The upstream (or local) operation itself; secrets a gateway echoes are masked.
+    /// The upstream (or local) operation, then what the spec says about its result: a result
+    /// matching `pending_when` is not final (UNKNOWN), and a `follow_up` query completes it.
     async fn dispatch(
+        &self,
+        tool: &ToolDef,
+        args: &Map<String, Value>,
+        config: &Config,
+    ) -> Result<Value, ToolError> {
+        let mut value = self.call_provider(tool, args, config).await?;
+        if let Some((field, v)) = tool
+            .pending_when
+            .iter()
+            .find(|(f, v)| value.get(*f).and_then(Value::as_str) == Some(*v))
+        {
+            return Err(not_final(tool, field, v));
+        }
+        if let Some(follow) = tool.follow_up
+            && follow
+                .when
+                .iter()
+                .all(|(f, v)| value.get(*f).and_then(Value::as_str) == Some(*v))
+        {
+            self.follow_up(tool, follow, args, config, &mut value).await;
+        }
+        Ok(value)
+    }
+
+    /// Queries the tool's `query_tool` and copies fields of its answer into `value`. The call
+    /// itself already succeeded: a failed follow-up only leaves the fields out.
+    async fn follow_up(
+        &self,
+        tool: &ToolDef,
+        follow: &crate::tool::FollowUp,
+        args: &Map<String, Value>,
+        config: &Config,
+        value: &mut Value,
+    ) {
+        let Some((qi, query)) = tool.query_tool.and_then(|q| self.find(q)) else {
+            return;
+        };
+        let shared: Map<String, Value> = query
+            .params
+            .iter()
+            .filter_map(|qp| args.get(qp.name).map(|v| (qp.name.to_string(), v.clone())))
+            .collect();
+        let answer = match self.validators.check(qi, query, shared, config) {
+            Ok(qargs) => self.call_provider(query, &qargs, config).await,
+            Err(e) => Err(e),
+        };
+        match (answer, value.as_object_mut()) {
+            (Ok(found), Some(result)) => {
+                for (to, from) in follow.copy {
+                    if let Some(v) = found.get(*from) {
+                        result.insert((*to).to_string(), v.clone());
+                    }
+                }
+            }
+            (Err(e), _) => {
+                tracing::warn!(tool = tool.name, error = %e.message, "follow-up query failed");
+            }
+            _ => {}
+        }
+    }
+
+    /// The provider call itself; secrets a gateway echoes are masked.
+    async fn call_provider(
         &self,
         tool: &ToolDef,
         args: &Map<String, Value>,
@@ -377,14 +435,21 @@ impl Engine {
     }
 
     /// Audits a call that ended before or at execution with an error; returns the error.
-    fn audit_failure(&self, record: AuditRecord, started: Instant, err: ToolError) -> ToolError {
-        self.audit(record, started, Err(&err));
+    fn audit_failure(
+        &self,
+        tool: &ToolDef,
+        record: AuditRecord,
+        started: Instant,
+        err: ToolError,
+    ) -> ToolError {
+        self.audit(tool, record, started, Err(&err));
         err
     }
 
     /// Writes the audit line of one call.
     fn audit(
         &self,
+        tool: &ToolDef,
         mut record: AuditRecord,
         started: Instant,
         outcome: Result<&Value, &ToolError>,
@@ -397,7 +462,7 @@ impl Engine {
         match outcome {
             Ok(v) => {
                 record.result = "ok".into();
-                record.upstream_ids = pick_upstream_ids(v);
+                record.upstream_ids = pick_upstream_ids(tool.upstream_ids, v);
             }
             Err(e) => {
                 record.result = e.kind.as_str().to_string();
@@ -480,6 +545,21 @@ impl Prepared {
     pub fn needs_confirmation(&self) -> bool {
         self.decision.confirm
     }
+}
+
+/// A success the gateway itself calls not final (`pending_when`): the outcome is UNKNOWN.
+fn not_final(tool: &ToolDef, field: &str, value: &str) -> ToolError {
+    let mut e = ToolError::new(
+        ErrorKind::Upstream,
+        format!(
+            "{} answered {field} {value}: the operation is not finished",
+            tool.provider.title()
+        ),
+        crate::error::next_after_unknown(tool),
+    )
+    .retry_safe(tool.idempotent && tool.merchant_reference.is_some());
+    e.outcome = Some(crate::error::Outcome::Unknown);
+    e
 }
 
 fn reference_of(tool: &ToolDef, args: &Map<String, Value>) -> Option<String> {

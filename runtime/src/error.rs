@@ -99,6 +99,10 @@ pub struct ToolError {
     pub outcome: Option<Outcome>,
     /// Whether repeating the same call unchanged is safe.
     pub retry_safe: bool,
+    /// The gateway's catalogue says the object asked about does not exist (never serialized:
+    /// recovery reads it, together with [`Upstream::verified`]).
+    #[serde(skip)]
+    pub not_found: bool,
     /// What to do next, in one sentence.
     pub next_step: String,
 }
@@ -129,6 +133,7 @@ impl ToolError {
             rule: None,
             outcome: None,
             retry_safe: false,
+            not_found: false,
             next_step: next_step.into(),
         }
     }

@@ -414,7 +414,10 @@ fn record(seq: u64, args: Value) -> AuditRecord {
         amount_fen: Some(1550),
         amount: Some("¥15.50".into()),
         args,
-        upstream_ids: pick_upstream_ids(&json!({"id": format!("ch_{seq}"), "amount": 1550})),
+        upstream_ids: pick_upstream_ids(
+            &["id"],
+            &json!({"id": format!("ch_{seq}"), "amount": 1550}),
+        ),
         result: "ok".into(),
         code: None,
         outcome: None,

@@ -50,17 +50,6 @@ pub const MAX_OBJECT_KEYS: usize = 50;
 /// Objects and arrays nested deeper than this are summarized by their size.
 pub const MAX_DEPTH: usize = 6;
 
-/// Top-level result fields that identify the call upstream, picked by [`pick_upstream_ids`].
-pub const UPSTREAM_ID_FIELDS: &[&str] = &[
-    "id",
-    "trade_no",
-    "out_trade_no",
-    "order_id",
-    "pay_fund_order_id",
-    "out_request_no",
-    "out_biz_no",
-];
-
 /// One tool call, as written to the audit log.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AuditRecord {
@@ -438,10 +427,10 @@ fn looks_like_key(text: &str) -> bool {
 
 /// The upstream identifiers of a result ([`UPSTREAM_ID_FIELDS`], top level, when they are
 /// non-empty strings or numbers), as an object; `{}` when there are none.
-pub fn pick_upstream_ids(result: &Value) -> Value {
+pub fn pick_upstream_ids(fields: &[&str], result: &Value) -> Value {
     let mut ids = Map::new();
     if let Value::Object(map) = result {
-        for &field in UPSTREAM_ID_FIELDS {
+        for &field in fields {
             match map.get(field) {
                 Some(Value::String(s)) if !s.is_empty() => {
                     ids.insert(field.into(), Value::String(redact_string(s)));
@@ -539,11 +528,19 @@ mod tests {
             "order_id": null, "amount": 1550, "out_request_no": 7,
             "extra": {"out_biz_no": "nested"}
         });
+        let fields = [
+            "id",
+            "trade_no",
+            "out_trade_no",
+            "order_id",
+            "out_request_no",
+            "out_biz_no",
+        ];
         assert_eq!(
-            pick_upstream_ids(&result),
+            pick_upstream_ids(&fields, &result),
             json!({"id": "ch_123", "trade_no": "2026112422001", "out_request_no": 7})
         );
-        assert_eq!(pick_upstream_ids(&json!("text")), json!({}));
+        assert_eq!(pick_upstream_ids(&fields, &json!("text")), json!({}));
     }
 
     #[test]

@@ -429,11 +429,21 @@ pub async fn query_first<C: Calls>(
     };
     match calls.dispatch(query, &qargs).await {
         Ok(v) => match tool.query_found_field {
-            Some(f) if v.get(f).is_none_or(Value::is_null) => QueryVerdict::NotFound,
+            Some(f) if !shows_it_happened(&v, f, tool.query_found_values) => QueryVerdict::NotFound,
             _ => QueryVerdict::Found(v),
         },
         Err(e) if is_verified_not_found(&e) => QueryVerdict::NotFound,
         Err(e) => QueryVerdict::Unknown(e),
+    }
+}
+
+/// Whether the query's `field` shows the operation happened: present (and, when `values` are
+/// given, one of them).
+fn shows_it_happened(answer: &Value, field: &str, values: &[&str]) -> bool {
+    match answer.get(field) {
+        None | Some(Value::Null) => false,
+        Some(v) if values.is_empty() => !v.is_null(),
+        Some(v) => v.as_str().is_some_and(|s| values.contains(&s)),
     }
 }
 
@@ -501,10 +511,12 @@ fn unqueryable(tool: &ToolDef) -> QueryVerdict {
 fn is_verified_not_found(e: &ToolError) -> bool {
     let Some(up) = &e.upstream else { return false };
     up.verified
-        && (matches!(
-            up.sub_code.as_deref(),
-            Some("ACQ.TRADE_NOT_EXIST" | "TRADE_NOT_EXIST" | "ORDER_NOT_EXIST")
-        ) || up.http_status == Some(404))
+        && (e.not_found
+            || matches!(
+                up.sub_code.as_deref(),
+                Some("ACQ.TRADE_NOT_EXIST" | "TRADE_NOT_EXIST" | "ORDER_NOT_EXIST")
+            )
+            || up.http_status == Some(404))
 }
 
 /// The guard's key: money-moving and other state-changing network calls with a reference.

@@ -1,16 +1,14 @@
-//! The one-line human summary that leads every tool result, with amounts in yuan.
+//! The one-line human summary that leads every tool result, with amounts in yuan. Which result
+//! fields it shows, and how, is spec data (`summary: true` fields of the tool's response).
 
 use serde_json::Value;
 
 use crate::money::{fen_from_yuan, yuan_from_fen};
-use crate::tool::ToolDef;
+use crate::tool::{Pagination, SummaryKind, ToolDef};
 
-/// A one-line human summary of a result, with amounts in yuan (`¥15.50`).
+/// A one-line human summary of a result; `amount` is the call's own amount (`¥15.50`), echoed
+/// when the result does not show it.
 pub fn summary(tool: &ToolDef, value: &Value, amount: Option<&str>) -> String {
-    let amount_of_value = |v: &Value| -> Option<String> {
-        let fen = v.get("amount")?.as_i64()?;
-        Some(format!("{} ({fen} fen)", yuan_from_fen(fen)))
-    };
     let replay = if value.get("replayed").and_then(Value::as_bool) == Some(true) {
         " (replayed: an earlier identical call's result; nothing was sent again)"
     } else if value.get("recovered_by_query").is_some() {
@@ -18,82 +16,107 @@ pub fn summary(tool: &ToolDef, value: &Value, amount: Option<&str>) -> String {
     } else {
         ""
     };
-    let line = match value.get("object").and_then(Value::as_str) {
-        Some("list") => {
-            let n = value
-                .get("data")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
-            let more = value
-                .get("has_more")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            match value.get("next_cursor").and_then(Value::as_str) {
-                Some(c) if more => format!(
-                    "{}: {n} items; more remain: pass starting_after=\"{c}\" for the next page.",
-                    tool.name
-                ),
-                _ if more => format!("{}: {n} items; more remain.", tool.name),
-                _ => format!("{}: {n} items; no more.", tool.name),
-            }
-        }
-        Some(kind) => {
-            let id = value.get("id").and_then(Value::as_str).unwrap_or("?");
-            let status = value
-                .get("status")
-                .and_then(Value::as_str)
-                .map(|s| format!(", status {s}"))
-                .unwrap_or_default();
-            let paid = value
-                .get("paid")
-                .and_then(Value::as_bool)
-                .map(|p| if p { ", paid" } else { ", not paid" })
-                .unwrap_or_default();
-            match amount_of_value(value) {
-                Some(a) => format!("{}: {kind} {id}, {a}{paid}{status}.", tool.name),
-                None => format!("{}: {kind} {id}{paid}{status}.", tool.name),
-            }
-        }
-        None => {
-            let mut parts = Vec::new();
-            for key in [
-                "out_trade_no",
-                "trade_no",
-                "out_request_no",
-                "out_biz_no",
-                "order_id",
-                "trade_status",
-                "status",
-                "refund_status",
-            ] {
-                if let Some(v) = value.get(key).and_then(Value::as_str) {
-                    parts.push(format!("{key} {v}"));
-                }
-            }
-            for key in [
-                "total_amount",
-                "refund_amount",
-                "refund_fee",
-                "trans_amount",
-            ] {
-                if let Some(fen) = value
-                    .get(key)
-                    .and_then(Value::as_str)
-                    .and_then(fen_from_yuan)
-                {
-                    parts.push(format!("{key} {}", yuan_from_fen(fen)));
-                }
-            }
-            if parts.is_empty() {
-                format!("{}: done.", tool.name)
-            } else {
-                format!("{}: {}.", tool.name, parts.join(", "))
-            }
-        }
+    let line = match value.get("data").and_then(Value::as_array) {
+        Some(items) if tool.pagination != Pagination::None => list_line(tool, value, items.len()),
+        _ => fields_line(tool, value),
     };
     let echo = match amount {
         Some(a) if !line.contains(a) => format!(" Amount: {a}."),
         _ => String::new(),
     };
     format!("{line}{echo}{replay}")
+}
+
+/// `list_charges: 10 items; more remain: pass starting_after="ch_…" for the next page.`
+fn list_line(tool: &ToolDef, value: &Value, n: usize) -> String {
+    let more = value.get("has_more").and_then(Value::as_bool) == Some(true);
+    match value.get("next_cursor").and_then(Value::as_str) {
+        Some(c) if more => format!(
+            "{}: {n} items; more remain: pass starting_after=\"{c}\" for the next page.",
+            tool.name
+        ),
+        _ if more => format!("{}: {n} items; more remain.", tool.name),
+        _ => format!("{}: {n} items; no more.", tool.name),
+    }
+}
+
+/// `refund_trade: out_trade_no T1, refund_fee ¥5.00.`
+fn fields_line(tool: &ToolDef, value: &Value) -> String {
+    let parts: Vec<String> = tool
+        .summary
+        .iter()
+        .filter_map(|f| {
+            let v = value.get(f.field)?;
+            let name = f.field;
+            match f.kind {
+                SummaryKind::Text => match v {
+                    Value::String(s) if !s.is_empty() => Some(format!("{name} {s}")),
+                    Value::Number(n) => Some(format!("{name} {n}")),
+                    _ => None,
+                },
+                SummaryKind::Fen => {
+                    let fen = v.as_i64()?;
+                    Some(format!("{name} {} ({fen} fen)", yuan_from_fen(fen)))
+                }
+                SummaryKind::Yuan => {
+                    let fen = v.as_str().and_then(fen_from_yuan)?;
+                    Some(format!("{name} {}", yuan_from_fen(fen)))
+                }
+                SummaryKind::Flag => match v.as_bool()? {
+                    true => Some(name.to_string()),
+                    false => Some(format!("not {name}")),
+                },
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        format!("{}: done.", tool.name)
+    } else {
+        format!("{}: {}.", tool.name, parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tool::SummaryField;
+    use serde_json::json;
+
+    static TOOL: ToolDef = ToolDef {
+        name: "refund_trade",
+        summary: &[
+            SummaryField {
+                field: "out_trade_no",
+                kind: SummaryKind::Text,
+            },
+            SummaryField {
+                field: "refund_fee",
+                kind: SummaryKind::Yuan,
+            },
+            SummaryField {
+                field: "amount",
+                kind: SummaryKind::Fen,
+            },
+            SummaryField {
+                field: "paid",
+                kind: SummaryKind::Flag,
+            },
+        ],
+        ..ToolDef::BLANK
+    };
+
+    #[test]
+    fn shows_the_declared_fields_in_yuan() {
+        let v = json!({"out_trade_no": "T1", "refund_fee": "5.00", "amount": 1550, "paid": false, "other": "x"});
+        assert_eq!(
+            summary(&TOOL, &v, Some("¥5.00")),
+            "refund_trade: out_trade_no T1, refund_fee ¥5.00, amount ¥15.50 (1550 fen), not paid."
+        );
+        assert_eq!(
+            summary(&TOOL, &json!({}), Some("¥1.00")),
+            "refund_trade: done. Amount: ¥1.00."
+        );
+        let replayed = json!({"out_trade_no": "T1", "replayed": true});
+        assert!(summary(&TOOL, &replayed, None).contains("nothing was sent again"));
+    }
 }

@@ -6,6 +6,7 @@
 //! that cannot move money twice, and hands the answer back to it.
 
 pub mod alipay;
+pub mod catalogue;
 pub mod http;
 pub mod pingpp;
 pub mod wire;
