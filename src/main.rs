@@ -136,7 +136,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         print_tools(&engine, json)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let engine = Arc::new(engine_for(config)?);
+    let engine = Arc::new(engine_for(config).await?);
     match command {
         Command::Call { tool, args } => {
             let args: Value =
@@ -203,9 +203,11 @@ fn load_config(
 
 /// With credentials: an engine on them. Without: an engine whose gateways are the embedded sandbox,
 /// started in the background so `tools/list` does not wait for key generation.
-fn engine_for(config: Config) -> anyhow::Result<Engine> {
+async fn engine_for(config: Config) -> anyhow::Result<Engine> {
     let sandbox = config.has_no_provider();
-    let services = Services::open(&config.server.state, sandbox).map_err(anyhow::Error::msg)?;
+    let services = Services::open(&config.server.state, sandbox)
+        .await
+        .map_err(anyhow::Error::msg)?;
     if !sandbox {
         return Engine::new(zhifu_generated::TOOLS, config, services).map_err(anyhow::Error::msg);
     }

@@ -17,7 +17,7 @@ impl Services {
     /// under `$XDG_STATE_HOME/zhifu-mcp` (or `~/.local/state/zhifu-mcp`). The embedded sandbox
     /// keeps idempotency records in memory unless `ZHIFU_STATE_DB` is set: its gateway is new on
     /// every start, so records from an earlier run would point at objects that no longer exist.
-    pub fn open(state: &crate::config::StateConfig, sandbox: bool) -> Result<Self, String> {
+    pub async fn open(state: &crate::config::StateConfig, sandbox: bool) -> Result<Self, String> {
         let dir = state.dir.clone().unwrap_or_else(default_state_dir);
         let store: Arc<dyn Store> = match (&state.db, sandbox) {
             (Some(path), _) => Arc::new(
@@ -33,7 +33,7 @@ impl Services {
                 )
             }
         };
-        if let Err(e) = store.prune(crate::time::unix_now()) {
+        if let Err(e) = store.prune(crate::time::unix_now()).await {
             tracing::warn!(error = %e, "could not prune old idempotency records");
         }
         let audit = if state.audit_disabled {

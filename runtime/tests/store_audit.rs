@@ -9,8 +9,8 @@ use std::thread;
 use serde_json::{Value, json};
 use zhifu_runtime::audit::{AuditLog, AuditRecord, now_rfc3339, pick_upstream_ids, redact_args};
 use zhifu_runtime::store::{
-    Begun, Claim, IdemKey, IdemState, Lease, Reservation, SpendRequest, SqliteStore, Store,
-    StoreError, args_digest,
+    Begun, Claim, IdemKey, IdemState, Lease, Reservation, SpendRequest, SqliteStore, StoreError,
+    args_digest,
 };
 
 /// A fresh directory under the system temp dir, removed on drop.

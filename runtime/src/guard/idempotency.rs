@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use super::store::{
-    Begun, IdemKey, IdemRecord, IdemState, Lease, Reservation, SpendRequest, Store, StoreError,
+    Begin, Begun, IdemKey, IdemRecord, IdemState, Lease, Reservation, Spend as StoreSpend, Store,
+    StoreError,
 };
 use crate::error::{ErrorKind, Outcome, ToolError};
 use crate::tool::{Effect, ToolDef};
@@ -170,20 +171,17 @@ impl Guard {
                 owner: owner.clone(),
                 until_unix: now + self.lease_secs,
             };
-            let provider = call.tool.provider.as_str();
-            let spend = call.spend.clone();
-            let (k, digest, l) = (key.clone(), call.digest.to_string(), lease.clone());
             let begun = self
-                .stored(move |s| {
-                    let spend = spend.as_ref().map(|sp| SpendRequest {
-                        provider,
-                        fen: sp.fen,
-                        daily_limit_fen: sp.daily_limit_fen,
-                        reference: &k.reference,
-                    });
-                    s.begin(&k, &digest, now, &l, spend)
+                .store
+                .begin(Begin {
+                    key: key.clone(),
+                    args_digest: call.digest.to_string(),
+                    now_unix: now,
+                    lease: lease.clone(),
+                    spend: self.spend(call, &key.reference),
                 })
-                .await?;
+                .await
+                .map_err(store_error)?;
             let existing = match begun {
                 Begun::Claimed { reservation } => {
                     let what = if since.elapsed() > POLL_FIRST {
@@ -225,10 +223,11 @@ impl Guard {
                         let err = settling_error(call.tool, &key.reference, wait);
                         return Ok(done(Err(err), "unknown_settling"));
                     }
-                    let (k, from, l) = (key.clone(), existing.owner.clone(), lease.clone());
                     if self
-                        .stored(move |s| s.take_over(&k, &from, now, &l))
-                        .await?
+                        .store
+                        .take_over(key.clone(), existing.owner.clone(), now, lease.clone())
+                        .await
+                        .map_err(store_error)?
                     {
                         return Ok(done(self.recover(call, calls, key).await, "queried_first"));
                     }
@@ -248,13 +247,14 @@ impl Guard {
     ) -> Guarded {
         let now = crate::time::unix_now();
         let mut reservation = None;
-        if let Some(spend) = &call.spend {
-            let provider = call.tool.provider.as_str();
-            let (fen, limit) = (spend.fen, spend.daily_limit_fen);
-            let reserved = self
-                .stored(move |s| s.reserve_spend(provider, fen, limit, now, ""))
-                .await;
-            match reserved {
+        if let Some(spend) = self.spend(call, "") {
+            let fen = spend.fen;
+            match self
+                .store
+                .reserve_spend(spend, now)
+                .await
+                .map_err(store_error)
+            {
                 Err(e) => {
                     return Guarded {
                         outcome: Err(e),
@@ -264,7 +264,7 @@ impl Guard {
                 Ok(Reservation::Reserved { id, .. }) => reservation = Some(id),
                 Ok(Reservation::OverLimit { spent, limit }) => {
                     return Guarded {
-                        outcome: Err(daily_refusal(spend.fen, spent, limit)),
+                        outcome: Err(daily_refusal(fen, spent, limit)),
                         idempotency: None,
                     };
                 }
@@ -274,7 +274,7 @@ impl Guard {
         if let (Some(id), Err(e)) = (reservation, &outcome)
             && e.outcome != Some(Outcome::Unknown)
         {
-            let _ = self.stored(move |s| s.release_spend(id)).await;
+            let _ = self.store.release_spend(id).await;
         }
         Guarded {
             outcome,
@@ -349,9 +349,9 @@ impl Guard {
         release: Option<i64>,
     ) {
         let at = crate::time::unix_now();
-        let (k, result) = (key.clone(), result.cloned());
         if let Err(e) = self
-            .stored(move |s| s.complete(&k, state, result.as_ref(), at, release))
+            .store
+            .complete(key.clone(), state, result.cloned(), at, release)
             .await
         {
             tracing::error!(key = %key, error = %e, "could not record the idempotency outcome");
@@ -366,8 +366,7 @@ impl Guard {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(POLL_MAX);
             let now = crate::time::unix_now();
-            let k = key.clone();
-            match self.stored(move |s| s.get(&k)).await {
+            match self.store.get(key.clone()).await {
                 Ok(Some(rec)) if rec.in_flight(now) => continue,
                 _ => return,
             }
@@ -392,17 +391,14 @@ impl Guard {
         format!("{}-{n}", self.instance)
     }
 
-    /// Runs a store operation on the blocking pool: a file store syncs every write to disk
-    /// (milliseconds), which must not stall the async workers.
-    async fn stored<T: Send + 'static>(
-        &self,
-        op: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, ToolError> {
-        let store = Arc::clone(&self.store);
-        match tokio::task::spawn_blocking(move || op(store.as_ref())).await {
-            Ok(v) => v.map_err(store_error),
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
+    /// The store request for this call's spend, if it reserves one.
+    fn spend(&self, call: &GuardedCall<'_>, reference: &str) -> Option<StoreSpend> {
+        call.spend.as_ref().map(|s| StoreSpend {
+            provider: call.tool.provider.as_str().to_string(),
+            fen: s.fen,
+            daily_limit_fen: s.daily_limit_fen,
+            reference: reference.to_string(),
+        })
     }
 }
 

@@ -77,8 +77,10 @@
 //! for the check-and-insert of `reserve_spend` over a sorted set of spend rows.
 
 use std::fmt;
+use std::future::Future;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rsa::sha2::{Digest, Sha256};
@@ -263,34 +265,32 @@ pub struct Pruned {
     pub spend: usize,
 }
 
+/// A store operation in flight: owns its inputs, so it can run on any thread or connection.
+pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
+
 /// Idempotency records and spend counters. See the module documentation for the semantics an
-/// implementation must keep.
+/// implementation must keep. Every method is asynchronous and owns its arguments: the SQLite
+/// implementation runs on the blocking pool (a write waits for `fsync`), a database server's
+/// runs on its client.
 pub trait Store: Send + Sync + 'static {
     /// The record for (provider, tool, merchant reference), if any.
-    fn get(&self, key: &IdemKey) -> Result<Option<IdemRecord>, StoreError>;
+    fn get(&self, key: IdemKey) -> StoreFuture<Option<IdemRecord>>;
 
     /// Claims the key for a new call — inserts a `Pending` record with the digest and the lease —
     /// and reserves `spend` against its daily limit, atomically and in one durable commit;
     /// returns the existing record instead when the key is already taken (never overwrites).
-    fn begin(
-        &self,
-        key: &IdemKey,
-        args_digest: &str,
-        now_unix: i64,
-        lease: &Lease,
-        spend: Option<SpendRequest<'_>>,
-    ) -> Result<Begun, StoreError>;
+    fn begin(&self, begin: Begin) -> StoreFuture<Begun>;
 
     /// Takes over a record for recovery: succeeds (`true`) only if it is still owned by
     /// `from_owner` and is `Unknown` or `Pending` with an expired lease; it becomes `Pending`
     /// under `lease`. Of several callers racing for the same record exactly one wins.
     fn take_over(
         &self,
-        key: &IdemKey,
-        from_owner: &str,
+        key: IdemKey,
+        from_owner: String,
         now_unix: i64,
-        lease: &Lease,
-    ) -> Result<bool, StoreError>;
+        lease: Lease,
+    ) -> StoreFuture<bool>;
 
     /// Records the final state of a claimed call: `Done` with the result JSON, `Failed`
     /// (definitely not executed: deletes the record, freeing the key), or `Unknown` (outcome
@@ -300,58 +300,48 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::NotClaimed`], except for `Failed`, which is then a no-op.
     fn complete(
         &self,
-        key: &IdemKey,
+        key: IdemKey,
         state: IdemState,
-        result: Option<&Value>,
+        result: Option<Value>,
         now_unix: i64,
         release: Option<i64>,
-    ) -> Result<(), StoreError>;
+    ) -> StoreFuture<()>;
 
-    /// [`begin`](Store::begin) without a spend, under an anonymous lease of [`DEFAULT_LEASE_SECS`].
-    fn claim(&self, key: &IdemKey, args_digest: &str, now_unix: i64) -> Result<Claim, StoreError> {
-        let lease = Lease {
-            owner: String::new(),
-            until_unix: now_unix + DEFAULT_LEASE_SECS,
-        };
-        match self.begin(key, args_digest, now_unix, &lease, None)? {
-            Begun::Existing(record) => Ok(Claim::Existing(record)),
-            _ => Ok(Claim::Claimed),
-        }
-    }
-
-    /// [`complete`](Store::complete) without a release.
-    fn finish(
-        &self,
-        key: &IdemKey,
-        state: IdemState,
-        result: Option<&Value>,
-        now_unix: i64,
-    ) -> Result<(), StoreError> {
-        self.complete(key, state, result, now_unix, None)
-    }
-
-    /// Reserves `fen` against a rolling 24-hour limit for `provider`, atomically (check and insert
-    /// in one transaction). `daily_limit_fen: None` = no limit (the spend is still recorded).
-    /// Reaching the limit exactly is allowed; exceeding it is [`Reservation::OverLimit`].
-    fn reserve_spend(
-        &self,
-        provider: &str,
-        fen: i64,
-        daily_limit_fen: Option<i64>,
-        now_unix: i64,
-        reference: &str,
-    ) -> Result<Reservation, StoreError>;
+    /// Reserves `spend.fen` against a rolling 24-hour limit for its provider, atomically (check
+    /// and insert in one transaction). No limit: the spend is still recorded. Reaching the limit
+    /// exactly is allowed; exceeding it is [`Reservation::OverLimit`].
+    fn reserve_spend(&self, spend: Spend, now_unix: i64) -> StoreFuture<Reservation>;
 
     /// Gives a reservation back (the call definitely did not move money). Releasing an id that
     /// does not exist (already released or pruned) is a no-op.
-    fn release_spend(&self, reservation_id: i64) -> Result<(), StoreError>;
+    fn release_spend(&self, reservation_id: i64) -> StoreFuture<()>;
 
     /// Sum of reserved spend of `provider` in `(now - 86400, now]`.
-    fn spent_last_24h(&self, provider: &str, now_unix: i64) -> Result<i64, StoreError>;
+    fn spent_last_24h(&self, provider: String, now_unix: i64) -> StoreFuture<i64>;
 
     /// Deletes idempotency records not updated for [`IDEM_RETENTION_SECS`] and spend rows older
     /// than [`SPEND_RETENTION_SECS`].
-    fn prune(&self, now_unix: i64) -> Result<Pruned, StoreError>;
+    fn prune(&self, now_unix: i64) -> StoreFuture<Pruned>;
+}
+
+/// Everything [`Store::begin`] needs.
+#[derive(Debug, Clone)]
+pub struct Begin {
+    pub key: IdemKey,
+    pub args_digest: String,
+    pub now_unix: i64,
+    pub lease: Lease,
+    pub spend: Option<Spend>,
+}
+
+/// A spend to reserve: `fen` of `provider` under an optional rolling daily limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spend {
+    pub provider: String,
+    pub fen: i64,
+    pub daily_limit_fen: Option<i64>,
+    /// Recorded with the spend row.
+    pub reference: String,
 }
 
 /// Hex SHA-256 of the canonical JSON of `canonical_args` (see [`canonical_json`]).
@@ -437,7 +427,7 @@ ALTER TABLE idempotency ADD COLUMN lease_until_unix INTEGER NOT NULL DEFAULT 0;
 
 /// [`Store`] on one SQLite connection (a file, or memory for tests and `--no-store` runs).
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -510,7 +500,7 @@ impl SqliteStore {
         }
         tx.commit()?;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
         })
     }
 
@@ -610,12 +600,14 @@ fn window_sum(conn: &Connection, provider: &str, now_unix: i64) -> Result<i64, S
     )?)
 }
 
-impl Store for SqliteStore {
-    fn get(&self, key: &IdemKey) -> Result<Option<IdemRecord>, StoreError> {
+impl SqliteStore {
+    /// [`Store::get`], synchronously.
+    pub fn get(&self, key: &IdemKey) -> Result<Option<IdemRecord>, StoreError> {
         read_record(key, &self.conn())
     }
 
-    fn begin(
+    /// [`Store::begin`], synchronously.
+    pub fn begin(
         &self,
         key: &IdemKey,
         args_digest: &str,
@@ -666,7 +658,8 @@ impl Store for SqliteStore {
         Ok(Begun::Claimed { reservation })
     }
 
-    fn take_over(
+    /// [`Store::take_over`], synchronously.
+    pub fn take_over(
         &self,
         key: &IdemKey,
         from_owner: &str,
@@ -691,7 +684,8 @@ impl Store for SqliteStore {
         Ok(changed == 1)
     }
 
-    fn complete(
+    /// [`Store::complete`], synchronously.
+    pub fn complete(
         &self,
         key: &IdemKey,
         state: IdemState,
@@ -742,7 +736,8 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn reserve_spend(
+    /// [`Store::reserve_spend`], synchronously.
+    pub fn reserve_spend(
         &self,
         provider: &str,
         fen: i64,
@@ -772,17 +767,20 @@ impl Store for SqliteStore {
         Ok(answer)
     }
 
-    fn release_spend(&self, reservation_id: i64) -> Result<(), StoreError> {
+    /// [`Store::release_spend`], synchronously.
+    pub fn release_spend(&self, reservation_id: i64) -> Result<(), StoreError> {
         self.conn()
             .execute("DELETE FROM spend WHERE id = ?1", params![reservation_id])?;
         Ok(())
     }
 
-    fn spent_last_24h(&self, provider: &str, now_unix: i64) -> Result<i64, StoreError> {
+    /// [`Store::spent_last_24h`], synchronously.
+    pub fn spent_last_24h(&self, provider: &str, now_unix: i64) -> Result<i64, StoreError> {
         window_sum(&self.conn(), provider, now_unix)
     }
 
-    fn prune(&self, now_unix: i64) -> Result<Pruned, StoreError> {
+    /// [`Store::prune`], synchronously.
+    pub fn prune(&self, now_unix: i64) -> Result<Pruned, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let idempotency = tx.execute(
@@ -795,6 +793,117 @@ impl Store for SqliteStore {
         )?;
         tx.commit()?;
         Ok(Pruned { idempotency, spend })
+    }
+}
+
+/// The async [`Store`] over the synchronous methods above, each on the blocking pool.
+impl Store for SqliteStore {
+    fn get(&self, key: IdemKey) -> StoreFuture<Option<IdemRecord>> {
+        self.blocking(move |s| s.get(&key))
+    }
+
+    fn begin(&self, b: Begin) -> StoreFuture<Begun> {
+        self.blocking(move |s| {
+            let spend = b.spend.as_ref().map(|sp| SpendRequest {
+                provider: &sp.provider,
+                fen: sp.fen,
+                daily_limit_fen: sp.daily_limit_fen,
+                reference: &sp.reference,
+            });
+            s.begin(&b.key, &b.args_digest, b.now_unix, &b.lease, spend)
+        })
+    }
+
+    fn take_over(
+        &self,
+        key: IdemKey,
+        from_owner: String,
+        now_unix: i64,
+        lease: Lease,
+    ) -> StoreFuture<bool> {
+        self.blocking(move |s| s.take_over(&key, &from_owner, now_unix, &lease))
+    }
+
+    fn complete(
+        &self,
+        key: IdemKey,
+        state: IdemState,
+        result: Option<Value>,
+        now_unix: i64,
+        release: Option<i64>,
+    ) -> StoreFuture<()> {
+        self.blocking(move |s| s.complete(&key, state, result.as_ref(), now_unix, release))
+    }
+
+    fn reserve_spend(&self, spend: Spend, now_unix: i64) -> StoreFuture<Reservation> {
+        self.blocking(move |s| {
+            s.reserve_spend(
+                &spend.provider,
+                spend.fen,
+                spend.daily_limit_fen,
+                now_unix,
+                &spend.reference,
+            )
+        })
+    }
+
+    fn release_spend(&self, reservation_id: i64) -> StoreFuture<()> {
+        self.blocking(move |s| s.release_spend(reservation_id))
+    }
+
+    fn spent_last_24h(&self, provider: String, now_unix: i64) -> StoreFuture<i64> {
+        self.blocking(move |s| s.spent_last_24h(&provider, now_unix))
+    }
+
+    fn prune(&self, now_unix: i64) -> StoreFuture<Pruned> {
+        self.blocking(move |s| s.prune(now_unix))
+    }
+}
+
+impl SqliteStore {
+    /// Runs `op` on the blocking pool: a file store syncs every write to disk (milliseconds),
+    /// which must not stall the async workers.
+    fn blocking<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&SqliteStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<T> {
+        let this = SqliteStore {
+            conn: Arc::clone(&self.conn),
+        };
+        Box::pin(async move {
+            match tokio::task::spawn_blocking(move || op(&this)).await {
+                Ok(v) => v,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        })
+    }
+
+    /// [`Store::begin`] without a spend, under an anonymous lease of [`DEFAULT_LEASE_SECS`].
+    pub fn claim(
+        &self,
+        key: &IdemKey,
+        args_digest: &str,
+        now_unix: i64,
+    ) -> Result<Claim, StoreError> {
+        let lease = Lease {
+            owner: String::new(),
+            until_unix: now_unix + DEFAULT_LEASE_SECS,
+        };
+        match self.begin(key, args_digest, now_unix, &lease, None)? {
+            Begun::Existing(record) => Ok(Claim::Existing(record)),
+            _ => Ok(Claim::Claimed),
+        }
+    }
+
+    /// [`SqliteStore::complete`] without a release.
+    pub fn finish(
+        &self,
+        key: &IdemKey,
+        state: IdemState,
+        result: Option<&Value>,
+        now_unix: i64,
+    ) -> Result<(), StoreError> {
+        self.complete(key, state, result, now_unix, None)
     }
 }
 
