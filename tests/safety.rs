@@ -7,6 +7,7 @@ mod common;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
+use common::adversary::options as opts;
 use common::{Harness, Options, unique};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientConfig, ElicitRequestParams,
@@ -16,16 +17,6 @@ use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RequestContext, Runni
 use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use serde_json::{Value, json};
-
-fn opts(env: &[(&str, &str)]) -> Options {
-    Options {
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..Options::default()
-    }
-}
 
 fn trade(no: &str, amount: &str) -> Value {
     json!({"out_trade_no": no, "total_amount": amount, "subject": "Safety test"})

@@ -1,20 +1,26 @@
 //! Request accounting (`/_sandbox/stats`) and fault injection (`/_sandbox/faults`) for
-//! reliability tests: latency, an error status, a dropped connection or a garbled body.
+//! reliability tests: latency, an error status, a dropped connection or a garbled body. Both
+//! cover the Ping++ `/v1` routes and the Alipay gateway (whose route name is its `method`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::App;
 use crate::error::{ApiError, ApiResult};
 use crate::params::Body;
+use crate::store::lock;
 
-/// Counts of `/v1` requests received, rejected ones included.
+/// Counts of gateway requests received (Ping++ `/v1` and Alipay `/gateway.do`), rejected ones
+/// included, and how many are being processed right now.
 #[derive(Debug, Default)]
 pub struct Stats {
     requests: u64,
     by_route: BTreeMap<String, u64>,
+    in_flight: u64,
 }
 
 impl Stats {
@@ -23,15 +29,40 @@ impl Stats {
         *self.by_route.entry(route.to_string()).or_default() += 1;
     }
 
+    /// Zeroes the counts; requests still being processed stay counted in `in_flight`.
+    pub fn reset(&mut self) {
+        self.requests = 0;
+        self.by_route.clear();
+    }
+
     pub fn json(&self) -> Value {
-        json!({ "requests": self.requests, "by_route": self.by_route })
+        json!({ "requests": self.requests, "by_route": self.by_route, "in_flight": self.in_flight })
+    }
+}
+
+/// One gateway request being processed, counted in `in_flight` until dropped — also when the
+/// client goes away mid-request — so a test can wait for a delayed request to land before it
+/// reads the ledger. `in_flight` survives `reset-stats`.
+pub struct InFlight(Arc<App>);
+
+impl InFlight {
+    pub fn enter(app: &Arc<App>) -> Self {
+        lock(&app.stats).in_flight += 1;
+        InFlight(app.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut stats = lock(&self.0.stats);
+        stats.in_flight = stats.in_flight.saturating_sub(1);
     }
 }
 
 /// What an injected fault does.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FaultKind {
-    /// Wait, then answer normally.
+    /// Wait, then perform the operation and answer normally (also when the client gave up first).
     Latency(Duration),
     /// Answer with this status and an error body; the operation is NOT performed.
     Status(StatusCode),
@@ -169,6 +200,23 @@ mod tests {
                 .is_some()
         );
         assert_eq!(faults.take("POST /v1/charges", "POST /v1/charges"), None);
+    }
+
+    #[test]
+    fn alipay_methods_match_exactly() {
+        let mut faults = Faults::default();
+        add(
+            &mut faults,
+            r#"{"match": "alipay.trade.refund", "kind": "reset"}"#,
+        );
+        let gateway = "POST /gateway.do";
+        assert_eq!(faults.take("alipay.trade.query", gateway), None);
+        assert_eq!(faults.take("alipay.trade.refund.x", gateway), None);
+        assert_eq!(
+            faults.take("alipay.trade.refund", gateway),
+            Some(FaultKind::Reset)
+        );
+        assert_eq!(faults.take("alipay.trade.refund", gateway), None);
     }
 
     #[test]

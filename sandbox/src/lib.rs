@@ -19,6 +19,7 @@ mod error;
 mod faults;
 mod keys;
 mod list;
+mod movements;
 mod params;
 mod pingpp;
 mod query;

@@ -1,6 +1,6 @@
 //! Sandbox-only endpoints under `/_sandbox` (no API key, loopback only): pay a charge, settle or
-//! fail a refund, read events and their signed webhook bodies, request statistics, fault injection and
-//! the clock.
+//! fail a refund, read events and their signed webhook bodies, request statistics, fault injection,
+//! the clock, and the money movements booked per merchant reference (`/_sandbox/ledger`).
 
 use std::sync::Arc;
 
@@ -77,7 +77,7 @@ async fn stats(State(app): State<Arc<App>>) -> Response {
 
 async fn reset_stats(State(app): State<Arc<App>>) -> Response {
     let mut stats = lock(&app.stats);
-    *stats = Default::default();
+    stats.reset();
     reply(Ok(stats.json()))
 }
 
@@ -126,4 +126,5 @@ pub fn router() -> Router<Arc<App>> {
             post(add_fault).get(list_faults).delete(clear_faults),
         )
         .route("/_sandbox/clock", post(clock).get(clock))
+        .route("/_sandbox/ledger", get(crate::movements::ledger))
 }

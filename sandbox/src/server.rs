@@ -16,6 +16,23 @@ use tower_service::Service as _;
 #[derive(Clone, Copy, Debug)]
 pub struct DropConnection;
 
+/// Runs a gateway request in its own task: like a real gateway, the sandbox finishes what it
+/// received even when the client hangs up first (e.g. after its timeout during a latency fault),
+/// so a dropped connection never cancels an operation half-way or silently skips it.
+pub async fn detached(
+    request: impl std::future::Future<Output = axum::response::Response> + Send + 'static,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match tokio::spawn(request).await {
+        Ok(response) => response,
+        Err(err) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("sandbox request task failed: {err}"),
+        )
+            .into_response(),
+    }
+}
+
 /// Serves `router` on `listener` until `stop` turns true; open connections are closed then too.
 pub async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
     loop {

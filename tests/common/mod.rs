@@ -2,6 +2,8 @@
 //! and rmcp's client talking to it over stdio.
 #![allow(dead_code)]
 
+pub mod adversary;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 
@@ -146,14 +148,7 @@ pub fn server_command(
 impl Harness {
     /// Sandbox + server configured with its Ping++ and Alipay credentials (request signing on).
     pub async fn start(extra_env: &[(&str, &str)]) -> Harness {
-        let options = Options {
-            env: extra_env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..Options::default()
-        };
-        Self::with(options).await
+        Self::with(adversary::options(extra_env)).await
     }
 
     /// Sandbox + server, as `options` say.

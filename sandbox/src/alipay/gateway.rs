@@ -21,7 +21,7 @@ use super::AlipayApp;
 use super::biz::{Biz, GwError, GwResult, Root};
 use super::{bills, oauth, page, refunds, trades, transfers};
 use crate::App;
-use crate::faults::FaultKind;
+use crate::faults::{FaultKind, InFlight};
 use crate::server::DropConnection;
 use crate::store::{Store, lock, unix_now};
 
@@ -354,8 +354,14 @@ fn respond(status: StatusCode, reply: Reply) -> Response {
     response
 }
 
-/// Entry point for `GET|POST /gateway.do`: accounting, faults, then [`process`].
+/// Entry point for `GET|POST /gateway.do`: accounting, faults, then [`process`], finished even
+/// if the client hangs up.
 pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
+    crate::server::detached(serve(app, req)).await
+}
+
+async fn serve(app: Arc<App>, req: Request) -> Response {
+    let _in_flight = InFlight::enter(&app);
     let http_method = req.method().clone();
     let query = req.uri().query().unwrap_or("").to_string();
     let content_type = req

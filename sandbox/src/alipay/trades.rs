@@ -94,6 +94,9 @@ pub struct Trade {
     pub cancel_action: Option<&'static str>,
 }
 
+/// `refund_reason` of the refund that alipay.trade.cancel makes of a paid trade.
+pub const CANCEL_REFUND_REASON: &str = "交易撤销";
+
 /// `method` of the placeholder that a cancel of an unknown out_trade_no leaves behind.
 const CANCEL_PLACEHOLDER: &str = "alipay.trade.cancel";
 
@@ -506,7 +509,7 @@ pub fn cancel(ctx: &mut Ctx) -> GwResult<Map<String, Value>> {
             } else {
                 t.out_trade_no.clone()
             };
-            let record = refunds::apply(ctx, i, &no, remaining, Some("交易撤销".into()))?;
+            let record = refunds::apply(ctx, i, &no, remaining, Some(CANCEL_REFUND_REASON.into()))?;
             f.insert("gmt_refund_pay", beijing_timestamp(record.at).into());
             "refund"
         }

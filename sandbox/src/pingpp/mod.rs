@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::App;
 use crate::error::{ApiError, ApiResult, json_response};
-use crate::faults::{FaultKind, status_error};
+use crate::faults::{FaultKind, InFlight, status_error};
 use crate::params::Body;
 use crate::query::Query;
 use crate::server::DropConnection;
@@ -165,13 +165,18 @@ fn process(app: &App, request: Incoming, query: Query) -> ApiResult<Value> {
 }
 
 /// Entry point for every request that is not a `/_sandbox` one: accounting and faults around
-/// [`process`].
+/// [`process`], finished even if the client hangs up.
 pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
+    crate::server::detached(serve(app, req)).await
+}
+
+async fn serve(app: Arc<App>, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     if path != "/v1" && !path.starts_with("/v1/") {
         return unknown_route(&method, &path).into_response();
     }
+    let _in_flight = InFlight::enter(&app);
     let route = resolve(&method, &path);
     let route_line = route
         .as_ref()
