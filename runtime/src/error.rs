@@ -103,6 +103,10 @@ pub struct ToolError {
     /// recovery reads it, together with [`Upstream::verified`]).
     #[serde(skip)]
     pub not_found: bool,
+    /// No answer came back (a timeout or a broken connection): the gateway may still be
+    /// working on the request. Never serialized: the guard waits before trusting a "not found".
+    #[serde(skip)]
+    pub maybe_running: bool,
     /// What to do next, in one sentence.
     pub next_step: String,
 }
@@ -134,6 +138,7 @@ impl ToolError {
             outcome: None,
             retry_safe: false,
             not_found: false,
+            maybe_running: false,
             next_step: next_step.into(),
         }
     }

@@ -331,13 +331,11 @@ pub async fn recharge(h: &Harness) -> String {
 pub fn recharge_args(order_no: &str) -> Value {
     json!({
         "user": "adversary_user",
-        "charge": {
-            "order_no": order_no,
-            "amount": 5_000,
-            "channel": "alipay",
-            "subject": "Balance top-up",
-            "body": "Recharge for the adversarial tests"
-        }
+        "order_no": order_no,
+        "amount": 5_000,
+        "channel": "alipay",
+        "subject": "Balance top-up",
+        "body": "Recharge for the adversarial tests"
     })
 }
 

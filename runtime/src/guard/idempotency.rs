@@ -32,6 +32,8 @@ use crate::tool::{Effect, ToolDef};
 /// First and longest pause while polling for an identical call in flight.
 const POLL_FIRST: Duration = Duration::from_millis(20);
 const POLL_MAX: Duration = Duration::from_millis(250);
+/// Key of an `Unknown` record's note: no answer came back, the gateway may still be working.
+const MAYBE_RUNNING: &str = "maybe_running";
 /// Pages of a list tool that recovery reads before giving up.
 pub const RECOVERY_MAX_PAGES: usize = 20;
 
@@ -292,13 +294,17 @@ impl Guard {
         reservation: Option<i64>,
     ) -> Result<Value, ToolError> {
         let outcome = calls.dispatch(call.tool, call.args).await;
-        let (state, release) = match &outcome {
-            Ok(_) => (IdemState::Done, None),
-            Err(e) if e.outcome == Some(Outcome::Unknown) => (IdemState::Unknown, None),
-            Err(_) => (IdemState::Failed, reservation),
+        // An unknown outcome keeps what is known: whether the gateway may still be working on
+        // the request (no answer came back), which delays trusting a "not found".
+        let unknown_note = |e: &ToolError| serde_json::json!({ MAYBE_RUNNING: e.maybe_running });
+        let (state, stored, release) = match &outcome {
+            Ok(v) => (IdemState::Done, Some(v.clone()), None),
+            Err(e) if e.outcome == Some(Outcome::Unknown) => {
+                (IdemState::Unknown, Some(unknown_note(e)), None)
+            }
+            Err(_) => (IdemState::Failed, None, reservation),
         };
-        self.complete(key, state, outcome.as_ref().ok(), release)
-            .await;
+        self.complete(key, state, stored.as_ref(), release).await;
         outcome
     }
 
@@ -374,11 +380,18 @@ impl Guard {
     }
 
     /// For a tool whose gateway cannot de-duplicate by the reference (recovery by listing):
-    /// how long until a "not found" can be trusted, if it cannot be yet. The earlier attempt
-    /// may still be processing at the gateway for up to one request timeout after it went
-    /// unknown.
+    /// how long until a "not found" can be trusted, if it cannot be yet. When no answer came
+    /// back (timeout, broken connection), the earlier attempt may still be processing at the
+    /// gateway for up to one request timeout after it went unknown; an error answer (5xx) or an
+    /// unreadable one ended the gateway's work on it.
     fn too_early_to_query(&self, tool: &ToolDef, rec: &IdemRecord, now: i64) -> Option<i64> {
-        if tool.query_match.is_none() || rec.state != IdemState::Unknown {
+        let maybe_running = rec
+            .result
+            .as_ref()
+            .and_then(|r| r.get(MAYBE_RUNNING))
+            .and_then(Value::as_bool)
+            == Some(true);
+        if tool.query_match.is_none() || rec.state != IdemState::Unknown || !maybe_running {
             return None;
         }
         let ready = rec.updated_unix + self.settle_secs;

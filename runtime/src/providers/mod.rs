@@ -151,6 +151,7 @@ pub fn transport_error(tool: &ToolDef, err: TransportError) -> ToolError {
     let mut e = ToolError::new(ErrorKind::Transport, err.describe(), next).retry_safe(!unknown);
     if unknown {
         e.outcome = Some(Outcome::Unknown);
+        e.maybe_running = true;
     }
     e
 }
