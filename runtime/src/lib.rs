@@ -17,6 +17,7 @@ pub mod pingpp;
 pub mod policy;
 pub mod server;
 pub mod signing;
+pub mod stdio;
 pub mod store;
 pub mod tool;
 pub mod validate;
