@@ -170,13 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         _ => {
-            use rmcp::ServiceExt as _;
-            let server = ZhifuServer::new(engine);
-            let service = server
-                .serve(rmcp::transport::stdio_pipes())
-                .await
-                .context("MCP initialisation failed")?;
-            service.waiting().await.context("MCP service failed")?;
+            zhifu_runtime::stdio::serve(ZhifuServer::new(engine)).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -175,7 +175,7 @@ async fn every_alipay_tool_once() {
         Some(true),
         "a fresh sandbox has no bill for yesterday"
     );
-    let err = bill.structured_content.unwrap()["error"].clone();
+    let err = common::error_of(&bill);
     assert_eq!(err["upstream"]["sub_code"], "isp.bill_not_exist", "{err}");
     called.insert("query_bill_download_url");
 

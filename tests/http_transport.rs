@@ -271,3 +271,171 @@ async fn non_loopback_without_a_token_refuses_to_start() {
     assert!(err.contains("ZHIFU_HTTP_TOKEN"), "{err}");
     assert!(!err.contains("listening on"), "{err}");
 }
+
+/// Reads a JSON-RPC answer from a JSON body or from the `data:` line of an SSE body.
+async fn answer(res: reqwest::Response) -> Value {
+    let sse = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let text = res.text().await.unwrap();
+    if !sse {
+        return serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    }
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .find(|v| v.get("result").is_some() || v.get("error").is_some())
+        .unwrap_or_else(|| panic!("no JSON-RPC answer in the stream: {text}"))
+}
+
+/// Initializes over plain HTTP; returns the session id (stateful mode) and the answer.
+async fn initialize(url: &str, capabilities: Value) -> (Option<String>, Value) {
+    let mut body = initialize_body();
+    body["params"]["capabilities"] = capabilities;
+    let res = post(url).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let session = res
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let init = answer(res).await;
+    if let Some(session) = &session {
+        let done = post(url)
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), 202);
+    }
+    (session, init)
+}
+
+/// A POST after `initialize`, in the session when there is one.
+fn post_in(url: &str, session: &Option<String>) -> reqwest::RequestBuilder {
+    let mut req = post(url).header("mcp-protocol-version", "2025-11-25");
+    if let Some(s) = session {
+        req = req.header("mcp-session-id", s);
+    }
+    req
+}
+
+/// Malformed or non-JSON-RPC bodies get 400 with a JSON-RPC error body (the request's id when
+/// it can be recovered), in both modes, in a session or not; the server keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_bodies_get_400_with_a_json_rpc_error() {
+    let deep = format!("{}0{}", "[".repeat(200), "]".repeat(200));
+    let mut bad_utf8 = br#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"list_charges","arguments":{"x":""#.to_vec();
+    bad_utf8.extend_from_slice(b"\xff\"}}}");
+    let cases: Vec<(&str, Vec<u8>, i64, Value)> = vec![
+        ("truncated", br#"{"jsonrpc":"2.0","id":3,"method":"tools/li"#.to_vec(), -32700, json!(3)),
+        ("invalid UTF-8", bad_utf8, -32700, json!(4)),
+        (
+            "lone surrogate",
+            br#"{"jsonrpc":"2.0","id":"s5","method":"tools/call","params":{"name":"list_charges","arguments":{"x":"\ud800"}}}"#.to_vec(),
+            -32700,
+            json!("s5"),
+        ),
+        ("too deep", deep.into_bytes(), -32700, Value::Null),
+        ("not JSON", b"hello".to_vec(), -32700, Value::Null),
+        ("not JSON-RPC", br#"{"hello":"world"}"#.to_vec(), -32600, Value::Null),
+        ("wrong version", br#"{"jsonrpc":"1.0","id":6,"method":"ping"}"#.to_vec(), -32600, json!(6)),
+        ("batch", br#"[{"jsonrpc":"2.0","id":7,"method":"ping"}]"#.to_vec(), -32600, Value::Null),
+    ];
+    for stateless in [false, true] {
+        let args: &[&str] = if stateless { &["--stateless"] } else { &[] };
+        let server = Server::start(args, &[]).await;
+        let (session, _) = initialize(&server.url, json!({})).await;
+        assert_eq!(session.is_none(), stateless);
+        let sessions = if stateless {
+            vec![None]
+        } else {
+            vec![None, session.clone()]
+        };
+        for in_session in &sessions {
+            for (case, body, code, id) in &cases {
+                let label = format!(
+                    "{case} (stateless: {stateless}, session: {})",
+                    in_session.is_some()
+                );
+                let res = post_in(&server.url, in_session)
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 400, "{label}");
+                assert!(
+                    res.headers()["content-type"]
+                        .to_str()
+                        .unwrap()
+                        .starts_with("application/json"),
+                    "{label}"
+                );
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(body["jsonrpc"], "2.0", "{label}: {body}");
+                assert_eq!(body["error"]["code"], *code, "{label}: {body}");
+                assert!(body["error"]["message"].is_string(), "{label}: {body}");
+                assert!(
+                    body.as_object().unwrap().contains_key("id"),
+                    "{label}: {body}"
+                );
+                assert_eq!(&body["id"], id, "{label}: {body}");
+            }
+        }
+        // The limit still answers 413.
+        let mut big = initialize_body();
+        big["params"]["clientInfo"]["name"] = json!("x".repeat(1024 * 1024 + 1));
+        let res = post(&server.url).json(&big).send().await.unwrap();
+        assert_eq!(res.status(), 413, "stateless: {stateless}");
+        // Still serving.
+        let list = post_in(&server.url, &session)
+            .json(&json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(list.status(), 200);
+        let list = answer(list).await;
+        assert!(list["result"]["tools"].is_array(), "{list}");
+    }
+}
+
+/// Stateless Streamable HTTP cannot carry a confirmation prompt to a 2025-11-25 client (there is
+/// no session for the elicitation request): the refusal says so and names what works instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_confirmation_refusal_names_the_transport() {
+    let server = Server::start(&["--stateless"], &[("ZHIFU_CONFIRM", "always")]).await;
+    let (_, init) = initialize(&server.url, json!({"elicitation": {"form": {}}})).await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "zhifu-mcp", "{init}");
+    let res = post_in(&server.url, &None)
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 9, "method": "tools/call",
+            "params": {"name": "create_charge", "arguments": common::charge_args(&common::unique("SL"), 100)}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = answer(res).await;
+    let result = &body["result"];
+    assert_eq!(result["isError"], true, "{body}");
+    let human = result["content"][0]["text"].as_str().unwrap();
+    for needle in [
+        "stateless Streamable HTTP",
+        "2025-11-25",
+        "without --stateless",
+        "stdio",
+        "2026-07-28",
+    ] {
+        assert!(
+            human.contains(needle),
+            "the refusal names {needle}: {human}"
+        );
+    }
+    assert!(!human.contains("no elicitation support"), "{human}");
+    let error: Value =
+        serde_json::from_str(result["content"][1]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(error["error"]["kind"], "not_confirmed", "{error}");
+}

@@ -97,10 +97,7 @@ async fn call<H: ClientHandler>(
         .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(common::obj(args)))
         .await
         .unwrap();
-    (
-        r.is_error == Some(true),
-        r.structured_content.unwrap_or(Value::Null),
-    )
+    (r.is_error == Some(true), common::payload(&r))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,7 +246,7 @@ async fn live_credentials_need_the_live_write_switch() {
     // Reads still work against production.
     let q = h.call("query_trade", json!({"out_trade_no": "NOPE"})).await;
     assert_eq!(
-        q.structured_content.unwrap()["error"]["upstream"]["sub_code"],
+        common::error_of(&q)["upstream"]["sub_code"],
         "ACQ.TRADE_NOT_EXIST"
     );
     assert_eq!(h.upstream_requests().await, before + 1);
@@ -346,10 +343,7 @@ async fn confirmation_by_elicitation_decline_cancel_accept() {
         .await
         .unwrap();
     assert_eq!(r.is_error, Some(true));
-    assert_eq!(
-        r.structured_content.unwrap()["error"]["kind"],
-        "not_confirmed"
-    );
+    assert_eq!(common::error_of(&r)["kind"], "not_confirmed");
     assert_eq!(h.upstream_requests().await, before);
     let audit = h.audit_lines();
     for outcome in ["declined", "cancelled", "accepted", "unsupported"] {
@@ -418,7 +412,7 @@ async fn confirmation_by_input_required_is_bound_to_the_arguments() {
     };
     assert_eq!(altered.is_error, Some(true));
     assert_eq!(
-        altered.structured_content.unwrap()["error"]["kind"],
+        common::error_of(&altered)["kind"],
         "not_confirmed",
         "an altered retry is refused"
     );
@@ -440,7 +434,7 @@ async fn confirmation_by_input_required_is_bound_to_the_arguments() {
         panic!()
     };
     assert_eq!(
-        replayed.structured_content.unwrap()["error"]["kind"],
+        common::error_of(&replayed)["kind"],
         "not_confirmed",
         "a replayed ticket is refused"
     );
@@ -457,7 +451,7 @@ async fn confirmation_by_input_required_is_bound_to_the_arguments() {
     else {
         panic!()
     };
-    assert_eq!(r.structured_content.unwrap()["error"]["field"], "confirm");
+    assert_eq!(common::error_of(&r)["field"], "confirm");
     let _ = client.cancel().await;
     h.stop().await;
 }

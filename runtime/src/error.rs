@@ -1,6 +1,7 @@
 //! Tool failures a model can act on: what went wrong, which field, whether a retry is safe, what next.
 //!
-//! Every failure becomes an MCP `isError` result whose structured content has this shape:
+//! Every failure becomes an MCP `isError` result: a human line, then this shape as JSON text
+//! (not `structuredContent`, which would break the tool's output schema):
 //! `{"error": {"kind", "message", "field"?, "upstream"?, "retry_safe", "next_step"}}`.
 //! Messages never contain secrets: argument values of secret parameters are not echoed.
 
@@ -175,7 +176,7 @@ impl ToolError {
         self
     }
 
-    /// The structured content of the `isError` result.
+    /// The error object of the `isError` result (sent as JSON text).
     pub fn to_value(&self) -> Value {
         json!({ "error": self })
     }

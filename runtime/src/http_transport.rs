@@ -2,10 +2,13 @@
 //! guard that refuses foreign `Host`/`Origin` headers (403, DNS-rebinding protection) and then
 //! checks an optional bearer token (401), plus a `GET /healthz` probe without auth.
 //!
-//! Order of checks on `/mcp`: Host → Origin → bearer token → rmcp (which checks Host and Origin
-//! again with the same lists, limits the body size → 413, and speaks the protocol). The
-//! provenance checks come first so a page on a foreign origin learns nothing, not even whether a
-//! token is needed.
+//! Order of checks on `/mcp`: Host → Origin → bearer token → body size (413) → rmcp (which checks
+//! Host and Origin again with the same lists and speaks the protocol). The provenance checks come
+//! first so a page on a foreign origin learns nothing, not even whether a token is needed.
+//!
+//! A JSON body that is not a readable JSON-RPC message gets 400 with a JSON-RPC error body
+//! (`-32700` parse error, `-32600` invalid request, the request's id when it can be recovered),
+//! as over stdio; rmcp alone would answer a plain-text 415.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +29,8 @@ use subtle::ConstantTimeEq as _;
 use tokio::net::TcpListener;
 
 use crate::config::Secret;
-use crate::server::ZhifuServer;
+use crate::server::{TransportKind, ZhifuServer};
+use crate::stdio::ProtocolError;
 
 /// Bearer token for `/mcp`; required when listening on a non-loopback address.
 pub const ENV_TOKEN: &str = "ZHIFU_HTTP_TOKEN";
@@ -125,6 +129,11 @@ pub async fn serve_http_on(
 ) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let guard = Guard::new(local, &options);
+    let server = server.with_transport(if options.stateless {
+        TransportKind::StatelessHttp
+    } else {
+        TransportKind::Http
+    });
     let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(guard.hosts.iter().cloned())
         .with_allowed_origins(guard.origins.iter().map(|o| o.raw.clone()))
@@ -246,6 +255,7 @@ fn normalize_host(host: &str) -> String {
 /// The checks that run before rmcp sees a request.
 struct Guard {
     token: Option<Secret>,
+    max_body_bytes: usize,
     /// `host` or `host:port` entries, as rmcp's `allowed_hosts` takes them.
     hosts: Vec<String>,
     origins: Vec<Origin>,
@@ -281,6 +291,7 @@ impl Guard {
         }
         Guard {
             token: options.token.clone(),
+            max_body_bytes: options.max_body_bytes,
             hosts,
             origins,
         }
@@ -379,7 +390,64 @@ async fn check_request(State(guard): State<Arc<Guard>>, mut req: Request, next: 
     }
     // The token has done its job: rmcp, its logs and the tool handlers never see it.
     req.headers_mut().remove(header::AUTHORIZATION);
-    next.run(req).await
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
+    }
+    let json_body = is_json(req.headers());
+    let (parts, body) = req.into_parts();
+    let bytes = match read_limited(body, guard.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(response) => return response,
+    };
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes.clone())))
+        .await;
+    if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE && json_body {
+        // rmcp answers a JSON body it cannot read as a message with a plain-text 415. Parsing
+        // again here costs nothing on the happy path, which never gets this far.
+        if let Err(e) = serde_json::from_slice::<rmcp::model::ClientJsonRpcMessage>(&bytes) {
+            return json_rpc_error(
+                StatusCode::BAD_REQUEST,
+                &ProtocolError::unreadable(&bytes, &e),
+            );
+        }
+    }
+    response
+}
+
+/// Whether the request says its body is JSON (`application/json`, any parameters).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The whole body, or 413 past `limit` (400 when the body cannot be read at all).
+async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, Response> {
+    use http_body_util::BodyExt as _;
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(json_rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &ProtocolError::too_large(serde_json::Value::Null, limit, "the request body"),
+        )),
+        Err(e) => Err(refusal(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            &format!("cannot read the request body: {e}"),
+        )),
+    }
+}
+
+fn json_rpc_error(status: StatusCode, error: &ProtocolError) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(error.to_json().to_string()),
+    )
+        .into_response()
 }
 
 fn refusal(status: StatusCode, error: &str, message: &str) -> Response {

@@ -18,6 +18,7 @@ pub mod redact;
 pub mod server;
 pub mod services;
 pub mod time;
+pub mod stdio;
 pub mod tool;
 pub mod validate;
 

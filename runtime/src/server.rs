@@ -1,8 +1,10 @@
 //! MCP dispatch on rmcp: a `ServerHandler` over the generated tool table.
 //!
 //! `tools/list` carries title, annotations (derived from each tool's effect) and the output schema;
-//! `tools/call` returns `structuredContent` matching that schema, or an `isError` result whose
-//! structured content says what went wrong, whether a retry is safe and what to do next.
+//! `tools/call` returns `structuredContent` matching that schema, or an `isError` result without
+//! `structuredContent` (it would break the output schema for clients that validate error results
+//! too) whose content is a human line and then the error object as JSON text: what went wrong,
+//! whether a retry is safe and what to do next.
 
 use std::sync::Arc;
 
@@ -25,11 +27,22 @@ const INSTRUCTIONS: &str = "Payments on Chinese gateways. Ping++ amounts are int
 Merchant references (order_no, out_trade_no, out_request_no, out_biz_no) are idempotency keys: reuse the same \
 value when retrying the same operation, and query before retrying when an outcome is UNKNOWN.";
 
-/// The MCP server: cheap to clone (one per HTTP session later), all state behind an `Arc`.
+/// The transport a server answers on; it decides whether a confirmation prompt can reach a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportKind {
+    Stdio,
+    /// Streamable HTTP with sessions.
+    Http,
+    /// Streamable HTTP without sessions: no channel for a server-to-client request.
+    StatelessHttp,
+}
+
+/// The MCP server: cheap to clone (one per HTTP session), all state behind an `Arc`.
 #[derive(Clone)]
 pub struct ZhifuServer {
     engine: Arc<Engine>,
     tools: Arc<Vec<Tool>>,
+    transport: TransportKind,
 }
 
 impl ZhifuServer {
@@ -38,7 +51,18 @@ impl ZhifuServer {
         ZhifuServer {
             engine,
             tools: Arc::new(tools),
+            transport: TransportKind::Stdio,
         }
+    }
+
+    /// Set by the transports (`stdio::serve`, `http_transport::serve_http_on`).
+    pub fn with_transport(mut self, transport: TransportKind) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    pub fn transport(&self) -> TransportKind {
+        self.transport
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -99,13 +123,13 @@ pub fn to_result(
             }
             result
         }
-        Err(err) => {
-            let mut result = CallToolResult::structured_error(err.to_value());
-            result
-                .content
-                .insert(0, ContentBlock::text(err.to_string()));
-            result
-        }
+        // No structuredContent: `{"error": …}` does not match the tool's outputSchema, and strict
+        // clients (the TypeScript SDK) validate error results too. The JSON text block keeps the
+        // error readable by programs.
+        Err(err) => CallToolResult::error(vec![
+            ContentBlock::text(err.to_string()),
+            ContentBlock::text(err.to_value().to_string()),
+        ]),
     }
 }
 
@@ -156,6 +180,7 @@ impl ServerHandler for ZhifuServer {
             Ok(p) => p,
             Err(e) => return Ok(to_result(def, Err(e), None).into()),
         };
+        let mut unreachable = false;
         let confirmation = match self.engine.confirm_request(&prepared) {
             None => Confirmation::NotRequired,
             Some(ask) => match self.confirm(&prepared, &ask, &request, &context).await {
@@ -163,10 +188,17 @@ impl ServerHandler for ZhifuServer {
                 Asked::Pending(input_required) => {
                     return Ok(CallToolResponse::InputRequired(input_required));
                 }
+                Asked::Unreachable => {
+                    unreachable = true;
+                    Confirmation::Unsupported
+                }
             },
         };
         let amount = prepared.amount().map(str::to_string);
-        let outcome = self.engine.execute(prepared, confirmation).await;
+        let mut outcome = self.engine.execute(prepared, confirmation).await;
+        if unreachable && let Err(e) = &mut outcome {
+            explain_unreachable(e);
+        }
         tracing::info!(tool = %name, ok = outcome.is_ok(), elapsed_ms = started.elapsed().as_millis() as u64, "tools/call");
         Ok(to_result(def, outcome, amount.as_deref()).into())
     }
@@ -177,6 +209,22 @@ enum Asked {
     Answer(Confirmation),
     /// 2026-07-28: return this `InputRequiredResult`; the client retries with the answer.
     Pending(InputRequiredResult),
+    /// The transport cannot carry the prompt to this client (stateless HTTP, 2025-11-25).
+    Unreachable,
+}
+
+/// Says why a confirmation could not be asked on stateless HTTP, and what works instead. The
+/// engine has refused the call (and audited it as `unsupported`); only the words change.
+fn explain_unreachable(err: &mut ToolError) {
+    if err.kind != crate::error::ErrorKind::NotConfirmed {
+        return;
+    }
+    err.message = "this call needs the user's confirmation, and this server runs stateless Streamable \
+HTTP, where a confirmation prompt cannot reach a 2025-11-25 client (there is no session to carry it)"
+        .into();
+    err.next_step = "Nothing was sent. Use a server started with `zhifu-mcp serve --http` without \
+--stateless, or stdio, or a 2026-07-28 client (which confirms through input_required); or ask the operator."
+        .into();
 }
 
 impl ZhifuServer {
@@ -197,10 +245,10 @@ impl ZhifuServer {
                 .build()
                 .expect("a one-boolean schema is valid"),
         };
-        let stateless = context
+        let per_request_protocol = context
             .protocol_version()
             .is_some_and(|v| !v.has_initialize());
-        if stateless {
+        if per_request_protocol {
             // 2026-07-28: no server-to-client requests; the answer comes back with a retry that
             // must echo a ticket bound to these exact arguments.
             if let Some(state) = &request.request_state {
@@ -229,6 +277,11 @@ impl ZhifuServer {
                 Some(requests),
                 Some(self.engine.seal_ticket(prepared)),
             ));
+        }
+        if self.transport == TransportKind::StatelessHttp {
+            // Each request is served on its own: the client's answer to an elicitation request
+            // would have no session to come back on.
+            return Asked::Unreachable;
         }
         if !context
             .peer

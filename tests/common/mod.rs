@@ -229,15 +229,15 @@ impl Harness {
         assert_ne!(
             result.is_error,
             Some(true),
-            "{name}({args}) failed: {:?}",
-            result.structured_content
+            "{name}({args}) failed: {}",
+            texts(&result).join(" | ")
         );
         result
             .structured_content
             .unwrap_or_else(|| panic!("{name}: no structuredContent"))
     }
 
-    /// Calls a tool that must fail; returns the `error` object of its structured content.
+    /// Calls a tool that must fail; returns its `error` object (see [`error_of`]).
     pub async fn err(&self, name: &str, args: Value) -> Value {
         let result = self.call(name, args.clone()).await;
         assert_eq!(
@@ -246,7 +246,7 @@ impl Harness {
             "{name}({args}) should fail: {:?}",
             result.structured_content
         );
-        result.structured_content.expect("structured error")["error"].clone()
+        error_of(&result)
     }
 
     /// Number of /v1 requests the sandbox has received.
@@ -355,6 +355,57 @@ pub fn charge_args(order_no: &str, amount: i64) -> Value {
         "body": "One month of the premium plan",
         "client_ip": "127.0.0.1"
     })
+}
+
+/// The text blocks of a result.
+pub fn texts(result: &CallToolResult) -> Vec<&str> {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.as_str()))
+        .collect()
+}
+
+/// The `error` object of an `isError` result. Error results carry no `structuredContent` (it would
+/// break the tool's `outputSchema` for clients that validate it); the error comes as a human line
+/// followed by a text block holding `{"error": {...}}` as JSON. Asserts exactly that shape.
+pub fn error_of(result: &CallToolResult) -> Value {
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "not an error result: {result:?}"
+    );
+    assert!(
+        result.structured_content.is_none(),
+        "an error result must not carry structuredContent: {:?}",
+        result.structured_content
+    );
+    let texts = texts(result);
+    assert_eq!(
+        texts.len(),
+        2,
+        "a human line, then the error as JSON: {texts:?}"
+    );
+    let value: Value = serde_json::from_str(texts[1])
+        .unwrap_or_else(|e| panic!("the second text block is not JSON ({e}): {}", texts[1]));
+    let error = value.get("error").cloned().expect("an `error` member");
+    assert!(
+        error["kind"].is_string()
+            && error["message"].is_string()
+            && error["retry_safe"].is_boolean()
+            && error["next_step"].is_string(),
+        "kind, message, retry_safe and next_step: {error}"
+    );
+    error
+}
+
+/// What a call returned as data: its `structuredContent`, or `{"error": …}` for an error result.
+pub fn payload(result: &CallToolResult) -> Value {
+    if result.is_error == Some(true) {
+        json!({ "error": error_of(result) })
+    } else {
+        result.structured_content.clone().unwrap_or(Value::Null)
+    }
 }
 
 /// Checks `value` against a tool's output schema.
