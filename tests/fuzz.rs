@@ -186,6 +186,8 @@ struct Tally {
     valid: usize,
     invalid: usize,
     valid_ok: usize,
+    /// Messages nested past the JSON parser's limit, answered with a JSON-RPC parse error.
+    parse_refused: usize,
     skipped_deep: usize,
     restarts: usize,
     by_mutation: BTreeMap<Mutation, (usize, usize)>,
@@ -201,6 +203,7 @@ impl Default for Tally {
             valid: 0,
             invalid: 0,
             valid_ok: 0,
+            parse_refused: 0,
             skipped_deep: 0,
             restarts: 0,
             by_mutation: BTreeMap::new(),
@@ -232,6 +235,7 @@ impl Tally {
         self.valid += other.valid;
         self.invalid += other.invalid;
         self.valid_ok += other.valid_ok;
+        self.parse_refused += other.parse_refused;
         self.skipped_deep += other.skipped_deep;
         self.restarts += other.restarts;
         for (m, (v, i)) in other.by_mutation {
@@ -305,6 +309,14 @@ async fn check(
                 deep_hangs.fetch_add(1, Ordering::SeqCst);
             }
             tally.fail("hang", seed, case, outcome.summary(100));
+            return !alive(h).await;
+        }
+        // A message nested past the JSON parser's limit cannot be read as a request at all: the
+        // protocol answer is a JSON-RPC parse error (issue 7 item 7), and nothing is sent.
+        (Outcome::Protocol(e), _)
+            if case.depth >= PARSER_DEPTH && e.contains("-32700") && reached == 0 =>
+        {
+            tally.parse_refused += 1;
             return !alive(h).await;
         }
         (Outcome::Protocol(_), _) => {
@@ -406,12 +418,13 @@ async fn every_tool_survives_schema_driven_fuzzing() {
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "fuzz seed {seed:#x}: {} argument sets over {} tools sent ({} schema-valid, {} of them succeeded; {} schema-invalid), {} deep cases skipped after {} hangs, {} restarts",
+        "fuzz seed {seed:#x}: {} argument sets over {} tools sent ({} schema-valid, {} of them succeeded; {} schema-invalid; {} too deep to parse, answered -32700), {} deep cases skipped after {} hangs, {} restarts",
         tally.sent,
         zhifu_generated::TOOLS.len(),
         tally.valid,
         tally.valid_ok,
         tally.invalid,
+        tally.parse_refused,
         tally.skipped_deep,
         deep_hangs.load(Ordering::SeqCst),
         tally.restarts
