@@ -26,8 +26,7 @@ use crate::time::unix_now;
 use crate::tool::{Effect, Kind, Operation, ToolDef};
 use crate::validate::Validators;
 
-// Paths the MCP layer and the binary use.
-pub use crate::mcp::summary::summary;
+// The path the binary uses.
 pub use crate::services::Services;
 
 /// Produces the configuration later (the embedded sandbox starts in the background).

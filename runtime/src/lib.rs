@@ -10,20 +10,18 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod guard;
-pub mod http_transport;
 pub mod mcp;
 pub mod money;
 pub mod providers;
 pub mod redact;
-pub mod server;
 pub mod services;
 pub mod time;
-pub mod stdio;
 pub mod tool;
 pub mod validate;
 
 // Paths kept for the binary, the tests and the benches.
 pub use guard::{audit, confirm, policy, store};
+pub use mcp::{http_transport, server, stdio};
 pub use providers::{alipay, http, pingpp};
 // The pure signing layer lives in its own crate (shared with the sandbox).
 pub use zhifu_signing as signing;

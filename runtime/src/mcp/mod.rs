@@ -1,4 +1,7 @@
-//! The MCP surface: how results are presented to a client (the handler and transports join
-//! this folder).
+//! The MCP surface: the `ServerHandler` over the tool table, its transports (stdio, Streamable
+//! HTTP) and how results are presented to a client.
 
+pub mod http_transport;
+pub mod server;
+pub mod stdio;
 pub mod summary;

@@ -42,10 +42,10 @@ const KEEP_LINE_CAPACITY: usize = 1024 * 1024;
 const MAX_ID_BYTES: usize = 4096;
 
 /// Serves `server` over this process's stdin and stdout until the client closes stdin.
-pub async fn serve(server: crate::server::ZhifuServer) -> anyhow::Result<()> {
+pub async fn serve(server: crate::mcp::server::ZhifuServer) -> anyhow::Result<()> {
     use anyhow::Context as _;
     use rmcp::ServiceExt as _;
-    let server = server.with_transport(crate::server::TransportKind::Stdio);
+    let server = server.with_transport(crate::mcp::server::TransportKind::Stdio);
     let (reader, writer) = rmcp::transport::stdio_pipes();
     let service = server
         .serve(LineTransport::<StdioReader, StdioWriter>::new(

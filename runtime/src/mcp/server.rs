@@ -19,8 +19,9 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::confirm::{ConfirmRequest, Confirmation};
-use crate::engine::{Engine, Prepared, summary};
+use crate::engine::{Engine, Prepared};
 use crate::error::ToolError;
+use crate::mcp::summary::summary;
 use crate::tool::ToolDef;
 
 const INSTRUCTIONS: &str = "Payments on Chinese gateways. Ping++ amounts are integer fen (100 = ¥1.00). \
