@@ -29,6 +29,9 @@ pub mod create_refund;
 /// `create_trade`: Create an Alipay trade.
 pub mod create_trade;
 
+/// `create_transfer`: Pay out with a Ping++ transfer.
+pub mod create_transfer;
+
 /// `create_wap_payment_url`: Create an Alipay mobile payment link.
 pub mod create_wap_payment_url;
 
@@ -46,6 +49,9 @@ pub mod list_recharge_refunds;
 
 /// `list_refunds`: List the refunds of a Ping++ charge.
 pub mod list_refunds;
+
+/// `list_transfers`: List Ping++ transfers.
+pub mod list_transfers;
 
 /// `precreate_trade`: Create an Alipay QR-code trade.
 pub mod precreate_trade;
@@ -85,6 +91,9 @@ pub mod retrieve_recharge_refund;
 
 /// `retrieve_refund`: Retrieve a Ping++ refund.
 pub mod retrieve_refund;
+
+/// `retrieve_transfer`: Retrieve a Ping++ transfer.
+pub mod retrieve_transfer;
 
 /// `transfer_fund`: Transfer money to an Alipay account.
 pub mod transfer_fund;
