@@ -1,11 +1,9 @@
-//! Hand-written: re-exports the code `cargo xtask codegen` writes under `tools/`, `objects.rs`,
+//! Hand-written: re-exports the code `cargo xtask codegen` writes under `tools/`,
 //! `providers.rs` and `registry.rs`.
 //!
 //! Everything else in this crate is generated from spec/; edit the YAML and run
 //! `cargo xtask codegen`, never the generated files.
 
-#[rustfmt::skip]
-pub mod objects;
 #[rustfmt::skip]
 pub mod providers;
 #[rustfmt::skip]

@@ -2,13 +2,574 @@
 //!
 //! What the runtime knows about each provider from `spec/<provider>/provider.yaml`.
 
+/// Matches every error: the base of each rule's `when`.
+const ANY: ::zhifu_runtime::tool::ErrorMatch = ::zhifu_runtime::tool::ErrorMatch {
+    http_status: ::std::option::Option::None,
+    error_type: ::std::option::Option::None,
+    code: ::std::option::Option::None,
+    sub_code: ::std::option::Option::None,
+    message_contains: &[],
+    reads: ::std::option::Option::None,
+};
+
 /// Alipay Open Platform (`spec/alipay/provider.yaml`).
 pub static ALIPAY: ::zhifu_runtime::tool::ProviderDef = ::zhifu_runtime::tool::ProviderDef {
     provider: ::zhifu_runtime::tool::Provider::Alipay,
     title: "Alipay Open Platform",
     base_url: "https://openapi.alipay.com/gateway.do",
-    sandbox_url: ::std::option::Option::None,
-    errors: &[],
+    sandbox_url: ::std::option::Option::Some(
+        "https://openapi-sandbox.dl.alipaydev.com/gateway.do",
+    ),
+    errors: &[
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                code: ::std::option::Option::Some("20000"),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Alipay could not say whether it worked. Call {query_tool} first; retry only with the same `{reference}` and the same arguments, never a new one.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                code: ::std::option::Option::Some("10003"),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Alipay could not say whether it worked. Call {query_tool} first; retry only with the same `{reference}` and the same arguments, never a new one.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("*_PROCESSING"),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Alipay could not say whether it worked. Call {query_tool} first; retry only with the same `{reference}` and the same arguments, never a new one.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("ACQ.SYSTEM_ERROR"),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Alipay could not say whether it worked. Call {query_tool} first; retry only with the same `{reference}` and the same arguments, never a new one.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("SYSTEM_ERROR"),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Alipay could not say whether it worked. Call {query_tool} first; retry only with the same `{reference}` and the same arguments, never a new one.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("isp.unknow-error"),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Alipay could not say whether it worked. Call {query_tool} first; retry only with the same `{reference}` and the same arguments, never a new one.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("aop.unknow-error"),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Alipay could not say whether it worked. Call {query_tool} first; retry only with the same `{reference}` and the same arguments, never a new one.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                code: ::std::option::Option::Some("20000"),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Alipay could not say whether it worked; check the state before retrying with the same arguments.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                code: ::std::option::Option::Some("10003"),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Alipay could not say whether it worked; check the state before retrying with the same arguments.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("*_PROCESSING"),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Alipay could not say whether it worked; check the state before retrying with the same arguments.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("ACQ.SYSTEM_ERROR"),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Alipay could not say whether it worked; check the state before retrying with the same arguments.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("SYSTEM_ERROR"),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Alipay could not say whether it worked; check the state before retrying with the same arguments.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("isp.unknow-error"),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Alipay could not say whether it worked; check the state before retrying with the same arguments.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("aop.unknow-error"),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Alipay could not say whether it worked; check the state before retrying with the same arguments.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                code: ::std::option::Option::Some("20000"),
+                reads: ::std::option::Option::Some(true),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::Yes,
+            next_step: "Alipay had a system error; retry the same call in a few seconds.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                code: ::std::option::Option::Some("10003"),
+                reads: ::std::option::Option::Some(true),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::Yes,
+            next_step: "Alipay had a system error; retry the same call in a few seconds.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("*_PROCESSING"),
+                reads: ::std::option::Option::Some(true),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::Yes,
+            next_step: "Alipay had a system error; retry the same call in a few seconds.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("ACQ.SYSTEM_ERROR"),
+                reads: ::std::option::Option::Some(true),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::Yes,
+            next_step: "Alipay had a system error; retry the same call in a few seconds.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("SYSTEM_ERROR"),
+                reads: ::std::option::Option::Some(true),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::Yes,
+            next_step: "Alipay had a system error; retry the same call in a few seconds.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("isp.unknow-error"),
+                reads: ::std::option::Option::Some(true),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::Yes,
+            next_step: "Alipay had a system error; retry the same call in a few seconds.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("aop.unknow-error"),
+                reads: ::std::option::Option::Some(true),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::Yes,
+            next_step: "Alipay had a system error; retry the same call in a few seconds.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("isv.app-call-limited"),
+                reads: ::std::option::Option::Some(true),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::Yes,
+            next_step: "Alipay's rate limit was reached: wait a few seconds before trying again.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("isv.method-call-limited"),
+                reads: ::std::option::Option::Some(true),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::Yes,
+            next_step: "Alipay's rate limit was reached: wait a few seconds before trying again.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("isv.app-call-limited"),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Alipay's rate limit was reached: wait a few seconds before trying again.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("isv.method-call-limited"),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Alipay's rate limit was reached: wait a few seconds before trying again.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("ACQ.TRADE_NOT_EXIST"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::NotFound,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "No such trade: check out_trade_no / trade_no (query_trade by out_trade_no finds it; a precreated trade exists only after the buyer scans the code).",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("TRADE_NOT_EXIST"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::NotFound,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "No such trade: check out_trade_no / trade_no (query_trade by out_trade_no finds it; a precreated trade exists only after the buyer scans the code).",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("ORDER_NOT_EXIST"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::NotFound,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "No such transfer: check out_biz_no / order_id.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("ACQ.CONTEXT_INCONSISTENT"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "This {reference} was already used with different arguments. Query it to see the existing order; use a new {reference} only for a genuinely new order.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("ACQ.DISCORDANT_REPEAT_REQUEST"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "This out_request_no was already used for a refund with different arguments. Call query_refund with it; use a new out_request_no only for a separate refund.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("PAYMENT_INFO_INCONSISTENCY"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "This out_biz_no was already used for a transfer with different arguments. Call query_transfer with it; use a new out_biz_no only for a separate transfer.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("ACQ.TRADE_HAS_SUCCESS"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The trade is already paid; query_trade shows it. Refund it with refund_trade if needed.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("ACQ.TRADE_STATUS_ERROR"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The trade is not in a state that allows this (e.g. close works only while unpaid; refund only after payment). Call query_trade.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("ACQ.TRADE_HAS_CLOSE"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The trade is closed (unpaid and closed, or fully refunded): it can no longer be paid or refunded. A new order needs a new out_trade_no.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("ACQ.TRADE_HAS_FINISHED"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The trade is finished (paid, and its refund period is over): it can no longer be refunded or cancelled.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The refund exceeds what is still refundable; query_trade and query_refund show what was refunded.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("ACQ.REASON_TRADE_REFUND_FEE_ERR"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The refund exceeds what is still refundable; query_trade and query_refund show what was refunded.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("ACQ.REFUND_FEE_ERROR"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The refund exceeds what is still refundable; query_trade and query_refund show what was refunded.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("PAYER_BALANCE_NOT_ENOUGH"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The merchant account balance is too low; the operator must top it up. Nothing was moved.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("BALANCE_IS_NOT_ENOUGH"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The merchant account balance is too low; the operator must top it up. Nothing was moved.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("ACQ.SELLER_BALANCE_NOT_ENOUGH"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The merchant account balance is too low; the operator must top it up. Nothing was moved.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("PAYEE_NOT_EXIST"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "No Alipay account matches payee_identity: check it and payee_identity_type with the payee. Nothing was paid.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("PAYEE_ACCOUNT_NOT_EXSIT"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "No Alipay account matches payee_identity: check it and payee_identity_type with the payee. Nothing was paid.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("PAYEE_USERINFO_ERROR"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "payee_name does not match the real name of the payee's account: ask the payee for the exact name. Nothing was paid.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("EXCEED_LIMIT_*"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The transfer exceeds a single, daily or monthly limit of the account: pay less, or wait until the limit resets. Nothing was paid.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("isv.invalid-signature"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "Alipay rejected the request signature: the app private key does not match the app public key uploaded to Alipay. Tell the operator; retrying will not help.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("isv.invalid-app-id"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "Alipay does not know this app id: check ALIPAY_APP_ID and ALIPAY_ENV (sandbox apps only exist on the sandbox gateway).",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("isv.code-invalid"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The auth code is invalid or already used: ask the user to authorize again for a fresh code.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("isv.refresh-token-invalid"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The refresh_token is invalid or expired: ask the user to authorize again, then call get_oauth_token with the new code.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("isv.refresh-token-time-out"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The refresh_token is invalid or expired: ask the user to authorize again, then call get_oauth_token with the new code.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("isv.refreshed-token-invalid"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The refresh_token is invalid or expired: ask the user to authorize again, then call get_oauth_token with the new code.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("aop.invalid-auth-token"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The user's auth_token is invalid or expired: get a new one with get_oauth_token (grant_type refresh_token).",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("aop.auth-token-time-out"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The user's auth_token is invalid or expired: get a new one with get_oauth_token (grant_type refresh_token).",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some(
+                    "isv.invalid-cloud-app-permission",
+                ),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The app's payment MCP switch (开启支付 MCP Server) is off in the Alipay console; the operator must enable it.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                sub_code: ::std::option::Option::Some("isp.bill_not_exist"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "No bill exists for that date (no activity, or not generated yet; daily bills are ready after about 09:00 the next day).",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                code: ::std::option::Option::Some("40006"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The app lacks permission for this API (or the user did not grant the scope); the operator must request it.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                code: ::std::option::Option::Some("20001"),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The authorization token is invalid; obtain a new one.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "Read sub_code and sub_msg, fix the request and call again.",
+        },
+    ],
 };
 
 /// Ping++ (`spec/pingpp/provider.yaml`).
@@ -17,7 +578,147 @@ pub static PINGPP: ::zhifu_runtime::tool::ProviderDef = ::zhifu_runtime::tool::P
     title: "Ping++",
     base_url: "https://api.pingxx.com",
     sandbox_url: ::std::option::Option::None,
-    errors: &[],
+    errors: &[
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                http_status: ::std::option::Option::Some((400u16, 401u16)),
+                message_contains: &["签名", "signature"],
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "Ping++ rejected the request signature: the merchant key (PINGPP_PRIVATE_KEY) does not match the public key uploaded in the Ping++ dashboard; tell the operator. Retrying will not help.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                http_status: ::std::option::Option::Some((401u16, 401u16)),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "Authentication or request signing failed: check PINGPP_API_KEY and PINGPP_PRIVATE_KEY with the operator; retrying will not help.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                http_status: ::std::option::Option::Some((402u16, 402u16)),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "The payment channel refused the request; read the code and message, then fix the channel parameters or use another channel.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                http_status: ::std::option::Option::Some((403u16, 403u16)),
+                reads: ::std::option::Option::Some(true),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::Yes,
+            next_step: "Rate or concurrency limit reached: wait a few seconds before trying again.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                http_status: ::std::option::Option::Some((429u16, 429u16)),
+                reads: ::std::option::Option::Some(true),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::Yes,
+            next_step: "Rate or concurrency limit reached: wait a few seconds before trying again.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                http_status: ::std::option::Option::Some((403u16, 403u16)),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Rate or concurrency limit reached: wait a few seconds before trying again.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                http_status: ::std::option::Option::Some((429u16, 429u16)),
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "Rate or concurrency limit reached: wait a few seconds before trying again.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                http_status: ::std::option::Option::Some((404u16, 404u16)),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::NotFound,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "Nothing exists with that `{param}`; check the id (a list tool can find it).",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                http_status: ::std::option::Option::Some((404u16, 404u16)),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::NotFound,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "Nothing exists there; check the ids (a list tool can find them).",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                http_status: ::std::option::Option::Some((400u16, 499u16)),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "Fix `{param}` as the message says and call again.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                http_status: ::std::option::Option::Some((400u16, 499u16)),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::No,
+            next_step: "Fix the request as the message says and call again.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                reads: ::std::option::Option::Some(true),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Failed,
+            retry: ::zhifu_runtime::tool::RetrySafety::Yes,
+            next_step: "Ping++ had a server error; retry the same call in a few seconds.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "The call may or may not have taken effect. Call {query_tool} to check before retrying; if you retry, reuse the same `{reference}` and arguments.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                reads: ::std::option::Option::Some(false),
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "The call may or may not have taken effect. Call {query_tool} (or the matching list tool) to check before any retry.",
+        },
+        ::zhifu_runtime::tool::ErrorRule {
+            when: ::zhifu_runtime::tool::ErrorMatch {
+                ..ANY
+            },
+            outcome: ::zhifu_runtime::tool::ErrorOutcome::Pending,
+            retry: ::zhifu_runtime::tool::RetrySafety::IfKeyed,
+            next_step: "The call may or may not have taken effect; check its state before any retry.",
+        },
+    ],
 };
 
 /// Every provider, sorted by name.

@@ -4,6 +4,7 @@
 //! `UPDATE_SNAPSHOTS=1 cargo test -p xtask` rewrites the `.out` and `.stderr` files; review the
 //! result with `git diff`.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -118,6 +119,40 @@ fn bad_specs_report_the_pinned_diagnostics() {
         }
     }
     finish(failures);
+}
+
+/// `test_data/tree/spec/` has two providers in ten files, each file with one mistake of a kind
+/// that used to hide others: a file that is not YAML, a tool with an unknown key, an object, an
+/// argument or a method with an error that other keys refer to. One run reports all ten, each
+/// in its own file, and nothing that merely follows from them (`tree/ten_mistakes.stderr`).
+#[test]
+fn ten_mistakes_in_ten_files_are_all_reported_in_one_run() {
+    let root = xtask_dir().join("test_data/tree");
+    let sources = codegen::read_specs(&root).expect("the fixture tree is readable");
+    assert_eq!(sources.len(), 10, "ten files");
+    let err = codegen::generate(&sources).expect_err("ten mistakes");
+    let d = err
+        .downcast_ref::<Diagnostics>()
+        .unwrap_or_else(|| panic!("not a spec diagnostic: {err:#}"));
+    let mut per_file: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for e in &d.0 {
+        per_file.entry(&e.file).or_default().push(&e.message);
+        assert!(
+            e.location.is_some(),
+            "{}: `{}` has no line:column",
+            e.file,
+            e.message
+        );
+    }
+    for s in &sources {
+        let found = per_file.get(s.path.as_str()).map_or(0, Vec::len);
+        assert_eq!(found, 1, "{}: {:?}", s.path, per_file.get(s.path.as_str()));
+    }
+    assert_eq!(d.0.len(), 10, "{d}");
+    let snapshot = xtask_dir().join("test_data/tree/ten_mistakes.stderr");
+    if let Some(f) = check_snapshot(&snapshot, &format!("{d}\n")) {
+        finish(vec![f]);
+    }
 }
 
 #[test]

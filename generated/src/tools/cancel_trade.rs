@@ -2,59 +2,6 @@
 //!
 //! Cancel an Alipay trade.
 
-/// Arguments of `cancel_trade`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct CancelTradeInput {
-    /// Your order number of the trade to cancel; reuse it when retrying.
-    pub out_trade_no: ::std::string::String,
-    /// Alipay's trade number of the same trade (optional; it takes precedence when given).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub trade_no: ::std::option::Option<::std::string::String>,
-}
-
-/// Result of `cancel_trade`: The cancellation.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct CancelTradeOutput {
-    /// What the cancel did. `close`: the unpaid trade was closed, no money moved. `refund`: the trade was PAID and the buyer was refunded in full. Absent when Alipay had no such trade.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub action: ::std::option::Option<::std::string::String>,
-    /// "10000" on success.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub code: ::std::option::Option<::std::string::String>,
-    /// When the refund was paid (action `refund`), yyyy-MM-dd HH:mm:ss (Beijing time).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub gmt_refund_pay: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub msg: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub out_trade_no: ::std::option::Option<::std::string::String>,
-    /// Alipay's settlement id of the refund (action `refund`).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub refund_settlement_id: ::std::option::Option<::std::string::String>,
-    /// `Y`: the cancel did not finish; call cancel_trade again with the same arguments. `N`: done.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub retry_flag: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub trade_no: ::std::option::Option<::std::string::String>,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-}
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "cancel_trade",
@@ -94,15 +41,33 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     query_tool: ::std::option::Option::Some("query_trade"),
     payee_param: ::std::option::Option::None,
     reference_conflict: ::std::option::Option::None,
-    query_found_field: ::std::option::Option::None,
+    query_found_field: ::std::option::Option::Some("trade_status"),
     checks: &[],
     query_match: ::std::option::Option::None,
-    query_found_values: &[],
-    pending_when: &[],
-    follow_up: ::std::option::Option::None,
-    counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    query_found_values: &["TRADE_CLOSED"],
+    pending_when: &[("retry_flag", "Y")],
+    follow_up: ::std::option::Option::Some(
+        &::zhifu_runtime::tool::FollowUp {
+            when: &[("action", "refund")],
+            copy: &[("refunded_amount", "total_amount")],
+        },
+    ),
+    counterparty: &["out_trade_no", "trade_no"],
+    upstream_ids: &["out_trade_no", "trade_no"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "out_trade_no",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "trade_no",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "refunded_amount",
+            kind: ::zhifu_runtime::tool::SummaryKind::Yuan,
+        },
+    ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/cancel_trade.input.json"),

@@ -2,51 +2,6 @@
 //!
 //! Close an unpaid Alipay trade.
 
-/// Arguments of `close_trade`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct CloseTradeInput {
-    /// Your order number.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub out_trade_no: ::std::option::Option<::std::string::String>,
-    /// Alipay's trade number.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub trade_no: ::std::option::Option<::std::string::String>,
-    /// Your operator id.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub operator_id: ::std::option::Option<::std::string::String>,
-}
-
-/// Result of `close_trade`: The closed trade.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct CloseTradeOutput {
-    /// "10000" on success.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub code: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub msg: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub out_trade_no: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub trade_no: ::std::option::Option<::std::string::String>,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-}
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "close_trade",
@@ -102,9 +57,18 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     query_found_values: &[],
     pending_when: &[],
     follow_up: ::std::option::Option::None,
-    counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    counterparty: &["out_trade_no", "trade_no"],
+    upstream_ids: &["out_trade_no", "trade_no"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "out_trade_no",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "trade_no",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+    ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/close_trade.input.json"),

@@ -2,56 +2,6 @@
 //!
 //! Create a Ping++ charge.
 
-/// Arguments of `create_charge`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct CreateChargeInput {
-    /// Your order number, letters and digits only (length depends on the channel). Reuse it when retrying.
-    pub order_no: ::std::string::String,
-    /// Ping++ app id (app_...). Defaults to the configured PINGPP_APP_ID.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub app: ::std::option::Option<::std::string::String>,
-    /// Payment channel code, e.g. alipay, alipay_wap, wx, wx_pub, upacp.
-    pub channel: ::std::string::String,
-    /// Amount in fen, an integer > 0 (100 = ¥1.00).
-    pub amount: i64,
-    /// Currency, lowercase ISO code; cny.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub currency: ::std::option::Option<::std::string::String>,
-    /// Payer's IP address (IPv4 or IPv6).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub client_ip: ::std::option::Option<::std::string::String>,
-    /// Product title, at most 32 characters.
-    pub subject: ::std::string::String,
-    /// Product description, at most 128 characters.
-    pub body: ::std::string::String,
-    /// Channel-specific fields (see the channel table in the tool reference).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub extra: ::std::option::Option<
-        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    >,
-    /// Unix time (seconds) after which the charge can no longer be paid: 1 minute to 15 days after creation (WeChat: at most 7 days; UnionPay: at most 1 hour).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub time_expire: ::std::option::Option<i64>,
-    /// Free-text note, at most 255 characters.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub description: ::std::option::Option<::std::string::String>,
-    /// Up to 10 key/value strings, 1000 characters in all.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub metadata: ::std::option::Option<
-        ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
-    >,
-}
-
-/// Result of `create_charge`: A Ping++ charge (payment request) object.
-pub type CreateChargeOutput = crate::objects::pingpp::Charge;
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "create_charge",
@@ -203,8 +153,21 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     pending_when: &[],
     follow_up: ::std::option::Option::None,
     counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    upstream_ids: &["id"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "id",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "amount",
+            kind: ::zhifu_runtime::tool::SummaryKind::Fen,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "paid",
+            kind: ::zhifu_runtime::tool::SummaryKind::Flag,
+        },
+    ],
     provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/create_charge.input.json"),

@@ -2,45 +2,6 @@
 //!
 //! Create an Alipay desktop payment link.
 
-/// Arguments of `create_page_payment_url`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct CreatePagePaymentUrlInput {
-    /// Your order number (1-64 letters, digits, `_`), unique per order; reuse it for the same order.
-    pub out_trade_no: ::std::string::String,
-    /// Order amount in yuan, e.g. "15.50"; not fen. At most two decimals, 0.01-100000000.
-    pub total_amount: ::std::string::String,
-    /// Order title shown to the buyer, 1-256 characters, without `/`, `=` or `&`.
-    pub subject: ::std::string::String,
-    /// Order description, at most 128 characters.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub body: ::std::option::Option<::std::string::String>,
-    /// Always FAST_INSTANT_TRADE_PAY for desktop payments.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub product_code: ::std::option::Option<::std::string::String>,
-    /// How long the buyer may take to pay: `m`, `h` or `d` (1m-15d, e.g. "30m"), or `1c` (until midnight).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub timeout_express: ::std::option::Option<::std::string::String>,
-    /// How the QR code is embedded in your page: "0" simple, "1" front, "2" redirect (full Alipay page), "3" mini, "4" custom width. Omit for Alipay's full checkout page.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub qr_pay_mode: ::std::option::Option<::std::string::String>,
-    /// HTTPS page the buyer's browser returns to after paying (not proof of payment; confirm with query_trade).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub return_url: ::std::option::Option<::std::string::String>,
-    /// HTTPS URL where Alipay posts the payment notification (check it with verify_notification).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub notify_url: ::std::option::Option<::std::string::String>,
-}
-
-/// Result of `create_page_payment_url`: A signed Alipay payment link. Nothing was sent to Alipay; the trade exists once the buyer opens the link.
-pub type CreatePagePaymentUrlOutput = crate::objects::alipay::PaymentUrl;
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "create_page_payment_url",
@@ -160,7 +121,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     query_found_values: &[],
     pending_when: &[],
     follow_up: ::std::option::Option::None,
-    counterparty: &[],
+    counterparty: &["out_trade_no"],
     upstream_ids: &[],
     summary: &[],
     provider_def: &crate::providers::ALIPAY,

@@ -2,55 +2,6 @@
 //!
 //! Recharge a Ping++ user balance.
 
-/// Arguments of `create_recharge`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRechargeInput {
-    /// Ping++ app id (app_...). Defaults to the configured PINGPP_APP_ID.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub app: ::std::option::Option<::std::string::String>,
-    /// Id of the app user whose balance is recharged (created if unknown), at most 64 characters.
-    pub user: ::std::string::String,
-    /// Your order number for the paying charge, 8-20 letters and digits (the channel may allow fewer), unique per recharge; reuse it when retrying. Sent as the charge's order_no.
-    pub order_no: ::std::string::String,
-    /// Amount the user pays, in fen: an integer from 1 to 1000000000 (100 = ¥1.00).
-    pub amount: i64,
-    /// Payment channel code of the paying charge, e.g. alipay, wx, wx_pub, upacp.
-    pub channel: ::std::string::String,
-    /// Product title of the paying charge, at most 32 characters.
-    pub subject: ::std::string::String,
-    /// Product description of the paying charge, at most 128 characters.
-    pub body: ::std::string::String,
-    /// Channel-specific fields of the paying charge (see the channel table in the tool reference).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub extra: ::std::option::Option<
-        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    >,
-    /// Unix time (seconds) after which the charge can no longer be paid: 1 minute to 15 days after creation (WeChat: at most 7 days; UnionPay: at most 1 hour).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub time_expire: ::std::option::Option<i64>,
-    /// Payer's IP address (IPv4 or IPv6); Ping++ uses 127.0.0.1 when omitted.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub client_ip: ::std::option::Option<::std::string::String>,
-    /// Free-text note on the recharge, at most 255 characters.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub description: ::std::option::Option<::std::string::String>,
-    /// Up to 10 key/value strings, 1000 characters in all.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub metadata: ::std::option::Option<
-        ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
-    >,
-}
-
-/// Result of `create_recharge`: A Ping++ balance recharge of an app user, paid through an embedded charge.
-pub type CreateRechargeOutput = crate::objects::pingpp::Recharge;
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "create_recharge",
@@ -202,8 +153,17 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     pending_when: &[],
     follow_up: ::std::option::Option::None,
     counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    upstream_ids: &["id"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "id",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "amount",
+            kind: ::zhifu_runtime::tool::SummaryKind::Fen,
+        },
+    ],
     provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/create_recharge.input.json"),

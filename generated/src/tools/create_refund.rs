@@ -2,38 +2,6 @@
 //!
 //! Refund a Ping++ charge.
 
-/// Arguments of `create_refund`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRefundInput {
-    /// Id of the charge to refund (ch_...).
-    pub charge_id: ::std::string::String,
-    /// Reason for the refund, at most 255 characters (some channels allow fewer bytes).
-    pub description: ::std::string::String,
-    /// Amount to refund in fen, an integer > 0 (100 = ¥1.00); at most what remains refundable. Omit to refund the whole remaining amount.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub amount: ::std::option::Option<i64>,
-    /// Up to 9 key/value strings of your own, 1000 characters in all.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub metadata: ::std::option::Option<
-        ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
-    >,
-    /// Your refund number (1-64 letters, digits, `_`, `-`), unique per refund; the retry key — reuse the same value when retrying this refund, use a new one for a new refund. Sent in the refund's metadata as `refund_no`.
-    pub refund_no: ::std::string::String,
-    /// WeChat and QQ wallet only: refund from unsettled funds (the default) or from recharged funds.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub funding_source: ::std::option::Option<::std::string::String>,
-}
-
-/// Result of `create_refund`: A Ping++ refund of a charge (or of a recharge). It may finish after the call returns.
-pub type CreateRefundOutput = crate::objects::pingpp::Refund;
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "create_refund",
@@ -120,9 +88,22 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     query_found_values: &[],
     pending_when: &[],
     follow_up: ::std::option::Option::None,
-    counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    counterparty: &["charge_id"],
+    upstream_ids: &["id"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "id",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "amount",
+            kind: ::zhifu_runtime::tool::SummaryKind::Fen,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "status",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+    ],
     provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/create_refund.input.json"),

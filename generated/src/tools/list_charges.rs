@@ -2,69 +2,6 @@
 //!
 //! List Ping++ charges.
 
-/// Arguments of `list_charges`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct ListChargesInput {
-    /// Ping++ app id (app_...). Defaults to the configured PINGPP_APP_ID.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub app: ::std::option::Option<::std::string::String>,
-    /// Only charges of this channel.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub channel: ::std::option::Option<::std::string::String>,
-    /// Only paid (true) or unpaid (false) charges.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub paid: ::std::option::Option<bool>,
-    /// Only refunded (true) or not refunded (false) charges.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub refunded: ::std::option::Option<bool>,
-    /// How many objects to return, 1-100 (default 10).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub limit: ::std::option::Option<i64>,
-    /// Return the page after this object id: pass the `next_cursor` of the previous result.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub starting_after: ::std::option::Option<::std::string::String>,
-    /// Return the page before this object id (the first id of the current page).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub ending_before: ::std::option::Option<::std::string::String>,
-    /// Only objects created in this range, in Unix seconds: {gt, gte, lt, lte}.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub created: ::std::option::Option<ListChargesInputCreated>,
-}
-
-/// Result of `list_charges`: a page of charge objects.
-pub type ListChargesOutput = crate::objects::CursorList<crate::objects::pingpp::Charge>;
-
-/// Only objects created in this range, in Unix seconds: {gt, gte, lt, lte}.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct ListChargesInputCreated {
-    /// Created after this Unix time (seconds).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub gt: ::std::option::Option<i64>,
-    /// Created at or after this Unix time (seconds).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub gte: ::std::option::Option<i64>,
-    /// Created before this Unix time (seconds).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub lt: ::std::option::Option<i64>,
-    /// Created at or before this Unix time (seconds).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub lte: ::std::option::Option<i64>,
-}
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "list_charges",

@@ -2,34 +2,6 @@
 //!
 //! List the refunds of a Ping++ recharge.
 
-/// Arguments of `list_recharge_refunds`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct ListRechargeRefundsInput {
-    /// Ping++ app id (app_...). Defaults to the configured PINGPP_APP_ID.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub app: ::std::option::Option<::std::string::String>,
-    /// Id of the recharge (digits).
-    pub recharge_id: ::std::string::String,
-    /// Page number, starting at 1 (default 1), at most 10000.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub page: ::std::option::Option<i64>,
-    /// Objects per page, 1-100.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub per_page: ::std::option::Option<i64>,
-}
-
-/// Result of `list_recharge_refunds`: a page of refund objects.
-pub type ListRechargeRefundsOutput = crate::objects::List<
-    crate::objects::pingpp::Refund,
->;
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "list_recharge_refunds",

@@ -2,59 +2,6 @@
 //!
 //! List the refunds of a Ping++ charge.
 
-/// Arguments of `list_refunds`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct ListRefundsInput {
-    /// Id of the charge (ch_...).
-    pub charge_id: ::std::string::String,
-    /// How many objects to return, 1-100 (default 10).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub limit: ::std::option::Option<i64>,
-    /// Return the page after this object id: pass the `next_cursor` of the previous result.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub starting_after: ::std::option::Option<::std::string::String>,
-    /// Return the page before this object id (the first id of the current page).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub ending_before: ::std::option::Option<::std::string::String>,
-    /// Only objects created in this range, in Unix seconds: {gt, gte, lt, lte}.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub created: ::std::option::Option<ListRefundsInputCreated>,
-}
-
-/// Result of `list_refunds`: a page of refund objects.
-pub type ListRefundsOutput = crate::objects::CursorList<crate::objects::pingpp::Refund>;
-
-/// Only objects created in this range, in Unix seconds: {gt, gte, lt, lte}.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct ListRefundsInputCreated {
-    /// Created after this Unix time (seconds).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub gt: ::std::option::Option<i64>,
-    /// Created at or after this Unix time (seconds).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub gte: ::std::option::Option<i64>,
-    /// Created before this Unix time (seconds).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub lt: ::std::option::Option<i64>,
-    /// Created at or before this Unix time (seconds).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub lte: ::std::option::Option<i64>,
-}
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "list_refunds",

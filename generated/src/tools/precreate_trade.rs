@@ -2,77 +2,6 @@
 //!
 //! Create an Alipay QR-code trade.
 
-/// Arguments of `precreate_trade`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct PrecreateTradeInput {
-    /// Your order number (1-64 letters, digits, `_`), unique per order; reuse it when retrying — the same out_trade_no with the same arguments returns the same trade.
-    pub out_trade_no: ::std::string::String,
-    /// Order amount in yuan, e.g. "15.50"; not fen. At most two decimals, 0.01-100000000.
-    pub total_amount: ::std::string::String,
-    /// Order title shown to the buyer, 1-256 characters, without `/`, `=` or `&`.
-    pub subject: ::std::string::String,
-    /// Order description, at most 128 characters.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub body: ::std::option::Option<::std::string::String>,
-    /// Alipay product code; face-to-face payment is FACE_TO_FACE_PAYMENT.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub product_code: ::std::option::Option<::std::string::String>,
-    /// How long the buyer may take to pay: `m`, `h` or `d` (1m-15d, e.g. "30m"; default 3h), or `1c` (until midnight).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub timeout_express: ::std::option::Option<::std::string::String>,
-    /// How long the QR code stays valid, e.g. "10m" (at most 2h).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub qr_code_timeout_express: ::std::option::Option<::std::string::String>,
-    /// Seller's Alipay user id (2088...); defaults to the app's merchant.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub seller_id: ::std::option::Option<::std::string::String>,
-    /// Your store number.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub store_id: ::std::option::Option<::std::string::String>,
-    /// Your operator (cashier) id.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub operator_id: ::std::option::Option<::std::string::String>,
-    /// Your own data, echoed back in the payment notification.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub passback_params: ::std::option::Option<::std::string::String>,
-    /// HTTPS URL where Alipay posts the payment notification (check it with verify_notification).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub notify_url: ::std::option::Option<::std::string::String>,
-}
-
-/// Result of `precreate_trade`: The precreated trade and its QR code.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct PrecreateTradeOutput {
-    /// "10000" on success.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub code: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub msg: ::std::option::Option<::std::string::String>,
-    /// Your order number.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub out_trade_no: ::std::option::Option<::std::string::String>,
-    /// The QR code content, e.g. https://qr.alipay.com/bax...: show it as a QR code to the buyer.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub qr_code: ::std::option::Option<::std::string::String>,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-}
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "precreate_trade",
@@ -220,9 +149,14 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     query_found_values: &[],
     pending_when: &[],
     follow_up: ::std::option::Option::None,
-    counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    counterparty: &["out_trade_no"],
+    upstream_ids: &["out_trade_no"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "out_trade_no",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+    ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/precreate_trade.input.json"),

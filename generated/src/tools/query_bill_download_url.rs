@@ -2,45 +2,6 @@
 //!
 //! Get an Alipay bill download URL.
 
-/// Arguments of `query_bill_download_url`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct QueryBillDownloadUrlInput {
-    /// `trade`: payments and refunds; `signcustomer`: account balance movements.
-    pub bill_type: ::std::string::String,
-    /// yyyy-MM-dd for a day or yyyy-MM for a month (Beijing time); only finished days/months, from 2016-01-01.
-    pub bill_date: ::std::string::String,
-}
-
-/// Result of `query_bill_download_url`: Where to download the bill.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct QueryBillDownloadUrlOutput {
-    /// The bill's ZIP file; valid about 30 seconds, download it at once.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub bill_download_url: ::std::option::Option<::std::string::String>,
-    /// "10000" on success.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub code: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub msg: ::std::option::Option<::std::string::String>,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-}
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "query_bill_download_url",

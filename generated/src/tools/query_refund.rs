@@ -2,66 +2,6 @@
 //!
 //! Query an Alipay refund.
 
-/// Arguments of `query_refund`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct QueryRefundInput {
-    /// Your order number of the refunded trade.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub out_trade_no: ::std::option::Option<::std::string::String>,
-    /// Alipay's trade number of the refunded trade.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub trade_no: ::std::option::Option<::std::string::String>,
-    /// The out_request_no of the refund (the trade's out_trade_no if the refund had none).
-    pub out_request_no: ::std::string::String,
-}
-
-/// Result of `query_refund`: The refund's status.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct QueryRefundOutput {
-    /// "10000" on success.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub code: ::std::option::Option<::std::string::String>,
-    /// When the refund was paid, yyyy-MM-dd HH:mm:ss.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub gmt_refund_pay: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub msg: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub out_request_no: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub out_trade_no: ::std::option::Option<::std::string::String>,
-    /// This refund's amount in yuan.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub refund_amount: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub refund_reason: ::std::option::Option<::std::string::String>,
-    /// REFUND_SUCCESS when refunded; absent when the refund was not received or failed.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub refund_status: ::std::option::Option<::std::string::String>,
-    /// The trade's amount in yuan.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub total_amount: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub trade_no: ::std::option::Option<::std::string::String>,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-}
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "query_refund",
@@ -118,8 +58,33 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     pending_when: &[],
     follow_up: ::std::option::Option::None,
     counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    upstream_ids: &["out_trade_no", "trade_no", "out_request_no"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "out_trade_no",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "trade_no",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "out_request_no",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "refund_status",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "refund_amount",
+            kind: ::zhifu_runtime::tool::SummaryKind::Yuan,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "total_amount",
+            kind: ::zhifu_runtime::tool::SummaryKind::Yuan,
+        },
+    ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/query_refund.input.json"),

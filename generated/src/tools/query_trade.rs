@@ -2,30 +2,6 @@
 //!
 //! Query an Alipay trade.
 
-/// Arguments of `query_trade`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct QueryTradeInput {
-    /// Your order number.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub out_trade_no: ::std::option::Option<::std::string::String>,
-    /// Alipay's trade number.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub trade_no: ::std::option::Option<::std::string::String>,
-    /// Extra information to return, e.g. ["fund_bill_list", "trade_settle_info", "voucher_detail_list"].
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub query_options: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
-}
-
-/// Result of `query_trade`: An Alipay trade as alipay.trade.query returns it. Amounts are yuan strings ("15.50").
-pub type QueryTradeOutput = crate::objects::alipay::Trade;
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "query_trade",
@@ -82,8 +58,21 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     pending_when: &[],
     follow_up: ::std::option::Option::None,
     counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    upstream_ids: &["out_trade_no", "trade_no"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "out_trade_no",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "trade_no",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "total_amount",
+            kind: ::zhifu_runtime::tool::SummaryKind::Yuan,
+        },
+    ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/query_trade.input.json"),

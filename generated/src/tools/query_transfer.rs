@@ -2,36 +2,6 @@
 //!
 //! Query an Alipay transfer.
 
-/// Arguments of `query_transfer`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct QueryTransferInput {
-    /// Your transfer number.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub out_biz_no: ::std::option::Option<::std::string::String>,
-    /// Alipay's transfer order id.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub order_id: ::std::option::Option<::std::string::String>,
-    /// Alipay's payment fund order id.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub pay_fund_order_id: ::std::option::Option<::std::string::String>,
-    /// The transfer's product_code (with out_biz_no).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub product_code: ::std::option::Option<::std::string::String>,
-    /// The transfer's biz_scene (with out_biz_no).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub biz_scene: ::std::option::Option<::std::string::String>,
-}
-
-/// Result of `query_transfer`: A transfer as alipay.fund.trans.common.query returns it. Amounts are yuan strings.
-pub type QueryTransferOutput = crate::objects::alipay::TransferOrder;
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "query_transfer",
@@ -108,8 +78,21 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     pending_when: &[],
     follow_up: ::std::option::Option::None,
     counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    upstream_ids: &["out_biz_no", "order_id", "pay_fund_order_id"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "out_biz_no",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "order_id",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "trans_amount",
+            kind: ::zhifu_runtime::tool::SummaryKind::Yuan,
+        },
+    ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/query_transfer.input.json"),

@@ -2,70 +2,6 @@
 //!
 //! Refund an Alipay trade.
 
-/// Arguments of `refund_trade`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct RefundTradeInput {
-    /// Your order number of the trade to refund.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub out_trade_no: ::std::option::Option<::std::string::String>,
-    /// Alipay's trade number of the trade to refund.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub trade_no: ::std::option::Option<::std::string::String>,
-    /// Amount to refund in yuan, e.g. "15.50"; not fen. At most two decimals; at most what remains refundable.
-    pub refund_amount: ::std::string::String,
-    /// The refund's retry key (1-64 letters, digits, `_`), unique within the trade. Reuse the same value when retrying this refund — Alipay refunds at most once per out_request_no; use a new value for each separate partial refund.
-    pub out_request_no: ::std::string::String,
-    /// Reason for the refund, at most 256 characters; shown to the buyer.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub refund_reason: ::std::option::Option<::std::string::String>,
-    /// Your operator id.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub operator_id: ::std::option::Option<::std::string::String>,
-}
-
-/// Result of `refund_trade`: The refund request as accepted.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct RefundTradeOutput {
-    /// The buyer's Alipay account, masked.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub buyer_logon_id: ::std::option::Option<::std::string::String>,
-    /// "10000" on success.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub code: ::std::option::Option<::std::string::String>,
-    /// `Y`: this call moved money. `N`: no money moved now (e.g. a repeat of an earlier refund with the same out_request_no); confirm with query_refund.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub fund_change: ::std::option::Option<::std::string::String>,
-    /// When the refund was paid, yyyy-MM-dd HH:mm:ss.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub gmt_refund_pay: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub msg: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub out_trade_no: ::std::option::Option<::std::string::String>,
-    /// Cumulative amount refunded on this trade so far, in yuan.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub refund_fee: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub trade_no: ::std::option::Option<::std::string::String>,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-}
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "refund_trade",
@@ -151,9 +87,22 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     query_found_values: &[],
     pending_when: &[],
     follow_up: ::std::option::Option::None,
-    counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    counterparty: &["out_trade_no", "trade_no"],
+    upstream_ids: &["out_trade_no", "trade_no"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "out_trade_no",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "trade_no",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "refund_fee",
+            kind: ::zhifu_runtime::tool::SummaryKind::Yuan,
+        },
+    ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/refund_trade.input.json"),

@@ -2,26 +2,6 @@
 //!
 //! Retrieve a Ping++ charge.
 
-/// Arguments of `retrieve_charge`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct RetrieveChargeInput {
-    /// Charge id (ch_...).
-    pub charge_id: ::std::string::String,
-    /// Objects to expand inline; ["app"] returns the app object instead of its id.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub expand: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
-}
-
-/// Result of `retrieve_charge`: A Ping++ charge (payment request) object.
-pub type RetrieveChargeOutput = crate::objects::pingpp::Charge;
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "retrieve_charge",
@@ -69,8 +49,21 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     pending_when: &[],
     follow_up: ::std::option::Option::None,
     counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    upstream_ids: &["id"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "id",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "amount",
+            kind: ::zhifu_runtime::tool::SummaryKind::Fen,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "paid",
+            kind: ::zhifu_runtime::tool::SummaryKind::Flag,
+        },
+    ],
     provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/retrieve_charge.input.json"),

@@ -2,23 +2,6 @@
 //!
 //! Retrieve a Ping++ customer.
 
-/// Arguments of `retrieve_customer`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct RetrieveCustomerInput {
-    /// Customer id (cus_...).
-    pub customer_id: ::std::string::String,
-}
-
-/// Result of `retrieve_customer`: A Ping++ customer (legacy, top-level /v1/customers).
-pub type RetrieveCustomerOutput = crate::objects::pingpp::Customer;
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "retrieve_customer",
@@ -56,8 +39,13 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     pending_when: &[],
     follow_up: ::std::option::Option::None,
     counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    upstream_ids: &["id"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "id",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+    ],
     provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/retrieve_customer.input.json"),

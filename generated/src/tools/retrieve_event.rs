@@ -2,23 +2,6 @@
 //!
 //! Retrieve a Ping++ event.
 
-/// Arguments of `retrieve_event`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct RetrieveEventInput {
-    /// Event id (evt_...).
-    pub event_id: ::std::string::String,
-}
-
-/// Result of `retrieve_event`: A Ping++ event (what a webhook delivers).
-pub type RetrieveEventOutput = crate::objects::pingpp::Event;
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "retrieve_event",
@@ -56,8 +39,13 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     pending_when: &[],
     follow_up: ::std::option::Option::None,
     counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    upstream_ids: &["id"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "id",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+    ],
     provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/retrieve_event.input.json"),

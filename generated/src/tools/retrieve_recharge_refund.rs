@@ -2,28 +2,6 @@
 //!
 //! Retrieve a Ping++ recharge refund.
 
-/// Arguments of `retrieve_recharge_refund`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct RetrieveRechargeRefundInput {
-    /// Ping++ app id (app_...). Defaults to the configured PINGPP_APP_ID.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub app: ::std::option::Option<::std::string::String>,
-    /// Id of the refunded recharge (digits).
-    pub recharge_id: ::std::string::String,
-    /// Refund id (re_...).
-    pub refund_id: ::std::string::String,
-}
-
-/// Result of `retrieve_recharge_refund`: A Ping++ refund of a charge (or of a recharge). It may finish after the call returns.
-pub type RetrieveRechargeRefundOutput = crate::objects::pingpp::Refund;
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "retrieve_recharge_refund",
@@ -83,8 +61,21 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     pending_when: &[],
     follow_up: ::std::option::Option::None,
     counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    upstream_ids: &["id"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "id",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "amount",
+            kind: ::zhifu_runtime::tool::SummaryKind::Fen,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "status",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+    ],
     provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
     input_schema: ::std::include_str!(

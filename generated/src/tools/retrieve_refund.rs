@@ -2,25 +2,6 @@
 //!
 //! Retrieve a Ping++ refund.
 
-/// Arguments of `retrieve_refund`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct RetrieveRefundInput {
-    /// Id of the refunded charge (ch_...).
-    pub charge_id: ::std::string::String,
-    /// Refund id (re_...).
-    pub refund_id: ::std::string::String,
-}
-
-/// Result of `retrieve_refund`: A Ping++ refund of a charge (or of a recharge). It may finish after the call returns.
-pub type RetrieveRefundOutput = crate::objects::pingpp::Refund;
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "retrieve_refund",
@@ -68,8 +49,21 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     pending_when: &[],
     follow_up: ::std::option::Option::None,
     counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    upstream_ids: &["id"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "id",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "amount",
+            kind: ::zhifu_runtime::tool::SummaryKind::Fen,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "status",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+    ],
     provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/retrieve_refund.input.json"),

@@ -2,76 +2,6 @@
 //!
 //! Transfer money to an Alipay account.
 
-/// Arguments of `transfer_fund`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct TransferFundInput {
-    /// Your transfer number (1-64 letters, digits, `_`), unique per transfer; the retry key — reuse it when retrying this transfer, use a new one for a new transfer.
-    pub out_biz_no: ::std::string::String,
-    /// Amount in yuan, e.g. "15.50"; not fen. At most two decimals; at least "0.10" for TRANS_ACCOUNT_NO_PWD.
-    pub trans_amount: ::std::string::String,
-    /// TRANS_ACCOUNT_NO_PWD: transfer to an Alipay account; STD_RED_PACKET: red packet.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub product_code: ::std::option::Option<::std::string::String>,
-    /// DIRECT_TRANSFER: business payout; PERSONAL_COLLECTION: red packet collection.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub biz_scene: ::std::option::Option<::std::string::String>,
-    /// Title shown in the payee's bill, at most 128 characters.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub order_title: ::std::option::Option<::std::string::String>,
-    /// The payee: a user id (2088...), a logon id (email or phone) or an open id, as payee_identity_type says.
-    pub payee_identity: ::std::string::String,
-    /// What payee_identity is: ALIPAY_USER_ID (2088 + 12 digits), ALIPAY_LOGON_ID (email or phone; needs payee_name) or ALIPAY_OPEN_ID.
-    pub payee_identity_type: ::std::string::String,
-    /// The payee's real name; required with ALIPAY_LOGON_ID, and Alipay rejects the transfer if it does not match (PAYEE_USERINFO_ERROR).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub payee_name: ::std::option::Option<::std::string::String>,
-    /// Note for the transfer, at most 200 characters.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub remark: ::std::option::Option<::std::string::String>,
-}
-
-/// Result of `transfer_fund`: The transfer as accepted.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct TransferFundOutput {
-    /// "10000" on success.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub code: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub msg: ::std::option::Option<::std::string::String>,
-    /// Alipay's transfer order id.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub order_id: ::std::option::Option<::std::string::String>,
-    /// Your transfer number.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub out_biz_no: ::std::option::Option<::std::string::String>,
-    /// Alipay's payment fund order id.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub pay_fund_order_id: ::std::option::Option<::std::string::String>,
-    /// SUCCESS when paid; DEALING, FAIL or REFUND for bank-card transfers. Confirm with query_transfer.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub status: ::std::option::Option<::std::string::String>,
-    /// When the transfer was made, yyyy-MM-dd HH:mm:ss.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub trans_date: ::std::option::Option<::std::string::String>,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-}
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "transfer_fund",
@@ -187,9 +117,22 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     query_found_values: &[],
     pending_when: &[],
     follow_up: ::std::option::Option::None,
-    counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    counterparty: &["payee_identity"],
+    upstream_ids: &["out_biz_no", "order_id", "pay_fund_order_id"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "out_biz_no",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "order_id",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "status",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+    ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/transfer_fund.input.json"),

@@ -2,65 +2,6 @@
 //!
 //! Verify an Alipay notification.
 
-/// Arguments of `verify_notification`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyNotificationInput {
-    /// The notification's form fields as received, form-decoded once, e.g. {"notify_type": "trade_status_sync", "out_trade_no": "...", "sign": "...", ...}; include sign and sign_type.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub params: ::std::option::Option<
-        ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
-    >,
-    /// The raw application/x-www-form-urlencoded request body, byte for byte.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub body: ::std::option::Option<::std::string::String>,
-    /// `payment` (trade and refund notifications: sign and sign_type are excluded from the signed content) or `app_gateway` (only sign is excluded).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub kind: ::std::option::Option<::std::string::String>,
-}
-
-/// Result of `verify_notification`: Whether the notification is authentic, and its key fields when it is.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct VerifyNotificationOutput {
-    /// The verification rule used.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub kind: ::std::option::Option<::std::string::String>,
-    /// e.g. trade_status_sync; null unless valid.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub notify_type: ::std::option::Option<::std::string::String>,
-    /// Your order number; null unless valid.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub out_trade_no: ::std::option::Option<::std::string::String>,
-    /// Order amount in yuan; null unless valid.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub total_amount: ::std::option::Option<::std::string::String>,
-    /// Alipay's trade number; null unless valid.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub trade_no: ::std::option::Option<::std::string::String>,
-    /// TRADE_SUCCESS, TRADE_FINISHED, TRADE_CLOSED or WAIT_BUYER_PAY; null unless valid.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub trade_status: ::std::option::Option<::std::string::String>,
-    /// Whether the signature verifies with the Alipay public key.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub valid: ::std::option::Option<bool>,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-}
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "verify_notification",
@@ -117,8 +58,25 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     pending_when: &[],
     follow_up: ::std::option::Option::None,
     counterparty: &[],
-    upstream_ids: &[],
-    summary: &[],
+    upstream_ids: &["out_trade_no", "trade_no"],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "out_trade_no",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "trade_no",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "trade_status",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "total_amount",
+            kind: ::zhifu_runtime::tool::SummaryKind::Yuan,
+        },
+    ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
     input_schema: ::std::include_str!("../../schemas/verify_notification.input.json"),

@@ -2,46 +2,6 @@
 //!
 //! Verify a Ping++ webhook.
 
-/// Arguments of `verify_webhook`.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyWebhookInput {
-    /// The raw webhook request body, exactly as received.
-    pub body: ::std::string::String,
-    /// The value of the X-Pingplusplus-Signature header (base64).
-    pub signature: ::std::string::String,
-}
-
-/// Result of `verify_webhook`: Whether the webhook signature is valid, and which event it carries.
-#[derive(
-    ::std::fmt::Debug,
-    ::std::clone::Clone,
-    ::std::cmp::PartialEq,
-    ::std::default::Default,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
-pub struct VerifyWebhookOutput {
-    /// The event id (evt_...) when valid, else null.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub event_id: ::std::option::Option<::std::string::String>,
-    /// The event type (e.g. charge.succeeded) when valid, else null.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub event_type: ::std::option::Option<::std::string::String>,
-    /// True when the signature matches the body.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub valid: ::std::option::Option<bool>,
-    /// Fields the spec does not document, kept as received.
-    #[serde(flatten)]
-    pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-}
-
 /// What the runtime needs to serve this tool.
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "verify_webhook",

@@ -3,7 +3,6 @@
 use serde::Serialize;
 
 use super::model::*;
-use super::validate::in_name;
 
 const TEMPLATE: &str = include_str!("../../templates/TOOLS.md.j2");
 
@@ -16,8 +15,19 @@ struct ProviderView {
     auth: String,
     amount_unit: &'static str,
     max_depth: u8,
+    sandbox_url: String,
     tools: Vec<ToolView>,
     channels: Vec<ChannelView>,
+    errors: Vec<ErrorView>,
+}
+
+/// Consecutive rules of the catalogue with the same advice, as one row.
+#[derive(Serialize)]
+struct ErrorView {
+    when: String,
+    outcome: &'static str,
+    retry: &'static str,
+    next_step: String,
 }
 
 #[derive(Serialize)]
@@ -56,16 +66,6 @@ fn cell(s: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
         .replace('|', "\\|")
-}
-
-/// The spec spelling of an effect.
-pub fn effect_name(e: Effect) -> &'static str {
-    match e {
-        Effect::Read => "read",
-        Effect::Write => "write",
-        Effect::MovesMoney => "moves_money",
-        Effect::Irreversible => "irreversible",
-    }
 }
 
 fn type_text(n: &Node) -> String {
@@ -174,8 +174,10 @@ pub fn tools_md(model: &Model) -> String {
                     AmountUnit::Fen => "fen (integer, 100 = ¥1.00)",
                     AmountUnit::Yuan => "yuan (decimal string, \"15.50\" = ¥15.50)",
                 },
+                sandbox_url: p.sandbox_url.clone().unwrap_or_default(),
                 tools,
                 channels,
+                errors: error_views(&p.errors),
             }
         })
         .collect();
@@ -216,13 +218,7 @@ pub fn tools_md(model: &Model) -> String {
 fn tool_view(t: &Tool) -> ToolView {
     let operation = match &t.operation {
         Operation::Rest { method, path } => {
-            let m = match method {
-                HttpMethod::Get => "GET",
-                HttpMethod::Post => "POST",
-                HttpMethod::Put => "PUT",
-                HttpMethod::Delete => "DELETE",
-            };
-            format!("`{m} {path}`")
+            format!("`{} {path}`", method_name(*method))
         }
         Operation::Gateway { method } => format!("Alipay gateway method `{method}`"),
         Operation::GatewayUrl { method } => {
@@ -258,6 +254,12 @@ fn tool_view(t: &Tool) -> ToolView {
             "Reusing `{m}` with different arguments fails with `{c}`."
         ));
     }
+    if !t.counterparty.is_empty() {
+        facts.push(format!(
+            "A confirmation names the counterparty: the first given of {}.",
+            ticked(&t.counterparty)
+        ));
+    }
     match (&t.query_tool, &t.query_found_field) {
         (Some(q), None) => match (&t.query_match, &t.merchant_reference) {
             (Some(path), Some(m)) => facts.push(format!(
@@ -267,10 +269,36 @@ fn tool_view(t: &Tool) -> ToolView {
                 "When the outcome is unknown (timeout, reset), call `{q}`."
             )),
         },
-        (Some(q), Some(f)) => facts.push(format!(
+        (Some(q), Some(f)) if t.query_found_values.is_empty() => facts.push(format!(
             "When the outcome is unknown (timeout, reset), call `{q}`; it happened only if the result has `{f}`."
         )),
+        (Some(q), Some(f)) => facts.push(format!(
+            "When the outcome is unknown (timeout, reset), call `{q}`; it happened only if its `{f}` is {}.",
+            ticked(&t.query_found_values).replace(", ", " or ")
+        )),
         (None, _) => {}
+    }
+    for (field, value) in &t.pending_when {
+        facts.push(format!(
+            "A result with `{field}` `{value}` is not final: its outcome counts as unknown."
+        ));
+    }
+    if let (Some(f), Some(q)) = (&t.follow_up, &t.query_tool) {
+        let when: Vec<String> = f
+            .when
+            .iter()
+            .map(|(k, v)| format!("`{k}` is `{v}`"))
+            .collect();
+        let copy: Vec<String> = f
+            .copy
+            .iter()
+            .map(|(to, from)| format!("`{to}` (its `{from}`)"))
+            .collect();
+        facts.push(format!(
+            "When {}, the server calls `{q}` and adds {} to the result.",
+            when.join(" and "),
+            copy.join(", ")
+        ));
     }
     for r in super::emit_schema::rule_sentences(t) {
         facts.push(format!("Rule: {r}"));
@@ -331,4 +359,88 @@ fn tool_view(t: &Tool) -> ToolView {
             }
         },
     }
+}
+
+/// `` `a`, `b` `` for a list of names.
+fn ticked(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The catalogue as table rows: consecutive rules with the same advice (one spec entry, expanded
+/// over its listed values) share a row.
+fn error_views(rules: &[ErrorRule]) -> Vec<ErrorView> {
+    let mut out: Vec<(ErrorView, Option<bool>)> = Vec::new();
+    for r in rules {
+        let m = &r.when;
+        let mut parts = Vec::new();
+        if let Some((low, high)) = m.http_status {
+            parts.push(if low == high {
+                format!("HTTP {low}")
+            } else {
+                format!("HTTP {low}-{high}")
+            });
+        }
+        for (key, value) in [
+            ("error.type", &m.error_type),
+            ("code", &m.code),
+            ("sub_code", &m.sub_code),
+        ] {
+            if let Some(v) = value {
+                parts.push(format!("{key} `{v}`"));
+            }
+        }
+        if !m.message_contains.is_empty() {
+            let words: Vec<String> = m
+                .message_contains
+                .iter()
+                .map(|w| format!("\"{w}\""))
+                .collect();
+            parts.push(format!("message with {}", words.join(" or ")));
+        }
+        let when = if parts.is_empty() {
+            "any other error".to_owned()
+        } else {
+            parts.join(", ")
+        };
+        let view = ErrorView {
+            when,
+            outcome: match r.outcome {
+                Outcome::Failed => "failed",
+                Outcome::Pending => "pending",
+                Outcome::NotFound => "not found",
+            },
+            retry: match r.retry {
+                Retry::Yes => "yes",
+                Retry::No => "no",
+                Retry::IfKeyed => "with its reference",
+            },
+            next_step: cell(&r.next_step),
+        };
+        match out.last_mut() {
+            Some((last, reads))
+                if *reads == m.reads
+                    && last.next_step == view.next_step
+                    && last.outcome == view.outcome
+                    && last.retry == view.retry =>
+            {
+                last.when = format!("{} or {}", last.when, view.when);
+            }
+            _ => out.push((view, m.reads)),
+        }
+    }
+    out.into_iter()
+        .map(|(mut v, reads)| {
+            match reads {
+                Some(true) => v.when = format!("{} (reads)", v.when),
+                Some(false) => v.when = format!("{} (calls that change state)", v.when),
+                None => {}
+            }
+            v.when = cell(&v.when);
+            v
+        })
+        .collect()
 }

@@ -1,9 +1,9 @@
-//! Rust for the `zhifu-generated` crate: one module per tool (typed input/output and the
-//! `ToolDef` descriptor), the module list and the registry. quote → syn → prettyplease.
+//! Rust for the `zhifu-generated` crate: one module per tool (its `ToolDef` descriptor), the
+//! module list, the registry and the provider table. quote → syn → prettyplease.
 
 use std::collections::BTreeMap;
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::model::*;
@@ -74,203 +74,10 @@ fn inner_docs(text: &str) -> TokenStream {
     quote!(#(#lines)*)
 }
 
-/// A field identifier, raw when the name is a Rust keyword.
-fn field_ident(name: &str) -> Ident {
-    match syn::parse_str::<Ident>(name) {
-        Ok(i) => i,
-        Err(_) => Ident::new_raw(name, Span::call_site()),
-    }
-}
-
-fn camel(s: &str) -> String {
-    super::validate::camel(s)
-}
-
-/// Collects nested struct definitions by name (sorted, deduplicated).
-type Structs = BTreeMap<String, TokenStream>;
-
-const OPT_ATTR: &str = "::std::option::Option::is_none";
-
-/// The Rust type of an argument value, emitting nested structs for closed objects.
-fn input_type(n: &Node, struct_name: &str, structs: &mut Structs) -> TokenStream {
-    match n.ty {
-        Ty::String | Ty::AmountYuan => quote!(::std::string::String),
-        Ty::Integer | Ty::AmountFen => quote!(i64),
-        Ty::Number => quote!(f64),
-        Ty::Boolean => quote!(bool),
-        Ty::Metadata => {
-            quote!(::std::collections::BTreeMap<::std::string::String, ::std::string::String>)
-        }
-        Ty::Array => {
-            let item = match &n.items {
-                Some(i) => input_type(i, &format!("{struct_name}Item"), structs),
-                None => quote!(::serde_json::Value),
-            };
-            quote!(::std::vec::Vec<#item>)
-        }
-        Ty::Object => match &n.properties {
-            Some(props) => {
-                let fields: Vec<(String, &Node, bool)> = props
-                    .iter()
-                    .map(|(k, (node, req))| (k.clone(), node, *req))
-                    .collect();
-                let doc = n
-                    .description
-                    .as_deref()
-                    .unwrap_or("Nested argument object.");
-                let def = input_struct(struct_name, doc, &fields, &[], structs);
-                structs.insert(struct_name.to_owned(), def);
-                let ident = format_ident!("{}", struct_name);
-                quote!(#ident)
-            }
-            None => match &n.values {
-                Some(v) => {
-                    let value = input_type(v, &format!("{struct_name}Value"), structs);
-                    quote!(::std::collections::BTreeMap<::std::string::String, #value>)
-                }
-                None => quote!(::serde_json::Map<::std::string::String, ::serde_json::Value>),
-            },
-        },
-    }
-}
-
-/// A closed input struct: `deny_unknown_fields`, `Option` for optional fields.
-fn input_struct(
-    name: &str,
-    doc: &str,
-    fields: &[(String, &Node, bool)],
-    secret: &[&str],
-    structs: &mut Structs,
-) -> TokenStream {
-    let ident = format_ident!("{}", name);
-    let doc = docs(doc);
-    let mut defs = Vec::new();
-    let mut debug_fields = Vec::new();
-    for (fname, node, required) in fields {
-        let f = field_ident(fname);
-        let ty = input_type(node, &format!("{name}{}", camel(fname)), structs);
-        let d = docs(node.description.as_deref().unwrap_or(""));
-        if *required {
-            defs.push(quote! { #d pub #f: #ty, });
-        } else {
-            defs.push(quote! {
-                #d
-                #[serde(default, skip_serializing_if = #OPT_ATTR)]
-                pub #f: ::std::option::Option<#ty>,
-            });
-        }
-        let label = fname.as_str();
-        if secret.contains(&label) {
-            debug_fields.push(quote!(.field(#label, &"<redacted>")));
-        } else {
-            debug_fields.push(quote!(.field(#label, &self.#f)));
-        }
-    }
-    let label = name;
-    if secret.is_empty() {
-        quote! {
-            #doc
-            #[derive(::std::fmt::Debug, ::std::clone::Clone, ::std::cmp::PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-            #[serde(deny_unknown_fields)]
-            pub struct #ident { #(#defs)* }
-        }
-    } else {
-        quote! {
-            #doc
-            #[derive(::std::clone::Clone, ::std::cmp::PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-            #[serde(deny_unknown_fields)]
-            pub struct #ident { #(#defs)* }
-
-            /// Debug output with secret arguments redacted.
-            impl ::std::fmt::Debug for #ident {
-                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                    f.debug_struct(#label) #(#debug_fields)* .finish()
-                }
-            }
-        }
-    }
-}
-
-/// Where a response struct is emitted: decides how embedded provider objects are named.
-#[derive(Clone, Copy)]
-enum Scope<'a> {
-    /// Inside `objects.rs`, in the provider's own module: objects by their bare name.
-    Objects,
-    /// In a tool module: objects by their path under `crate::objects`.
-    Tool { provider: &'a str },
-}
-
-/// The Rust path of provider object `name` as seen from `scope`.
-fn object_type(scope: Scope<'_>, name: &str) -> TokenStream {
-    let ident = format_ident!("{}", camel(name));
-    match scope {
-        Scope::Objects => quote!(#ident),
-        Scope::Tool { provider } => {
-            let p = field_ident(provider);
-            quote!(crate::objects::#p::#ident)
-        }
-    }
-}
-
-/// The Rust type of a response field; embedded objects refer to the structs in `objects.rs`.
-fn output_type(f: &Field, scope: Scope<'_>) -> TokenStream {
-    match &f.shape {
-        FieldShape::Json(types) => {
-            let non_null: Vec<&str> = types
-                .iter()
-                .map(String::as_str)
-                .filter(|t| *t != "null")
-                .collect();
-            match non_null.as_slice() {
-                ["string"] => quote!(::std::string::String),
-                ["integer"] => quote!(i64),
-                ["number"] => quote!(f64),
-                ["boolean"] => quote!(bool),
-                ["object"] => quote!(::serde_json::Map<::std::string::String, ::serde_json::Value>),
-                ["array"] => quote!(::std::vec::Vec<::serde_json::Value>),
-                _ => quote!(::serde_json::Value),
-            }
-        }
-        FieldShape::Object { name, .. } => object_type(scope, name),
-    }
-}
-
-/// An open output struct: every documented field optional, unknown fields kept.
-fn output_struct(name: &str, o: &Object, scope: Scope<'_>) -> TokenStream {
-    let fields: Vec<(String, TokenStream, Option<String>)> = o
-        .fields
-        .iter()
-        .map(|(k, f)| (k.clone(), output_type(f, scope), f.description.clone()))
-        .collect();
-    open_struct(name, &o.description, fields)
-}
-
-fn open_struct(
-    name: &str,
-    doc: &str,
-    fields: Vec<(String, TokenStream, Option<String>)>,
-) -> TokenStream {
-    let ident = format_ident!("{}", name);
-    let doc = docs(doc);
-    let defs = fields.into_iter().map(|(fname, ty, d)| {
-        let f = field_ident(&fname);
-        let d = docs(d.as_deref().unwrap_or(""));
-        quote! {
-            #d
-            #[serde(default, skip_serializing_if = #OPT_ATTR)]
-            pub #f: ::std::option::Option<#ty>,
-        }
-    });
-    quote! {
-        #doc
-        #[derive(::std::fmt::Debug, ::std::clone::Clone, ::std::cmp::PartialEq, ::std::default::Default, ::serde::Serialize, ::serde::Deserialize)]
-        pub struct #ident {
-            #(#defs)*
-            /// Fields the spec does not document, kept as received.
-            #[serde(flatten)]
-            pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        }
-    }
+/// `&[("a", "b"), …]`.
+fn pairs(v: &[(String, String)]) -> TokenStream {
+    let items = v.iter().map(|(a, b)| quote!((#a, #b)));
+    quote!(&[#(#items),*])
 }
 
 fn opt_str(v: Option<&str>) -> TokenStream {
@@ -294,98 +101,18 @@ pub fn header(source: &str) -> String {
 /// One tool module: `generated/src/tools/<tool>.rs`.
 pub fn tool_module(t: &Tool) -> String {
     let head = inner_docs(&format!("{}\n\n{}.", header(&t.source), t.title));
-    let mut structs = Structs::new();
-
-    // Input.
-    let input_name = format!("{}Input", t.camel);
-    let fields: Vec<(String, &Node, bool)> = t
-        .params
-        .iter()
-        .map(|p| {
-            (
-                p.name.clone(),
-                &p.node,
-                p.required && p.default_from.is_none(),
-            )
-        })
-        .collect();
-    let secret: Vec<&str> = t
-        .params
-        .iter()
-        .filter(|p| p.secret)
-        .map(|p| p.name.as_str())
-        .collect();
-    let input = input_struct(
-        &input_name,
-        &format!("Arguments of `{}`.", t.name),
-        &fields,
-        &secret,
-        &mut structs,
-    );
-
-    // Output.
-    let output_name = format_ident!("{}Output", t.camel);
-    let scope = Scope::Tool {
-        provider: &t.provider,
-    };
-    let output = match &t.response {
-        Response::Object { name, object } => {
-            let doc = docs(&format!(
-                "Result of `{}`: {}",
-                t.name,
-                object.description.trim()
-            ));
-            let ty = object_type(scope, name);
-            quote! { #doc pub type #output_name = #ty; }
-        }
-        Response::Inline(object) => {
-            let mut o = object.clone();
-            o.description = format!("Result of `{}`: {}", t.name, o.description.trim());
-            output_struct(&output_name.to_string(), &o, scope)
-        }
-        Response::ListOf { name, .. } => {
-            let doc = docs(&format!(
-                "Result of `{}`: a page of {name} objects.",
-                t.name
-            ));
-            let list = format_ident!(
-                "{}",
-                if t.pagination == PaginationSpec::Cursor {
-                    "CursorList"
-                } else {
-                    "List"
-                }
-            );
-            let item = object_type(scope, name);
-            quote! { #doc pub type #output_name = crate::objects::#list<#item>; }
-        }
-    };
-
     // Descriptor.
     let name = &t.name;
     let title = &t.title;
     let description = &t.description;
     let provider = rt(&format!("Provider::{}", camel(&t.provider)));
-    let effect = rt(&format!(
-        "Effect::{}",
-        match t.effect {
-            Effect::Read => "Read",
-            Effect::Write => "Write",
-            Effect::MovesMoney => "MovesMoney",
-            Effect::Irreversible => "Irreversible",
-        }
-    ));
+    let effect = rt(&format!("Effect::{}", camel(effect_name(t.effect))));
     let idempotent = t.idempotent;
     let operation = match &t.operation {
         Operation::Rest { method, path } => {
             let m = rt(&format!(
                 "HttpMethod::{}",
-                match method {
-                    HttpMethod::Get => "Get",
-                    HttpMethod::Post => "Post",
-                    HttpMethod::Put => "Put",
-                    HttpMethod::Delete => "Delete",
-                }
+                camel(&method_name(*method).to_ascii_lowercase())
             ));
             let op = rt("Operation::Rest");
             quote!(#op { method: #m, path: #path })
@@ -402,36 +129,20 @@ pub fn tool_module(t: &Tool) -> String {
             // `pingpp.verify_webhook` → `LocalOp::PingppVerifyWebhook`: a name the runtime does
             // not implement fails to compile.
             let op = rt("Operation::Local");
-            let variant = rt(&format!(
-                "LocalOp::{}",
-                super::validate::camel(&o.replace('.', "_"))
-            ));
+            let variant = rt(&format!("LocalOp::{}", variant_of(o)));
             quote!(#op { op: #variant })
         }
     };
     let params = t.params.iter().map(|p| {
         let pname = &p.name;
         let wire = &p.wire;
-        let location = rt(&format!(
-            "Location::{}",
-            match p.location {
-                In::Path => "Path",
-                In::Query => "Query",
-                In::Body => "Body",
-                In::BizContent => "BizContent",
-                In::Common => "Common",
-                In::Local => "Local",
-            }
-        ));
+        let location = rt(&format!("Location::{}", camel(in_name(p.location))));
         let kind = rt(&format!("Kind::{}", camel(p.node.ty.as_str())));
         let required = p.required;
         // `pingpp.app_id` → `ConfigKey::PingppAppId`: a key the runtime lacks fails to compile.
         let default_from = match p.default_from.as_deref() {
             Some(key) => {
-                let variant = rt(&format!(
-                    "ConfigKey::{}",
-                    super::validate::camel(&key.replace('.', "_"))
-                ));
+                let variant = rt(&format!("ConfigKey::{}", variant_of(key)));
                 quote!(::std::option::Option::Some(#variant))
             }
             None => quote!(::std::option::Option::None),
@@ -459,11 +170,7 @@ pub fn tool_module(t: &Tool) -> String {
     });
     let pagination = rt(&format!(
         "Pagination::{}",
-        match t.pagination {
-            PaginationSpec::None => "None",
-            PaginationSpec::Cursor => "Cursor",
-            PaginationSpec::Page => "Page",
-        }
+        camel(pagination_name(t.pagination))
     ));
     let merchant_reference = opt_str(t.merchant_reference.as_deref());
     let amount_param = opt_str(t.amount_param.as_deref());
@@ -479,22 +186,32 @@ pub fn tool_module(t: &Tool) -> String {
         Check::CertModeInProduction => rt("Check::CertModeInProduction"),
     });
     let query_match = opt_str(t.query_match.as_deref());
+    let query_found_values = &t.query_found_values;
+    let pending_when = pairs(&t.pending_when);
+    let follow_up = match &t.follow_up {
+        Some(f) => {
+            let (when, copy) = (pairs(&f.when), pairs(&f.copy));
+            let follow = rt("FollowUp");
+            quote!(::std::option::Option::Some(&#follow { when: #when, copy: #copy }))
+        }
+        None => quote!(::std::option::Option::None),
+    };
+    let counterparty = &t.counterparty;
+    let upstream_ids = &t.upstream_ids;
+    let summary = t.summary.iter().map(|f| {
+        let (field, kind) = (&f.field, rt(&format!("SummaryKind::{}", f.kind.variant())));
+        let sf = rt("SummaryField");
+        quote!(#sf { field: #field, kind: #kind })
+    });
     let max_depth = t.max_depth;
     let input_path = format!("../../schemas/{}.input.json", t.name);
     let validation_path = format!("../../schemas/{}.validate.json", t.name);
     let output_path = format!("../../schemas/{}.output.json", t.name);
     let tool_def = rt("ToolDef");
     let provider_static = format_ident!("{}", t.provider.to_ascii_uppercase());
-    let nested = structs.into_values();
 
     render(quote! {
         #head
-
-        #input
-
-        #output
-
-        #(#nested)*
 
         /// What the runtime needs to serve this tool.
         pub static DESCRIPTOR: #tool_def = #tool_def {
@@ -515,12 +232,12 @@ pub fn tool_module(t: &Tool) -> String {
             query_found_field: #query_found_field,
             checks: &[#(#checks),*],
             query_match: #query_match,
-            query_found_values: &[],
-            pending_when: &[],
-            follow_up: ::std::option::Option::None,
-            counterparty: &[],
-            upstream_ids: &[],
-            summary: &[],
+            query_found_values: &[#(#query_found_values),*],
+            pending_when: #pending_when,
+            follow_up: #follow_up,
+            counterparty: &[#(#counterparty),*],
+            upstream_ids: &[#(#upstream_ids),*],
+            summary: &[#(#summary),*],
             provider_def: &crate::providers::#provider_static,
             max_depth: #max_depth,
             input_schema: ::std::include_str!(#input_path),
@@ -533,7 +250,7 @@ pub fn tool_module(t: &Tool) -> String {
 /// `generated/src/tools/mod.rs`.
 pub fn tools_mod(tools: &[&Tool]) -> String {
     let head = inner_docs(&format!(
-        "{}\n\nOne module per tool: typed arguments, typed result and the `DESCRIPTOR`.",
+        "{}\n\nOne module per tool, each with the `DESCRIPTOR` the runtime serves it by.",
         header("spec/")
     ));
     let mods = tools.iter().map(|t| {
@@ -571,8 +288,10 @@ pub fn providers_module(providers: &BTreeMap<String, Provider>) -> String {
     let def = rt("ProviderDef");
     let statics = providers.values().map(|p| {
         let ident = format_ident!("{}", p.name.to_ascii_uppercase());
-        let variant = rt(&format!("Provider::{}", super::validate::camel(&p.name)));
+        let variant = rt(&format!("Provider::{}", camel(&p.name)));
         let (title, base_url) = (&p.title, &p.base_url);
+        let sandbox_url = opt_str(p.sandbox_url.as_deref());
+        let errors = p.errors.iter().map(error_rule);
         let doc = docs(&format!("{} (`spec/{}/provider.yaml`).", p.title, p.name));
         quote! {
             #doc
@@ -580,8 +299,8 @@ pub fn providers_module(providers: &BTreeMap<String, Provider>) -> String {
                 provider: #variant,
                 title: #title,
                 base_url: #base_url,
-                sandbox_url: ::std::option::Option::None,
-                errors: &[],
+                sandbox_url: #sandbox_url,
+                errors: &[#(#errors),*],
             };
         }
     });
@@ -589,84 +308,73 @@ pub fn providers_module(providers: &BTreeMap<String, Provider>) -> String {
         let ident = format_ident!("{}", p.name.to_ascii_uppercase());
         quote!(&#ident)
     });
+    let matcher = rt("ErrorMatch");
     render(quote! {
         #head
+        /// Matches every error: the base of each rule's `when`.
+        const ANY: #matcher = #matcher {
+            http_status: ::std::option::Option::None,
+            error_type: ::std::option::Option::None,
+            code: ::std::option::Option::None,
+            sub_code: ::std::option::Option::None,
+            message_contains: &[],
+            reads: ::std::option::Option::None,
+        };
         #(#statics)*
         /// Every provider, sorted by name.
         pub static PROVIDERS: &[&#def] = &[#(#entries),*];
     })
 }
 
-/// A generic list page; `next_cursor` adds the cursor field of cursor-paginated lists.
-fn list_struct(name: &str, doc: &str, next_cursor: bool) -> TokenStream {
-    let ident = format_ident!("{}", name);
-    let doc = docs(doc);
-    let cursor = next_cursor.then(|| {
-        quote! {
-            /// Pass as `starting_after` to get the next page; absent when `has_more` is false.
-            #[serde(default, skip_serializing_if = #OPT_ATTR)]
-            pub next_cursor: ::std::option::Option<::std::string::String>,
-        }
-    });
-    quote! {
-        #doc
-        #[derive(::std::fmt::Debug, ::std::clone::Clone, ::std::cmp::PartialEq, ::std::default::Default, ::serde::Serialize, ::serde::Deserialize)]
-        pub struct #ident<T> {
-            /// Always `list`.
-            #[serde(default, skip_serializing_if = #OPT_ATTR)]
-            pub object: ::std::option::Option<::std::string::String>,
-            /// API path of this list.
-            #[serde(default, skip_serializing_if = #OPT_ATTR)]
-            pub url: ::std::option::Option<::std::string::String>,
-            /// Whether more objects remain after this page.
-            #[serde(default, skip_serializing_if = #OPT_ATTR)]
-            pub has_more: ::std::option::Option<bool>,
-            /// The objects of this page, newest first.
-            #[serde(default, skip_serializing_if = #OPT_ATTR)]
-            pub data: ::std::option::Option<::std::vec::Vec<T>>,
-            #cursor
-            /// Fields the spec does not document, kept as received.
-            #[serde(flatten)]
-            pub additional_fields: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+/// One `ErrorRule` of a provider's catalogue.
+fn error_rule(r: &ErrorRule) -> TokenStream {
+    // Only the fields the rule sets; the others come from `ANY`.
+    let m = &r.when;
+    let mut set = Vec::new();
+    if let Some((low, high)) = m.http_status {
+        set.push(quote!(http_status: ::std::option::Option::Some((#low, #high))));
+    }
+    for (key, value) in [
+        ("error_type", &m.error_type),
+        ("code", &m.code),
+        ("sub_code", &m.sub_code),
+    ] {
+        if let Some(v) = value {
+            let key = format_ident!("{}", key);
+            set.push(quote!(#key: ::std::option::Option::Some(#v)));
         }
     }
-}
-
-/// `generated/src/objects.rs`: every provider object once, in a module per provider, and the
-/// list pages that `list_of` results use.
-pub fn objects_module(providers: &BTreeMap<String, Provider>) -> String {
-    let head = inner_docs(&format!(
-        "{}\n\nThe response objects of every provider (`objects:` in `spec/<provider>/provider.yaml`),\none struct each, and the list pages of `list_of` results. Tool modules refer to these.",
-        header("spec/")
-    ));
-    let list = list_struct(
-        "List",
-        "A page of objects (`list_of` results of page-numbered lists).",
-        false,
-    );
-    let cursor_list = list_struct(
-        "CursorList",
-        "A page of objects with a cursor (`list_of` results of cursor-paginated lists).",
-        true,
-    );
-    let mods = providers.values().map(|p| {
-        let m = field_ident(&p.name);
-        let d = docs(&format!("Objects of {} (`{}`).", p.title, p.name));
-        let structs = p
-            .objects
-            .iter()
-            .map(|(name, o)| output_struct(&camel(name), o, Scope::Objects));
-        quote! {
-            #d
-            pub mod #m {
-                #(#structs)*
-            }
+    if !m.message_contains.is_empty() {
+        let words = &m.message_contains;
+        set.push(quote!(message_contains: &[#(#words),*]));
+    }
+    if let Some(b) = m.reads {
+        set.push(quote!(reads: ::std::option::Option::Some(#b)));
+    }
+    let outcome = rt(&format!(
+        "ErrorOutcome::{}",
+        match r.outcome {
+            Outcome::Failed => "Failed",
+            Outcome::Pending => "Pending",
+            Outcome::NotFound => "NotFound",
         }
-    });
-    render(quote! {
-        #head
-        #list
-        #cursor_list
-        #(#mods)*
-    })
+    ));
+    let retry = rt(&format!(
+        "RetrySafety::{}",
+        match r.retry {
+            Retry::Yes => "Yes",
+            Retry::No => "No",
+            Retry::IfKeyed => "IfKeyed",
+        }
+    ));
+    let next_step = &r.next_step;
+    let (rule, matcher) = (rt("ErrorRule"), rt("ErrorMatch"));
+    quote! {
+        #rule {
+            when: #matcher { #(#set,)* ..ANY },
+            outcome: #outcome,
+            retry: #retry,
+            next_step: #next_step,
+        }
+    }
 }

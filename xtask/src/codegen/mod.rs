@@ -1,5 +1,7 @@
-//! spec/ → generated/: load, validate, lower to a sorted model, emit, and write or check.
+//! spec/ → generated/: load, check and lower to a sorted model, emit, and write or check.
 //!
+//! The stages call one way: `load` (YAML → `spec` structs, item by item) → `lower` (semantic
+//! checks → `model`) → `emit_*` (model → files). Emitters only read the model.
 //! `generate` is pure (sources in, file contents out) so tests can run it on fixtures; `run` adds
 //! the file system: reading spec/, comparing with what is on disk, writing or reporting.
 
@@ -8,9 +10,9 @@ pub mod emit_docs;
 pub mod emit_rust;
 pub mod emit_schema;
 pub mod load;
+pub mod lower;
 pub mod model;
 pub mod spec;
-pub mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -23,48 +25,34 @@ pub use diag::{Diagnostic, Diagnostics};
 pub use load::Source;
 
 /// Directories whose every file must come from the current spec (others are orphans). The
-/// single generated files outside them (`generated/src/objects.rs`, `generated/src/registry.rs`,
-/// `generated/src/tools/mod.rs`) are always emitted, so freshness covers them and they are
-/// never orphans.
+/// single generated files outside them (`generated/src/providers.rs`,
+/// `generated/src/registry.rs`) are always emitted, so freshness covers them and they are never
+/// orphans.
 pub const OWNED_DIRS: [&str; 2] = ["generated/src/tools", "generated/schemas"];
 
 /// Generated files by path relative to the repository root, sorted.
 pub type Files = BTreeMap<String, String>;
 
-/// Loads, validates and emits. Spec mistakes come back as a `Diagnostics` error (downcast it);
-/// any other error is a generator bug.
+/// Loads, checks and emits. Spec mistakes come back as a `Diagnostics` error (downcast it), every
+/// independent one at once; any other error is a generator bug.
 pub fn generate(sources: &[Source]) -> Result<Files> {
     let mut errors = Vec::new();
-    let mut parsed = Vec::new();
-    let mut broken_folders = BTreeSet::new();
+    let mut loaded = Vec::new();
     for src in sources {
-        match load::parse(src) {
-            Ok(spec) => parsed.push((src.clone(), spec)),
-            Err(d) => {
-                broken_folders.insert(validate::folder_of(&src.path));
-                errors.push(*d);
-            }
-        }
+        let (file, file_errors) = load::load(src);
+        errors.extend(file_errors);
+        loaded.push(file);
     }
-    let model = match validate::validate(&parsed) {
-        Ok(model) => Some(model),
-        Err(d) => {
-            // A folder with an unparsable file yields follow-on errors (a missing provider,
-            // unknown objects); the parse error is the one to fix first.
-            errors.extend(
-                d.0.into_iter()
-                    .filter(|e| !broken_folders.contains(&validate::folder_of(&e.file))),
-            );
-            None
-        }
-    };
+    let model = lower::lower(&loaded);
+    if let Err(e) = &model {
+        errors.extend(e.iter().cloned());
+    }
     if !errors.is_empty() {
         let mut d = Diagnostics(errors);
         d.sort();
         return Err(d.into());
     }
-    let model = model.expect("no errors means a model");
-    emit(&model)
+    emit(&model.expect("no errors means a model"))
 }
 
 /// Emits every file for a valid model.
@@ -107,10 +95,6 @@ pub fn emit(model: &model::Model) -> Result<Files> {
     files.insert(
         "generated/src/providers.rs".to_owned(),
         emit_rust::providers_module(&model.providers),
-    );
-    files.insert(
-        "generated/src/objects.rs".to_owned(),
-        emit_rust::objects_module(&model.providers),
     );
     files.insert("docs/TOOLS.md".to_owned(), emit_docs::tools_md(model));
     Ok(files)

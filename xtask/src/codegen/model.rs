@@ -1,12 +1,18 @@
-//! The lowered model: validated specs as sorted, resolved data that the emitters walk.
+//! The lowered model: validated specs as sorted, resolved data that the emitters walk, and the
+//! naming helpers every stage shares. `lower` builds it; the emitters only read it.
 //!
 //! Everything is keyed by `BTreeMap` or kept in spec order, so output never depends on hashing.
+
+pub mod schema;
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-pub use super::spec::{AmountUnit, ChannelSpec, Effect, HttpMethod, In, PaginationSpec, Protocol};
+pub use super::spec::{
+    AmountUnit, ChannelSpec, Effect, HttpMethod, In, OutcomeSpec as Outcome, PaginationSpec,
+    Protocol, RetrySpec as Retry,
+};
 
 /// All providers and all tools.
 #[derive(Debug, Default)]
@@ -21,6 +27,7 @@ pub struct Provider {
     pub name: String,
     pub title: String,
     pub base_url: String,
+    pub sandbox_url: Option<String>,
     pub protocol: Protocol,
     pub auth: String,
     pub error_model: String,
@@ -28,7 +35,62 @@ pub struct Provider {
     /// How deeply objects and arrays may nest inside one argument.
     pub max_depth: u8,
     pub channels: BTreeMap<String, ChannelSpec>,
+    /// Gateway methods the tools may call (Alipay), in spec order.
+    pub methods: Vec<String>,
+    /// The error catalogue, expanded to one rule per matched value, in spec order.
+    pub errors: Vec<ErrorRule>,
     pub objects: BTreeMap<String, Object>,
+}
+
+/// One rule of the error catalogue (`zhifu_runtime::tool::ErrorRule`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorRule {
+    pub when: ErrorMatch,
+    pub outcome: Outcome,
+    pub retry: Retry,
+    pub next_step: String,
+}
+
+/// How a rule recognises an error; unset fields match anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorMatch {
+    pub http_status: Option<(u16, u16)>,
+    pub error_type: Option<String>,
+    pub code: Option<String>,
+    pub sub_code: Option<String>,
+    pub message_contains: Vec<String>,
+    pub reads: Option<bool>,
+}
+
+impl ErrorMatch {
+    /// Matches every error.
+    pub fn is_catch_all(&self) -> bool {
+        *self == ErrorMatch::default()
+    }
+}
+
+/// The placeholders a `next_step` may use, and what fills them.
+pub const PLACEHOLDERS: [&str; 3] = ["query_tool", "reference", "param"];
+
+/// The `{placeholder}` names of a text, in order, or the first malformed one.
+pub fn placeholders_of(text: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let Some(len) = rest[start..].find('}') else {
+            return Err("an unclosed `{`".to_owned());
+        };
+        let name = &rest[start + 1..start + len];
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("`{{{name}}}` is not a placeholder"));
+        }
+        out.push(name.to_owned());
+        rest = &rest[start + len + 1..];
+    }
+    if rest.contains('}') {
+        return Err("an unmatched `}`".to_owned());
+    }
+    Ok(out)
 }
 
 /// A response object shape.
@@ -37,6 +99,38 @@ pub struct Object {
     pub description: String,
     pub fields: BTreeMap<String, Field>,
     pub required: Vec<String>,
+    /// Fields of the one-line summary, in spec order.
+    pub summary: Vec<SummaryField>,
+    /// Fields that identify the call upstream, in spec order.
+    pub ids: Vec<String>,
+}
+
+/// A result field the one-line summary shows (`zhifu_runtime::tool::SummaryField`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryField {
+    pub field: String,
+    pub kind: SummaryKind,
+}
+
+/// How a summary field is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummaryKind {
+    Text,
+    Fen,
+    Yuan,
+    Flag,
+}
+
+impl SummaryKind {
+    /// The runtime's variant name.
+    pub fn variant(self) -> &'static str {
+        match self {
+            SummaryKind::Text => "Text",
+            SummaryKind::Fen => "Fen",
+            SummaryKind::Yuan => "Yuan",
+            SummaryKind::Flag => "Flag",
+        }
+    }
 }
 
 /// One documented field of a response object.
@@ -46,6 +140,13 @@ pub struct Field {
     pub shape: FieldShape,
     pub const_value: Option<Value>,
     pub enum_values: Option<Vec<Value>>,
+}
+
+impl Field {
+    /// Whether the field may hold a string.
+    pub fn is_string(&self) -> bool {
+        matches!(&self.shape, FieldShape::Json(types) if types.iter().any(|t| t == "string"))
+    }
 }
 
 /// What a response field holds.
@@ -91,8 +192,19 @@ pub struct Tool {
     pub reference_conflict: Option<String>,
     /// Field of the query tool's result whose presence shows the operation happened.
     pub query_found_field: Option<String>,
+    /// With `query_found_field`: the values that show the operation happened (empty: any).
+    pub query_found_values: Vec<String>,
     /// Dotted path of the field of the listed items that holds the merchant reference.
     pub query_match: Option<String>,
+    /// `(field, value)` pairs of a successful result that mean the call is not final.
+    pub pending_when: Vec<(String, String)>,
+    pub follow_up: Option<FollowUp>,
+    /// Arguments naming who the money moves to or from, in order.
+    pub counterparty: Vec<String>,
+    /// Result fields of the one-line summary (empty for lists).
+    pub summary: Vec<SummaryField>,
+    /// Result fields that identify the call upstream (empty for lists).
+    pub upstream_ids: Vec<String>,
     pub channel_rules: Option<ChannelRules>,
     /// Conditional requirements, in spec order.
     pub rules: Vec<Rule>,
@@ -103,7 +215,35 @@ pub struct Tool {
     pub response: Response,
 }
 
+/// After success, query the `query_tool` when the result matches `when` and copy fields over.
+#[derive(Debug, Clone)]
+pub struct FollowUp {
+    pub when: Vec<(String, String)>,
+    /// `(result field, query field)`.
+    pub copy: Vec<(String, String)>,
+}
+
 impl Tool {
+    /// The top-level fields of the result (`structuredContent`), with their declarations where
+    /// the spec has them; `None` when the result declares no fields.
+    pub fn result_fields(&self) -> Option<BTreeMap<&str, Option<&Field>>> {
+        let fields: BTreeMap<&str, Option<&Field>> = match &self.response {
+            Response::Object { object, .. } | Response::Inline(object) => object
+                .fields
+                .iter()
+                .map(|(k, f)| (k.as_str(), Some(f)))
+                .collect(),
+            Response::ListOf { .. } => {
+                let mut names = vec!["object", "url", "has_more", "data"];
+                if self.pagination == PaginationSpec::Cursor {
+                    names.push("next_cursor");
+                }
+                names.into_iter().map(|n| (n, None)).collect()
+            }
+        };
+        (!fields.is_empty()).then_some(fields)
+    }
+
     /// MCP readOnlyHint.
     pub fn read_only(&self) -> bool {
         self.effect == Effect::Read
@@ -310,4 +450,72 @@ pub enum Response {
     Object { name: String, object: Object },
     ListOf { name: String, object: Object },
     Inline(Object),
+}
+
+/// `create_charge` → `CreateCharge`.
+pub fn camel(snake: &str) -> String {
+    snake
+        .split('_')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let mut c = s.chars();
+            match c.next() {
+                Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// `pingpp.app_id` → `PingppAppId`: the runtime enum variant a dotted spec name stands for.
+pub fn variant_of(dotted: &str) -> String {
+    camel(&dotted.replace('.', "_"))
+}
+
+/// Lowercase letters, digits and `_`, starting with a letter.
+pub fn is_snake(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The spec spelling of a location.
+pub fn in_name(l: In) -> &'static str {
+    match l {
+        In::Path => "path",
+        In::Query => "query",
+        In::Body => "body",
+        In::BizContent => "biz_content",
+        In::Common => "common",
+        In::Local => "local",
+    }
+}
+
+/// The spec spelling of an effect.
+pub fn effect_name(e: Effect) -> &'static str {
+    match e {
+        Effect::Read => "read",
+        Effect::Write => "write",
+        Effect::MovesMoney => "moves_money",
+        Effect::Irreversible => "irreversible",
+    }
+}
+
+/// The spec spelling of a pagination style.
+pub fn pagination_name(p: PaginationSpec) -> &'static str {
+    match p {
+        PaginationSpec::None => "none",
+        PaginationSpec::Cursor => "cursor",
+        PaginationSpec::Page => "page",
+    }
+}
+
+/// The spec spelling of an HTTP method.
+pub fn method_name(m: HttpMethod) -> &'static str {
+    match m {
+        HttpMethod::Get => "GET",
+        HttpMethod::Post => "POST",
+        HttpMethod::Put => "PUT",
+        HttpMethod::Delete => "DELETE",
+    }
 }
