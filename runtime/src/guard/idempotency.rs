@@ -518,14 +518,7 @@ fn unqueryable(tool: &ToolDef) -> QueryVerdict {
 /// A verified gateway answer meaning "no such operation": only such an answer may lead to a
 /// resend. An unsigned or unreadable answer, or an in-progress one, is never "not found".
 fn is_verified_not_found(e: &ToolError) -> bool {
-    let Some(up) = &e.upstream else { return false };
-    up.verified
-        && (e.not_found
-            || matches!(
-                up.sub_code.as_deref(),
-                Some("ACQ.TRADE_NOT_EXIST" | "TRADE_NOT_EXIST" | "ORDER_NOT_EXIST")
-            )
-            || up.http_status == Some(404))
+    e.not_found && e.upstream.as_ref().is_some_and(|up| up.verified)
 }
 
 /// The guard's key: money-moving and other state-changing network calls with a reference.

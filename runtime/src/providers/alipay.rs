@@ -364,95 +364,20 @@ fn untrusted(tool: &ToolDef, why: &str) -> ToolError {
     err
 }
 
-/// Maps Alipay's code / sub_code (alipay.md §7) to retry safety and the next step.
+/// An Alipay error answer: outcome, retry safety and next step from the error catalogue
+/// (`errors:` in spec/alipay/provider.yaml).
 fn upstream_error(tool: &ToolDef, upstream: Upstream) -> ToolError {
     let code = upstream.code.clone().unwrap_or_default();
-    let sub = upstream.sub_code.clone().unwrap_or_default();
-    let reference = tool.merchant_reference.unwrap_or("merchant reference");
-    let query = tool.query_tool;
-    let writes = tool.effect != Effect::Read;
-    // In progress or undecided: never a final answer, never a reason to send again.
-    let system_error = code == "20000"
-        || code == "10003"
-        || sub.ends_with("_PROCESSING")
-        || matches!(
-            sub.as_str(),
-            "ACQ.SYSTEM_ERROR" | "SYSTEM_ERROR" | "isp.unknow-error" | "aop.unknow-error"
-        );
-    let (retry_safe, unknown, next) = if system_error {
-        if writes {
-            let step = match query {
-                Some(q) => format!("Alipay could not say whether it worked. Call {q} first; retry only with the same `{reference}` and the same arguments, never a new one."),
-                None => "Alipay could not say whether it worked; check the state before retrying with the same arguments.".to_string(),
-            };
-            (tool.merchant_reference.is_some(), true, step)
-        } else {
-            (
-                true,
-                false,
-                "Alipay had a system error; retry the same call in a few seconds.".to_string(),
-            )
-        }
-    } else {
-        let step = match sub.as_str() {
-            "ACQ.TRADE_NOT_EXIST" | "TRADE_NOT_EXIST" => {
-                "No such trade: check out_trade_no / trade_no (query_trade by out_trade_no finds it; a precreated trade exists only after the buyer scans the code).".to_string()
-            }
-            "ORDER_NOT_EXIST" => "No such transfer: check out_biz_no / order_id.".to_string(),
-            "ACQ.CONTEXT_INCONSISTENT" => format!(
-                "This {reference} was already used with different arguments. Query it to see the existing order; use a new {reference} only for a genuinely new order."
-            ),
-            "ACQ.DISCORDANT_REPEAT_REQUEST" => {
-                "This out_request_no was already used for a refund with different arguments. Call query_refund with it; use a new out_request_no only for a separate refund.".to_string()
-            }
-            "PAYMENT_INFO_INCONSISTENCY" => {
-                "This out_biz_no was already used for a transfer with different arguments. Call query_transfer with it; use a new out_biz_no only for a separate transfer.".to_string()
-            }
-            "ACQ.TRADE_HAS_SUCCESS" => "The trade is already paid; query_trade shows it. Refund it with refund_trade if needed.".to_string(),
-            "ACQ.TRADE_STATUS_ERROR" => "The trade is not in a state that allows this (e.g. close works only while unpaid; refund only after payment). Call query_trade.".to_string(),
-            "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL" | "ACQ.REASON_TRADE_REFUND_FEE_ERR" | "ACQ.REFUND_FEE_ERROR" => {
-                "The refund exceeds what is still refundable; query_trade and query_refund show what was refunded.".to_string()
-            }
-            "PAYER_BALANCE_NOT_ENOUGH" | "BALANCE_IS_NOT_ENOUGH" | "ACQ.SELLER_BALANCE_NOT_ENOUGH" => {
-                "The merchant account balance is too low; the operator must top it up. Nothing was moved.".to_string()
-            }
-            "REQUEST_PROCESSING" => match query {
-                Some(q) => format!("Alipay is still processing this request; call {q} in a few seconds."),
-                None => "Alipay is still processing; check again in a few seconds.".to_string(),
-            },
-            "isv.invalid-signature" => {
-                "Alipay rejected the request signature: the app private key does not match the app public key uploaded to Alipay. Tell the operator; retrying will not help.".to_string()
-            }
-            "isv.invalid-app-id" => "Alipay does not know this app id: check ALIPAY_APP_ID and ALIPAY_ENV (sandbox apps only exist on the sandbox gateway).".to_string(),
-            "isv.code-invalid" => "The auth code is invalid or already used: ask the user to authorize again for a fresh code.".to_string(),
-            "aop.invalid-auth-token" | "aop.auth-token-time-out" => {
-                "The user's auth_token is invalid or expired: get a new one with get_oauth_token (grant_type refresh_token).".to_string()
-            }
-            "isv.invalid-cloud-app-permission" => {
-                "The app's payment MCP switch (开启支付 MCP Server) is off in the Alipay console; the operator must enable it.".to_string()
-            }
-            "isp.bill_not_exist" => "No bill exists for that date (no activity, or not generated yet; daily bills are ready after about 09:00 the next day).".to_string(),
-            _ if code == "40006" => "The app lacks permission for this API (or the user did not grant the scope); the operator must request it.".to_string(),
-            _ if code == "20001" => "The authorization token is invalid; obtain a new one.".to_string(),
-            _ => "Read sub_code and sub_msg, fix the request and call again.".to_string(),
-        };
-        (false, false, step)
-    };
+    let sub = upstream
+        .sub_code
+        .as_deref()
+        .map(|s| format!(" {s}"))
+        .unwrap_or_default();
     let message = format!(
-        "Alipay error {code}{}: {}",
-        if sub.is_empty() {
-            String::new()
-        } else {
-            format!(" {sub}")
-        },
+        "Alipay error {code}{sub}: {}",
         upstream.message.clone().unwrap_or_default()
     );
-    let mut err = ToolError::new(ErrorKind::Upstream, message, next).retry_safe(retry_safe);
-    if unknown {
-        err.outcome = Some(Outcome::Unknown);
-    }
-    err.upstream = Some(Box::new(upstream));
-    err
+    super::catalogue::tool_error(tool, upstream, message)
 }
 
 #[cfg(test)]

@@ -4,13 +4,21 @@
 use crate::error::{ErrorKind, Outcome, ToolError, Upstream};
 use crate::tool::{ErrorMatch, ErrorOutcome, ErrorRule, RetrySafety, ToolDef};
 
-/// The first rule of the tool's provider that matches `upstream`.
+/// The first rule of the tool's provider that matches `upstream` and whose advice can be
+/// filled in for this call (a rule naming `{query_tool}`, `{reference}` or `{param}` is
+/// skipped when the tool or the error has none; the next rule is its fallback).
 pub fn rule_for(tool: &ToolDef, upstream: &Upstream) -> Option<&'static ErrorRule> {
     let reads = tool.read_only();
     tool.provider_def
         .errors
         .iter()
-        .find(|r| matches(&r.when, upstream, reads))
+        .find(|r| matches(&r.when, upstream, reads) && fillable(r.next_step, tool, upstream))
+}
+
+fn fillable(text: &str, tool: &ToolDef, upstream: &Upstream) -> bool {
+    (!text.contains("{query_tool}") || tool.query_tool.is_some())
+        && (!text.contains("{reference}") || tool.merchant_reference.is_some())
+        && (!text.contains("{param}") || upstream.param.is_some())
 }
 
 fn matches(when: &ErrorMatch, up: &Upstream, reads: bool) -> bool {
