@@ -100,9 +100,9 @@ impl Engine {
             pending: Mutex::new(pending),
             server,
             gateways: Gateways::new(Http::with_timeout(timeout)),
+            tickets: Tickets::new(services.store.clone()),
             guard: Guard::new(services.store, timeout),
             audit: services.audit,
-            tickets: Tickets::new(),
         })
     }
 
@@ -283,14 +283,19 @@ impl Engine {
     }
 
     /// A single-use confirmation ticket bound to this call's arguments (2026-07-28 clients).
-    pub fn seal_ticket(&self, p: &Prepared) -> String {
-        self.tickets.seal(p.tool.name, &p.digest, unix_now())
+    pub async fn seal_ticket(&self, p: &Prepared) -> Result<String, ToolError> {
+        self.tickets
+            .seal(p.tool.name, &p.digest, unix_now())
+            .await
+            .map_err(crate::guard::idempotency::store_error)
     }
 
-    /// Whether a ticket echoed by a retry matches this call's arguments and was not used before.
-    pub fn redeem_ticket(&self, p: &Prepared, state: &str) -> bool {
+    /// Whether a ticket echoed by a retry matches this call's arguments and was not used before
+    /// (on any instance sharing the state store).
+    pub async fn redeem_ticket(&self, p: &Prepared, state: &str) -> bool {
         self.tickets
             .redeem(state, p.tool.name, &p.digest, unix_now())
+            .await
     }
 
     /// Sends a prepared call (when the confirmation allows it) and audits the outcome.

@@ -871,3 +871,111 @@ fn a_version_1_file_migrates_with_orphaned_pending_records() {
             .unwrap()
     );
 }
+
+// ---------------------------------------------------------------- received events
+
+fn event(id: &str, state: &str, rank: i64, at: i64) -> zhifu_runtime::store::ReceivedEvent {
+    zhifu_runtime::store::ReceivedEvent {
+        provider: "pingpp".into(),
+        event_id: id.into(),
+        event_type: format!("charge.{state}"),
+        object_id: Some("ch_1".into()),
+        reference: Some("o1".into()),
+        amount_fen: Some(100),
+        object_state: Some(state.into()),
+        state_rank: rank,
+        received_unix: at,
+        raw_body: format!("{{\"id\":\"{id}\"}}"),
+        verified: true,
+        seq: 0,
+    }
+}
+
+#[test]
+fn events_are_stored_once_and_states_never_move_backwards() {
+    use zhifu_runtime::store::{EventFilter, Recorded};
+    let store = SqliteStore::in_memory().unwrap();
+    assert_eq!(
+        store
+            .record_event(&event("evt_1", "succeeded", 1, NOW))
+            .unwrap(),
+        Recorded::Inserted
+    );
+    assert_eq!(
+        store
+            .record_event(&event("evt_1", "succeeded", 1, NOW + 1))
+            .unwrap(),
+        Recorded::Duplicate
+    );
+    store
+        .record_event(&event("evt_3", "refunded", 3, NOW + 2))
+        .unwrap();
+    // Arrives late: stored, but the charge stays refunded.
+    store
+        .record_event(&event("evt_2", "succeeded", 1, NOW + 3))
+        .unwrap();
+    let state = store.object_state("pingpp", "ch_1").unwrap().unwrap();
+    assert_eq!(
+        (state.state.as_str(), state.event_id.as_str()),
+        ("refunded", "evt_3")
+    );
+    let all = store
+        .list_events(&EventFilter {
+            limit: 10,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    let ids: Vec<&str> = all.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["evt_2", "evt_3", "evt_1"],
+        "newest first, one row each"
+    );
+    let page = store
+        .list_events(&EventFilter {
+            limit: 1,
+            before_seq: Some(all[0].seq),
+            ..EventFilter::default()
+        })
+        .unwrap();
+    assert_eq!(page[0].event_id, "evt_3");
+    let refunded = store
+        .list_events(&EventFilter {
+            event_type: Some("charge.refunded".into()),
+            limit: 10,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    assert_eq!(refunded.len(), 1);
+    assert_eq!(
+        store
+            .get_event("pingpp", "evt_1")
+            .unwrap()
+            .unwrap()
+            .received_unix,
+        NOW
+    );
+}
+
+#[test]
+fn ticket_key_is_shared_and_nonces_are_used_once() {
+    let dir = TempDir::new("tickets");
+    let path = dir.path().join("state.db");
+    let (a, b) = (
+        SqliteStore::open(&path).unwrap(),
+        SqliteStore::open(&path).unwrap(),
+    );
+    let key = a.ticket_key(&[1u8; 32]).unwrap();
+    assert_eq!(
+        b.ticket_key(&[2u8; 32]).unwrap(),
+        key,
+        "the first key stays"
+    );
+    assert!(a.use_nonce("n1", NOW + 10, NOW).unwrap());
+    assert!(
+        !b.use_nonce("n1", NOW + 10, NOW).unwrap(),
+        "used on another connection"
+    );
+    // Expired nonces may be forgotten; an expired ticket is refused before its nonce is asked.
+    assert!(b.use_nonce("n1", NOW + 100, NOW + 11).unwrap());
+}

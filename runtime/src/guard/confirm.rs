@@ -5,9 +5,6 @@
 //! ticket bound to a digest of the exact arguments: an altered or replayed retry is refused. A
 //! model-supplied argument such as `confirm: true` is never consent (the schemas do not even accept it).
 
-use std::collections::HashSet;
-use std::sync::Mutex;
-
 use base64::Engine as _;
 use rsa::sha2::{Digest, Sha256};
 use serde::{Deserialize, Serialize};
@@ -121,28 +118,49 @@ struct Ticket {
     e: i64,
 }
 
-/// Seals and opens confirmation tickets (`requestState`) with a per-process HMAC key, and
-/// remembers used nonces so a ticket works once.
+/// Seals and opens confirmation tickets (`requestState`) with an HMAC key kept in the state
+/// store, and records used nonces there: a ticket sealed by one instance is redeemed once on
+/// any instance sharing the store.
 pub struct Tickets {
-    key: [u8; 32],
-    used: Mutex<HashSet<String>>,
+    store: std::sync::Arc<dyn crate::guard::store::Store>,
+    key: tokio::sync::OnceCell<[u8; 32]>,
 }
 
 /// How long the user has to answer.
 pub const TICKET_TTL_SECONDS: i64 = 600;
 
 impl Tickets {
-    pub fn new() -> Self {
-        let mut key = [0u8; 32];
-        rand::fill(&mut key);
+    pub fn new(store: std::sync::Arc<dyn crate::guard::store::Store>) -> Self {
         Tickets {
-            key,
-            used: Mutex::new(HashSet::new()),
+            store,
+            key: tokio::sync::OnceCell::new(),
         }
     }
 
+    /// The shared key: this instance's candidate unless another instance stored one first.
+    async fn key(&self) -> Result<&[u8; 32], crate::guard::store::StoreError> {
+        self.key
+            .get_or_try_init(|| async {
+                let mut candidate = [0u8; 32];
+                rand::fill(&mut candidate);
+                let stored = self.store.ticket_key(candidate.to_vec()).await?;
+                <[u8; 32]>::try_from(stored.as_slice()).map_err(|_| {
+                    crate::guard::store::StoreError::Corrupt(
+                        "the ticket key is not 32 bytes".into(),
+                    )
+                })
+            })
+            .await
+    }
+
     /// A ticket for `tool` with arguments `digest`, valid for [`TICKET_TTL_SECONDS`].
-    pub fn seal(&self, tool: &str, digest: &str, now: i64) -> String {
+    pub async fn seal(
+        &self,
+        tool: &str,
+        digest: &str,
+        now: i64,
+    ) -> Result<String, crate::guard::store::StoreError> {
+        let key = self.key().await?;
         let mut nonce = [0u8; 16];
         rand::fill(&mut nonce);
         let ticket = Ticket {
@@ -151,50 +169,54 @@ impl Tickets {
             n: hex(&nonce),
             e: now + TICKET_TTL_SECONDS,
         };
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(serde_json::to_vec(&ticket).unwrap_or_default());
-        let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(hmac_sha256(&self.key, payload.as_bytes()));
-        format!("zc1.{payload}.{tag}")
+        Ok(seal_with(key, &ticket))
     }
 
     /// Opens a ticket for a retry of `tool` with arguments `digest`; consumes its nonce. Any
-    /// mismatch (forged, other tool, altered arguments, expired, already used) is `false`.
-    pub fn redeem(&self, state: &str, tool: &str, digest: &str, now: i64) -> bool {
-        let mut parts = state.split('.');
-        let (Some("zc1"), Some(payload), Some(tag), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+    /// mismatch (forged, other tool, altered arguments, expired, already used anywhere) and any
+    /// store failure is `false`: nothing is sent unconfirmed.
+    pub async fn redeem(&self, state: &str, tool: &str, digest: &str, now: i64) -> bool {
+        let Ok(key) = self.key().await else {
             return false;
         };
-        let expected = hmac_sha256(&self.key, payload.as_bytes());
-        let Ok(given) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(tag) else {
+        let Some(ticket) = open(key, state, tool, digest, now) else {
             return false;
         };
-        if !constant_time_eq(&expected, &given) {
-            return false;
-        }
-        let Some(ticket) = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Ticket>(&b).ok())
-        else {
-            return false;
-        };
-        if ticket.t != tool || ticket.d != digest || now > ticket.e {
-            return false;
-        }
-        self.used
-            .lock()
-            .map(|mut used| used.insert(ticket.n))
+        self.store
+            .use_nonce(ticket.n, ticket.e, now)
+            .await
             .unwrap_or(false)
     }
 }
 
-impl Default for Tickets {
-    fn default() -> Self {
-        Self::new()
+fn seal_with(key: &[u8; 32], ticket: &Ticket) -> String {
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(ticket).unwrap_or_default());
+    let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(hmac_sha256(key, payload.as_bytes()));
+    format!("zc1.{payload}.{tag}")
+}
+
+/// The ticket, if it is genuine, for this tool and these arguments, and not expired.
+fn open(key: &[u8; 32], state: &str, tool: &str, digest: &str, now: i64) -> Option<Ticket> {
+    let mut parts = state.split('.');
+    let (Some("zc1"), Some(payload), Some(tag), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let expected = hmac_sha256(key, payload.as_bytes());
+    let given = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(tag)
+        .ok()?;
+    if !constant_time_eq(&expected, &given) {
+        return None;
     }
+    let ticket = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Ticket>(&b).ok())?;
+    (ticket.t == tool && ticket.d == digest && now <= ticket.e).then_some(ticket)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -235,28 +257,48 @@ mod tests {
         );
     }
 
-    #[test]
-    fn tickets_bind_tool_and_arguments_and_work_once() {
-        let t = Tickets::new();
-        let s = t.seal("refund_trade", "abc", 1000);
+    fn store() -> std::sync::Arc<dyn crate::guard::store::Store> {
+        std::sync::Arc::new(crate::guard::store::SqliteStore::in_memory().unwrap())
+    }
+
+    #[tokio::test]
+    async fn tickets_bind_tool_and_arguments_and_work_once_across_instances() {
+        let shared = store();
+        let (a, b, c) = (
+            Tickets::new(shared.clone()),
+            Tickets::new(shared.clone()),
+            Tickets::new(shared),
+        );
+        let s = a.seal("refund_trade", "abc", 1000).await.unwrap();
         assert!(
-            !t.redeem(&s, "refund_trade", "abd", 1001),
+            !b.redeem(&s, "refund_trade", "abd", 1001).await,
             "altered arguments"
         );
-        assert!(!t.redeem(&s, "transfer_fund", "abc", 1001), "other tool");
         assert!(
-            !t.redeem(&s, "refund_trade", "abc", 1000 + TICKET_TTL_SECONDS + 1),
+            !b.redeem(&s, "transfer_fund", "abc", 1001).await,
+            "other tool"
+        );
+        assert!(
+            !b.redeem(&s, "refund_trade", "abc", 1000 + TICKET_TTL_SECONDS + 1)
+                .await,
             "expired"
         );
-        assert!(t.redeem(&s, "refund_trade", "abc", 1001));
-        assert!(!t.redeem(&s, "refund_trade", "abc", 1002), "replayed");
-        let other = Tickets::new();
         assert!(
-            !other.redeem(&t.seal("x", "d", 0), "x", "d", 1),
+            b.redeem(&s, "refund_trade", "abc", 1001).await,
+            "sealed by A, redeemed on B"
+        );
+        assert!(
+            !c.redeem(&s, "refund_trade", "abc", 1002).await,
+            "replayed on C"
+        );
+        let other = Tickets::new(store());
+        let foreign = other.seal("x", "d", 0).await.unwrap();
+        assert!(
+            !a.redeem(&foreign, "x", "d", 1).await,
             "another key (forged)"
         );
-        let mut forged = t.seal("x", "d", 0);
+        let mut forged = a.seal("x", "d", 0).await.unwrap();
         forged.push('A');
-        assert!(!t.redeem(&forged, "x", "d", 1));
+        assert!(!a.redeem(&forged, "x", "d", 1).await);
     }
 }

@@ -98,7 +98,7 @@ pub const SPEND_RETENTION_SECS: i64 = 48 * 3600;
 /// How long a write waits for another process holding the database's write lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Schema version kept in SQLite's `user_version`.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// How long opening a database retries while another process holds a lock it needs (the WAL
 /// switch and the migration take write locks that a busy handler does not always wait for).
 pub const OPEN_RETRY: Duration = Duration::from_secs(10);
@@ -322,6 +322,96 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes idempotency records not updated for [`IDEM_RETENTION_SECS`] and spend rows older
     /// than [`SPEND_RETENTION_SECS`].
     fn prune(&self, now_unix: i64) -> StoreFuture<Pruned>;
+
+    /// Stores a received gateway event once: a second event with the same (provider, event id)
+    /// is [`Recorded::Duplicate`] and changes nothing. In the same transaction, the object's
+    /// known state advances to the event's when its rank is higher (an event arriving late never
+    /// moves an object backwards). Durable when the future completes: only then may the
+    /// receiver acknowledge the gateway.
+    fn record_event(&self, event: ReceivedEvent) -> StoreFuture<Recorded>;
+
+    /// Received events, newest first (by arrival order), filtered.
+    fn list_events(&self, filter: EventFilter) -> StoreFuture<Vec<ReceivedEvent>>;
+
+    /// One received event.
+    fn get_event(&self, provider: String, event_id: String) -> StoreFuture<Option<ReceivedEvent>>;
+
+    /// The known state of an object (a charge, a trade) from received events.
+    fn object_state(&self, provider: String, object_id: String)
+    -> StoreFuture<Option<ObjectState>>;
+
+    /// The key that seals confirmation tickets, shared by every instance using this store:
+    /// `candidate` is stored if no key exists yet; the stored key is returned either way.
+    fn ticket_key(&self, candidate: Vec<u8>) -> StoreFuture<Vec<u8>>;
+
+    /// Marks a ticket nonce used: `true` the first time (on any instance), `false` after.
+    /// Nonces past `expires_unix` may be forgotten.
+    fn use_nonce(&self, nonce: String, expires_unix: i64, now_unix: i64) -> StoreFuture<bool>;
+}
+
+/// A notification a gateway sent (a Ping++ webhook event, an Alipay asynchronous
+/// notification), verified before it was stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedEvent {
+    /// `pingpp` or `alipay`.
+    pub provider: String,
+    /// Ping++ event id (`evt_…`), Alipay `notify_id`.
+    pub event_id: String,
+    /// `charge.succeeded`, `refund.succeeded`, `trade_status_sync.TRADE_SUCCESS`, …
+    pub event_type: String,
+    /// The object the event is about (`ch_…`, a trade_no), when it names one.
+    pub object_id: Option<String>,
+    /// The merchant reference (`order_no`, `out_trade_no`), when it names one.
+    pub reference: Option<String>,
+    /// The amount the event reports, in fen.
+    pub amount_fen: Option<i64>,
+    /// The object state the event reports (`paid`, `refunded`, `TRADE_SUCCESS`, …).
+    pub object_state: Option<String>,
+    /// Order of `object_state` in its object's life: a higher rank is a later state.
+    pub state_rank: i64,
+    /// When it arrived (set by the store's caller).
+    pub received_unix: i64,
+    /// The body exactly as received.
+    pub raw_body: String,
+    /// Whether its signature verified (only verified events are stored today).
+    pub verified: bool,
+    /// Arrival sequence number, assigned by the store (0 before).
+    pub seq: i64,
+}
+
+/// Answer of [`Store::record_event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Inserted,
+    /// Already stored: acknowledged again, nothing changed.
+    Duplicate,
+}
+
+/// Which events [`Store::list_events`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub provider: Option<String>,
+    pub event_type: Option<String>,
+    pub object_id: Option<String>,
+    pub reference: Option<String>,
+    /// Only events received at or after this time.
+    pub since_unix: Option<i64>,
+    /// Only events older than this sequence number (the next page).
+    pub before_seq: Option<i64>,
+    /// At most this many (the caller bounds it).
+    pub limit: usize,
+}
+
+/// What the received events say about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectState {
+    pub state: String,
+    pub rank: i64,
+    pub reference: Option<String>,
+    pub amount_fen: Option<i64>,
+    pub updated_unix: i64,
+    /// The event that set this state.
+    pub event_id: String,
 }
 
 /// Everything [`Store::begin`] needs.
@@ -418,6 +508,47 @@ CREATE TABLE spend (
 CREATE INDEX spend_provider_time ON spend (provider, created_unix);
 ";
 
+/// v3: received events, the object states they establish, and the shared confirmation
+/// ticket key and used nonces.
+const SCHEMA_V3: &str = "
+CREATE TABLE events (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    provider       TEXT    NOT NULL,
+    event_id       TEXT    NOT NULL,
+    event_type     TEXT    NOT NULL,
+    object_id      TEXT,
+    reference      TEXT,
+    amount_fen     INTEGER,
+    object_state   TEXT,
+    state_rank     INTEGER NOT NULL,
+    received_unix  INTEGER NOT NULL,
+    raw_body       TEXT    NOT NULL,
+    verified       INTEGER NOT NULL,
+    UNIQUE (provider, event_id)
+);
+CREATE INDEX events_object ON events (provider, object_id);
+CREATE INDEX events_reference ON events (provider, reference);
+CREATE TABLE objects (
+    provider      TEXT    NOT NULL,
+    object_id     TEXT    NOT NULL,
+    state         TEXT    NOT NULL,
+    rank          INTEGER NOT NULL,
+    reference     TEXT,
+    amount_fen    INTEGER,
+    updated_unix  INTEGER NOT NULL,
+    event_id      TEXT    NOT NULL,
+    PRIMARY KEY (provider, object_id)
+) WITHOUT ROWID;
+CREATE TABLE ticket_key (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    key  BLOB    NOT NULL
+);
+CREATE TABLE ticket_nonces (
+    nonce         TEXT    PRIMARY KEY,
+    expires_unix  INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
 /// v2: leases. Records claimed by a v1 build get an empty owner and an expired lease, so a
 /// leftover `pending` one is treated as orphaned (recovered by query), as v1 treated it.
 const SCHEMA_V2: &str = "
@@ -494,7 +625,10 @@ impl SqliteStore {
         if version < 2 {
             tx.execute_batch(SCHEMA_V2)?;
         }
-        // Future migrations: `if version < 3 { … }`, each step inside this one transaction.
+        if version < 3 {
+            tx.execute_batch(SCHEMA_V3)?;
+        }
+        // Future migrations: `if version < 4 { … }`, each step inside this one transaction.
         if version < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
@@ -796,6 +930,186 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// [`Store::record_event`], synchronously.
+    pub fn record_event(&self, e: &ReceivedEvent) -> Result<Recorded, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let inserted = tx.execute(
+            "INSERT INTO events (provider, event_id, event_type, object_id, reference, amount_fen,
+                 object_state, state_rank, received_unix, raw_body, verified)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (provider, event_id) DO NOTHING",
+            params![
+                e.provider,
+                e.event_id,
+                e.event_type,
+                e.object_id,
+                e.reference,
+                e.amount_fen,
+                e.object_state,
+                e.state_rank,
+                e.received_unix,
+                e.raw_body,
+                e.verified
+            ],
+        )?;
+        if inserted == 0 {
+            return Ok(Recorded::Duplicate);
+        }
+        if let (Some(object), Some(state)) = (&e.object_id, &e.object_state) {
+            // Only forward: a late event with a lower rank leaves the known state alone.
+            tx.execute(
+                "INSERT INTO objects (provider, object_id, state, rank, reference, amount_fen,
+                     updated_unix, event_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (provider, object_id) DO UPDATE SET
+                     state = excluded.state, rank = excluded.rank,
+                     reference = COALESCE(excluded.reference, objects.reference),
+                     amount_fen = COALESCE(excluded.amount_fen, objects.amount_fen),
+                     updated_unix = excluded.updated_unix, event_id = excluded.event_id
+                 WHERE excluded.rank > objects.rank",
+                params![
+                    e.provider,
+                    object,
+                    state,
+                    e.state_rank,
+                    e.reference,
+                    e.amount_fen,
+                    e.received_unix,
+                    e.event_id
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Recorded::Inserted)
+    }
+
+    /// [`Store::list_events`], synchronously.
+    pub fn list_events(&self, f: &EventFilter) -> Result<Vec<ReceivedEvent>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT seq, provider, event_id, event_type, object_id, reference, amount_fen,
+                 object_state, state_rank, received_unix, raw_body, verified
+             FROM events
+             WHERE (?1 IS NULL OR provider = ?1) AND (?2 IS NULL OR event_type = ?2)
+               AND (?3 IS NULL OR object_id = ?3) AND (?4 IS NULL OR reference = ?4)
+               AND (?5 IS NULL OR received_unix >= ?5) AND (?6 IS NULL OR seq < ?6)
+             ORDER BY seq DESC LIMIT ?7",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                f.provider,
+                f.event_type,
+                f.object_id,
+                f.reference,
+                f.since_unix,
+                f.before_seq,
+                f.limit as i64
+            ],
+            event_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// [`Store::get_event`], synchronously.
+    pub fn get_event(
+        &self,
+        provider: &str,
+        event_id: &str,
+    ) -> Result<Option<ReceivedEvent>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT seq, provider, event_id, event_type, object_id, reference, amount_fen,
+                     object_state, state_rank, received_unix, raw_body, verified
+                 FROM events WHERE provider = ?1 AND event_id = ?2",
+                params![provider, event_id],
+                event_row,
+            )
+            .optional()?)
+    }
+
+    /// [`Store::object_state`], synchronously.
+    pub fn object_state(
+        &self,
+        provider: &str,
+        object_id: &str,
+    ) -> Result<Option<ObjectState>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT state, rank, reference, amount_fen, updated_unix, event_id FROM objects
+                 WHERE provider = ?1 AND object_id = ?2",
+                params![provider, object_id],
+                |row| {
+                    Ok(ObjectState {
+                        state: row.get(0)?,
+                        rank: row.get(1)?,
+                        reference: row.get(2)?,
+                        amount_fen: row.get(3)?,
+                        updated_unix: row.get(4)?,
+                        event_id: row.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// [`Store::ticket_key`], synchronously.
+    pub fn ticket_key(&self, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO ticket_key (id, key) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING",
+            params![candidate],
+        )?;
+        let key: Vec<u8> =
+            tx.query_row("SELECT key FROM ticket_key WHERE id = 1", [], |r| r.get(0))?;
+        tx.commit()?;
+        Ok(key)
+    }
+
+    /// [`Store::use_nonce`], synchronously.
+    pub fn use_nonce(
+        &self,
+        nonce: &str,
+        expires_unix: i64,
+        now_unix: i64,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "DELETE FROM ticket_nonces WHERE expires_unix < ?1",
+            params![now_unix],
+        )?;
+        let inserted = tx.execute(
+            "INSERT INTO ticket_nonces (nonce, expires_unix) VALUES (?1, ?2)
+             ON CONFLICT (nonce) DO NOTHING",
+            params![nonce, expires_unix],
+        )?;
+        tx.commit()?;
+        Ok(inserted == 1)
+    }
+}
+
+fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReceivedEvent> {
+    Ok(ReceivedEvent {
+        seq: row.get(0)?,
+        provider: row.get(1)?,
+        event_id: row.get(2)?,
+        event_type: row.get(3)?,
+        object_id: row.get(4)?,
+        reference: row.get(5)?,
+        amount_fen: row.get(6)?,
+        object_state: row.get(7)?,
+        state_rank: row.get(8)?,
+        received_unix: row.get(9)?,
+        raw_body: row.get(10)?,
+        verified: row.get(11)?,
+    })
+}
+
 /// The async [`Store`] over the synchronous methods above, each on the blocking pool.
 impl Store for SqliteStore {
     fn get(&self, key: IdemKey) -> StoreFuture<Option<IdemRecord>> {
@@ -857,6 +1171,34 @@ impl Store for SqliteStore {
 
     fn prune(&self, now_unix: i64) -> StoreFuture<Pruned> {
         self.blocking(move |s| s.prune(now_unix))
+    }
+
+    fn record_event(&self, event: ReceivedEvent) -> StoreFuture<Recorded> {
+        self.blocking(move |s| s.record_event(&event))
+    }
+
+    fn list_events(&self, filter: EventFilter) -> StoreFuture<Vec<ReceivedEvent>> {
+        self.blocking(move |s| s.list_events(&filter))
+    }
+
+    fn get_event(&self, provider: String, event_id: String) -> StoreFuture<Option<ReceivedEvent>> {
+        self.blocking(move |s| s.get_event(&provider, &event_id))
+    }
+
+    fn object_state(
+        &self,
+        provider: String,
+        object_id: String,
+    ) -> StoreFuture<Option<ObjectState>> {
+        self.blocking(move |s| s.object_state(&provider, &object_id))
+    }
+
+    fn ticket_key(&self, candidate: Vec<u8>) -> StoreFuture<Vec<u8>> {
+        self.blocking(move |s| s.ticket_key(&candidate))
+    }
+
+    fn use_nonce(&self, nonce: String, expires_unix: i64, now_unix: i64) -> StoreFuture<bool> {
+        self.blocking(move |s| s.use_nonce(&nonce, expires_unix, now_unix))
     }
 }
 

@@ -253,7 +253,7 @@ impl ZhifuServer {
             // 2026-07-28: no server-to-client requests; the answer comes back with a retry that
             // must echo a ticket bound to these exact arguments.
             if let Some(state) = &request.request_state {
-                if !self.engine.redeem_ticket(prepared, state) {
+                if !self.engine.redeem_ticket(prepared, state).await {
                     return Asked::Answer(Confirmation::Invalid);
                 }
                 let answer = request
@@ -269,15 +269,20 @@ impl ZhifuServer {
             if !can_elicit {
                 return Asked::Answer(Confirmation::Unsupported);
             }
+            let ticket = match self.engine.seal_ticket(prepared).await {
+                Ok(t) => t,
+                Err(e) => {
+                    // The state store cannot keep the ticket: refuse rather than ask.
+                    tracing::error!(error = %e.message, "could not seal a confirmation ticket");
+                    return Asked::Answer(Confirmation::Invalid);
+                }
+            };
             let mut requests = InputRequests::new();
             requests.insert(
                 "confirm".into(),
                 InputRequest::Elicitation(ElicitRequest::new(params())),
             );
-            return Asked::Pending(InputRequiredResult::new(
-                Some(requests),
-                Some(self.engine.seal_ticket(prepared)),
-            ));
+            return Asked::Pending(InputRequiredResult::new(Some(requests), Some(ticket)));
         }
         if self.transport == TransportKind::StatelessHttp {
             // Each request is served on its own: the client's answer to an elicitation request
