@@ -621,3 +621,345 @@ pub fn store_error(e: StoreError) -> ToolError {
         "Tell the operator (ZHIFU_STATE_DB); retry later.",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    //! The guard's state machine as a table: a scripted gateway (each call answers the next
+    //! scripted outcome and is counted), a real in-memory store, and the guard in between.
+    use super::*;
+    use crate::error::Upstream;
+    use crate::guard::store::SqliteStore;
+    use crate::providers::ListPage;
+    use crate::tool::{Pagination, ToolDef};
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    static QUERY: ToolDef = ToolDef {
+        name: "query_transfer",
+        ..ToolDef::BLANK
+    };
+    static TRANSFER: ToolDef = ToolDef {
+        name: "transfer_fund",
+        effect: Effect::MovesMoney,
+        idempotent: true,
+        merchant_reference: Some("out_biz_no"),
+        query_tool: Some("query_transfer"),
+        ..ToolDef::BLANK
+    };
+    static LIST: ToolDef = ToolDef {
+        name: "list_refunds",
+        pagination: Pagination::Cursor,
+        ..ToolDef::BLANK
+    };
+    static REFUND: ToolDef = ToolDef {
+        name: "create_refund",
+        effect: Effect::MovesMoney,
+        idempotent: true,
+        merchant_reference: Some("refund_no"),
+        query_tool: Some("list_refunds"),
+        query_match: Some("metadata.refund_no"),
+        ..ToolDef::BLANK
+    };
+
+    /// What the scripted gateway answers.
+    #[derive(Clone)]
+    enum Answer {
+        Ok(Value),
+        /// A timeout: no answer, the gateway may still be working.
+        Timeout,
+        /// An answer meaning the outcome is not known (5xx).
+        Pending,
+        /// "No such object", signed (`true`) or not.
+        NotFound(bool),
+        /// A definite rejection.
+        Rejected,
+    }
+
+    struct Script {
+        answers: Mutex<Vec<(&'static str, Answer)>>,
+        sent: Mutex<Vec<&'static str>>,
+    }
+
+    impl Script {
+        fn new(answers: Vec<(&'static str, Answer)>) -> Self {
+            Script {
+                answers: Mutex::new(answers),
+                sent: Mutex::new(Vec::new()),
+            }
+        }
+
+        fn sent(&self, tool: &str) -> usize {
+            self.sent
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|t| **t == tool)
+                .count()
+        }
+    }
+
+    impl Calls for Script {
+        fn tool(&self, name: &str) -> Option<&'static ToolDef> {
+            [&QUERY, &TRANSFER, &LIST, &REFUND]
+                .into_iter()
+                .find(|t| t.name == name)
+        }
+
+        fn validate(
+            &self,
+            _: &'static ToolDef,
+            args: Map<String, Value>,
+        ) -> Result<Map<String, Value>, ToolError> {
+            Ok(args)
+        }
+
+        async fn dispatch(
+            &self,
+            tool: &'static ToolDef,
+            _: &Map<String, Value>,
+        ) -> Result<Value, ToolError> {
+            self.sent.lock().unwrap().push(tool.name);
+            let answer = {
+                let mut answers = self.answers.lock().unwrap();
+                let i = answers
+                    .iter()
+                    .position(|(t, _)| *t == tool.name)
+                    .unwrap_or_else(|| panic!("unscripted call of {}", tool.name));
+                answers.remove(i).1
+            };
+            let unknown = |maybe_running| {
+                let mut e = ToolError::new(ErrorKind::Transport, "no answer", "");
+                e.outcome = Some(Outcome::Unknown);
+                e.maybe_running = maybe_running;
+                e
+            };
+            match answer {
+                Answer::Ok(v) => Ok(v),
+                Answer::Timeout => Err(unknown(true)),
+                Answer::Pending => Err(unknown(false)),
+                Answer::NotFound(verified) => {
+                    let mut e = ToolError::new(ErrorKind::Upstream, "not found", "");
+                    e.not_found = true;
+                    e.upstream = Some(Box::new(Upstream {
+                        verified,
+                        ..Upstream::default()
+                    }));
+                    Err(e)
+                }
+                Answer::Rejected => Err(ToolError::new(ErrorKind::Upstream, "rejected", "")),
+            }
+        }
+
+        fn list_page<'v>(
+            &self,
+            _: &'static ToolDef,
+            result: &'v Value,
+            _: usize,
+        ) -> Option<ListPage<'v>> {
+            let items = result.get("data")?.as_array()?;
+            let next = (result["has_more"] == true).then(|| {
+                Map::from_iter([(
+                    "starting_after".to_string(),
+                    json!(items.last().unwrap()["id"]),
+                )])
+            });
+            Some(ListPage { items, next })
+        }
+    }
+
+    fn guard(timeout_ms: u64) -> Guard {
+        let mut g = Guard::new(
+            Arc::new(SqliteStore::in_memory().unwrap()),
+            Duration::from_millis(timeout_ms),
+        );
+        g.wait_budget = Duration::from_millis(300);
+        g
+    }
+
+    async fn call(g: &Guard, script: &Script, tool: &'static ToolDef, digest: &str) -> Guarded {
+        let key_name = tool.merchant_reference.unwrap();
+        let args = Map::from_iter([(key_name.to_string(), json!("R1"))]);
+        let call = GuardedCall {
+            tool,
+            args: &args,
+            digest,
+            spend: None,
+        };
+        g.run(&call, script, |_, _, _| {
+            ToolError::new(ErrorKind::PolicyRefused, "", "")
+        })
+        .await
+    }
+
+    fn ok(v: Value) -> Answer {
+        Answer::Ok(v)
+    }
+
+    /// Each row: the gateway's answers in order, the digests of the calls made one after the
+    /// other, and what the last call must come to: its `idempotency` note, whether it is an
+    /// error, and how many times the money-moving tool was sent in all.
+    #[tokio::test]
+    async fn state_machine_table() {
+        type Row = (
+            &'static str,
+            Vec<(&'static str, Answer)>,
+            Vec<&'static str>,
+            &'static str,
+            bool,
+            usize,
+        );
+        let t = "transfer_fund";
+        let q = "query_transfer";
+        let rows: Vec<Row> = vec![
+            (
+                "fresh call is sent",
+                vec![(t, ok(json!({"id": 1})))],
+                vec!["d"],
+                "new",
+                false,
+                1,
+            ),
+            (
+                "exact repeat is replayed",
+                vec![(t, ok(json!({"id": 1})))],
+                vec!["d", "d"],
+                "replayed",
+                false,
+                1,
+            ),
+            (
+                "changed repeat is refused",
+                vec![(t, ok(json!({"id": 1})))],
+                vec!["d", "e"],
+                "conflict",
+                true,
+                1,
+            ),
+            (
+                "unknown, then found by the query",
+                vec![(t, Answer::Pending), (q, ok(json!({"status": "SUCCESS"})))],
+                vec!["d", "d"],
+                "queried_first",
+                false,
+                1,
+            ),
+            (
+                "unknown, verified not found: sent again",
+                vec![
+                    (t, Answer::Pending),
+                    (q, Answer::NotFound(true)),
+                    (t, ok(json!({}))),
+                ],
+                vec!["d", "d"],
+                "queried_first",
+                false,
+                2,
+            ),
+            (
+                "unknown, unsigned not found: never resent",
+                vec![(t, Answer::Pending), (q, Answer::NotFound(false))],
+                vec!["d", "d"],
+                "queried_first",
+                true,
+                1,
+            ),
+            (
+                "unknown, query still pending: never resent",
+                vec![(t, Answer::Pending), (q, Answer::Pending)],
+                vec!["d", "d"],
+                "queried_first",
+                true,
+                1,
+            ),
+            (
+                "a definite rejection frees the reference",
+                vec![(t, Answer::Rejected), (t, ok(json!({})))],
+                vec!["d", "d"],
+                "new",
+                false,
+                2,
+            ),
+        ];
+        for (case, answers, digests, note, is_err, sends) in rows {
+            let (g, script) = (guard(1000), Script::new(answers));
+            let mut last = None;
+            for d in digests {
+                last = Some(call(&g, &script, &TRANSFER, d).await);
+            }
+            let last = last.unwrap();
+            assert_eq!(last.idempotency, Some(note), "{case}");
+            assert_eq!(
+                last.outcome.is_err(),
+                is_err,
+                "{case}: {:?}",
+                last.outcome.err()
+            );
+            assert_eq!(script.sent(t), sends, "{case}: sends");
+            assert!(
+                script.answers.lock().unwrap().is_empty(),
+                "{case}: every scripted answer used"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_identical_call_in_flight_is_waited_for_never_sent() {
+        let g = guard(1000);
+        let script = Script::new(vec![]);
+        // Another caller holds the key with a live lease (it is sending right now).
+        let key = IdemKey::new("pingpp", "transfer_fund", "R1");
+        let now = crate::time::unix_now();
+        let lease = Lease {
+            owner: "other".into(),
+            until_unix: now + 60,
+        };
+        let begin = Begin {
+            key,
+            args_digest: "d".into(),
+            now_unix: now,
+            lease,
+            spend: None,
+        };
+        g.store.begin(begin).await.unwrap();
+        let answer = call(&g, &script, &TRANSFER, "d").await;
+        assert_eq!(answer.idempotency, Some("in_progress"));
+        let err = answer.outcome.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InProgress);
+        assert!(
+            err.next_step.contains("query_transfer"),
+            "{}",
+            err.next_step
+        );
+        assert_eq!(
+            script.sent("transfer_fund"),
+            0,
+            "nothing sent while in flight"
+        );
+    }
+
+    #[tokio::test]
+    async fn list_recovery_finds_the_reference_across_pages_and_waits_after_a_timeout() {
+        let r = "create_refund";
+        let l = "list_refunds";
+        let page1 =
+            json!({"data": [{"id": "re_9", "metadata": {"refund_no": "other"}}], "has_more": true});
+        let page2 =
+            json!({"data": [{"id": "re_1", "metadata": {"refund_no": "R1"}}], "has_more": false});
+        // A 5xx answer ended the gateway's work: the next call lists at once and finds it.
+        let script = Script::new(vec![(r, Answer::Pending), (l, ok(page1)), (l, ok(page2))]);
+        let g = guard(1000);
+        call(&g, &script, &REFUND, "d").await;
+        let found = call(&g, &script, &REFUND, "d").await;
+        assert_eq!(found.outcome.unwrap()["id"], "re_1");
+        assert_eq!(script.sent(r), 1);
+        // No answer at all: the refund may still be processing, so a "not found" is not
+        // trusted until one request timeout has passed; nothing is listed or sent meanwhile.
+        let script = Script::new(vec![(r, Answer::Timeout)]);
+        let g = guard(30_000);
+        call(&g, &script, &REFUND, "d").await;
+        let early = call(&g, &script, &REFUND, "d").await;
+        assert_eq!(early.idempotency, Some("unknown_settling"));
+        assert!(early.outcome.unwrap_err().next_step.contains("Wait"));
+        assert_eq!((script.sent(r), script.sent(l)), (1, 0));
+    }
+}

@@ -244,3 +244,225 @@ impl PolicyConfig {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tool::{Provider, ToolDef};
+
+    static TRANSFER: ToolDef = ToolDef {
+        name: "transfer",
+        provider: Provider::Alipay,
+        effect: Effect::MovesMoney,
+        ..ToolDef::BLANK
+    };
+    static CLOSE: ToolDef = ToolDef {
+        name: "close",
+        effect: Effect::Irreversible,
+        ..ToolDef::BLANK
+    };
+    static QUERY: ToolDef = ToolDef {
+        name: "query",
+        ..ToolDef::BLANK
+    };
+
+    fn policy(f: impl FnOnce(&mut PolicyConfig)) -> PolicyConfig {
+        let mut p = PolicyConfig::default();
+        f(&mut p);
+        p
+    }
+
+    fn limited(per_call: Option<i64>, daily: Option<i64>) -> PolicyConfig {
+        policy(|p| {
+            p.limits.insert(
+                Provider::Alipay,
+                Limits {
+                    per_call_fen: per_call,
+                    daily_fen: daily,
+                },
+            );
+        })
+    }
+
+    /// (case, policy, tool, amount, live, payee) → refused rule, or (confirm, reserve).
+    #[test]
+    fn evaluate_table() {
+        type Want = Result<(bool, Option<i64>), &'static str>;
+        let cases: Vec<(
+            &str,
+            PolicyConfig,
+            &ToolDef,
+            Option<i64>,
+            bool,
+            Option<&str>,
+            Want,
+        )> = vec![
+            (
+                "a read is always allowed",
+                limited(Some(1), Some(1)),
+                &QUERY,
+                None,
+                true,
+                None,
+                Ok((false, None)),
+            ),
+            (
+                "test mode: no confirmation",
+                PolicyConfig::default(),
+                &TRANSFER,
+                Some(500),
+                false,
+                None,
+                Ok((false, Some(500))),
+            ),
+            (
+                "live money needs the switch",
+                PolicyConfig::default(),
+                &TRANSFER,
+                Some(500),
+                true,
+                None,
+                Err("live_writes"),
+            ),
+            (
+                "live with the switch asks the user",
+                policy(|p| p.allow_live_writes = true),
+                &TRANSFER,
+                Some(500),
+                true,
+                None,
+                Ok((true, Some(500))),
+            ),
+            (
+                "confirm=never never asks",
+                policy(|p| {
+                    p.allow_live_writes = true;
+                    p.confirm = ConfirmMode::Never
+                }),
+                &TRANSFER,
+                Some(1),
+                true,
+                None,
+                Ok((false, Some(1))),
+            ),
+            (
+                "confirm=always asks in test mode",
+                policy(|p| p.confirm = ConfirmMode::Always),
+                &CLOSE,
+                None,
+                false,
+                None,
+                Ok((true, None)),
+            ),
+            (
+                "irreversible is not money: no live switch",
+                PolicyConfig::default(),
+                &CLOSE,
+                None,
+                true,
+                None,
+                Ok((true, None)),
+            ),
+            (
+                "per-call limit: exactly the limit passes",
+                limited(Some(500), None),
+                &TRANSFER,
+                Some(500),
+                false,
+                None,
+                Ok((false, Some(500))),
+            ),
+            (
+                "per-call limit: one fen more",
+                limited(Some(500), None),
+                &TRANSFER,
+                Some(501),
+                false,
+                None,
+                Err("per_call_limit"),
+            ),
+            (
+                "limits need a stated amount",
+                limited(None, Some(1000)),
+                &TRANSFER,
+                None,
+                false,
+                None,
+                Err("amount_required"),
+            ),
+            (
+                "payee on the allowlist",
+                policy(|p| p.transfer_payees = Some(vec!["2088".into()])),
+                &TRANSFER,
+                Some(1),
+                false,
+                Some("2088"),
+                Ok((false, Some(1))),
+            ),
+            (
+                "payee off the allowlist",
+                policy(|p| p.transfer_payees = Some(vec!["2088".into()])),
+                &TRANSFER,
+                Some(1),
+                false,
+                Some("2099"),
+                Err("transfer_payees"),
+            ),
+        ];
+        for (case, policy, tool, amount_fen, live, payee, want) in cases {
+            let got = policy
+                .evaluate(CallFacts {
+                    tool,
+                    amount_fen,
+                    live,
+                    payee,
+                })
+                .map(|d| (d.confirm, d.reserve_fen))
+                .map_err(|e| e.rule.unwrap_or("?"));
+            assert_eq!(got, want, "{case}");
+        }
+    }
+
+    #[test]
+    fn availability_and_setting_names() {
+        let server = |f: &dyn Fn(&mut ServerConfig)| {
+            let mut s = ServerConfig::default();
+            f(&mut s);
+            s
+        };
+        assert!(availability(&server(&|_| {}), &TRANSFER).is_none());
+        let read_only = server(&|s| s.read_only = true);
+        assert_eq!(
+            availability(&read_only, &TRANSFER).and_then(|e| e.rule),
+            Some("read_only")
+        );
+        assert!(availability(&read_only, &QUERY).is_none());
+        let deny = server(&|s| s.policy.deny_tools = vec!["query".into()]);
+        assert_eq!(
+            availability(&deny, &QUERY).and_then(|e| e.rule),
+            Some("deny_tools")
+        );
+        let allow = server(&|s| s.tools = Some(vec!["query".into()]));
+        assert_eq!(
+            availability(&allow, &TRANSFER).and_then(|e| e.rule),
+            Some("tools_allowlist")
+        );
+        let tools: [&ToolDef; 2] = [&TRANSFER, &QUERY];
+        let typo = server(&|s| s.tools = Some(vec!["qeury".into()]));
+        assert!(
+            check_tool_names(&typo, &tools)
+                .unwrap_err()
+                .contains("qeury")
+        );
+        assert_eq!(
+            limit_setting(Provider::Alipay, true),
+            "ZHIFU_ALIPAY_MAX_DAILY_YUAN"
+        );
+        let refusal = limited(None, Some(100)).daily_refusal(Provider::Alipay, 60, 50, 100);
+        assert!(
+            refusal.message.contains("ZHIFU_ALIPAY_MAX_DAILY_YUAN"),
+            "{}",
+            refusal.message
+        );
+    }
+}
