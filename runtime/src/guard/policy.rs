@@ -288,15 +288,16 @@ mod tests {
     #[test]
     fn evaluate_table() {
         type Want = Result<(bool, Option<i64>), &'static str>;
-        let cases: Vec<(
-            &str,
+        type Case<'a> = (
+            &'a str,
             PolicyConfig,
-            &ToolDef,
+            &'a ToolDef,
             Option<i64>,
             bool,
-            Option<&str>,
+            Option<&'a str>,
             Want,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (
                 "a read is always allowed",
                 limited(Some(1), Some(1)),
