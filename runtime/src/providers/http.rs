@@ -10,11 +10,24 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Whole-request timeout (Ping++ SDKs use 80 s reads; agents should not wait that long).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A status and the raw body bytes (verification needs the exact bytes).
-#[derive(Debug, Clone)]
+/// A status, the headers and the raw body bytes (verification needs the exact bytes; some
+/// gateways sign their answers in headers).
+#[derive(Debug, Clone, Default)]
 pub struct HttpResponse {
     pub status: u16,
+    /// Header names lower-cased, values as received (non-UTF-8 values dropped).
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Why no response arrived.
@@ -86,8 +99,17 @@ impl Http {
         }
         let response = request.send().await.map_err(classify)?;
         let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
         let body = response.bytes().await.map_err(classify)?.to_vec();
-        Ok(HttpResponse { status, body })
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
