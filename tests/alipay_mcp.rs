@@ -105,9 +105,27 @@ async fn every_alipay_tool_once() {
         json!({}),
     )
     .await;
-    let refunded = ok!("cancel_trade", json!({"out_trade_no": paid_cancel_no}));
+    let result = h
+        .call("cancel_trade", json!({"out_trade_no": paid_cancel_no}))
+        .await;
+    called.insert("cancel_trade");
+    let refunded = result
+        .structured_content
+        .clone()
+        .expect("structured result");
     assert_eq!(refunded["action"], "refund", "{refunded}");
     assert!(refunded["gmt_refund_pay"].is_string(), "{refunded}");
+    // The cancel answer has no amount: the follow-up query supplies it, and the summary says
+    // that the buyer was refunded, and how much.
+    assert_eq!(refunded["refunded_amount"], "6.00", "{refunded}");
+    let headline = result.content[0]
+        .as_text()
+        .map(|t| t.text.clone())
+        .unwrap_or_default();
+    assert!(
+        headline.contains("action refund") && headline.contains("refunded_amount ¥6.00"),
+        "the summary says the paid trade was refunded, with the amount: {headline}"
+    );
 
     let page = ok!(
         "create_page_payment_url",

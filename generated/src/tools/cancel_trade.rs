@@ -64,6 +64,10 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
             kind: ::zhifu_runtime::tool::SummaryKind::Text,
         },
         ::zhifu_runtime::tool::SummaryField {
+            field: "action",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
             field: "refunded_amount",
             kind: ::zhifu_runtime::tool::SummaryKind::Yuan,
         },
