@@ -447,11 +447,12 @@ pub async fn query_first<C: Calls>(
 }
 
 /// Whether the query's `field` shows the operation happened: present (and, when `values` are
-/// given, one of them).
+/// given, one of them; a boolean compares as `true` / `false`).
 fn shows_it_happened(answer: &Value, field: &str, values: &[&str]) -> bool {
     match answer.get(field) {
         None | Some(Value::Null) => false,
         Some(v) if values.is_empty() => !v.is_null(),
+        Some(Value::Bool(b)) => values.contains(&if *b { "true" } else { "false" }),
         Some(v) => v.as_str().is_some_and(|s| values.contains(&s)),
     }
 }
