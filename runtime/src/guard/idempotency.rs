@@ -622,3 +622,25 @@ pub fn store_error(e: StoreError) -> ToolError {
         "Tell the operator (ZHIFU_STATE_DB); retry later.",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::shows_it_happened;
+
+    #[test]
+    fn a_found_field_matches_its_values_and_a_boolean_compares_as_text() {
+        let reversed = json!({"reversed": true, "status": "canceled"});
+        assert!(shows_it_happened(&reversed, "reversed", &["true"]));
+        assert!(!shows_it_happened(
+            &json!({"reversed": false}),
+            "reversed",
+            &["true"]
+        ));
+        assert!(shows_it_happened(&reversed, "status", &["canceled"]));
+        assert!(!shows_it_happened(&reversed, "status", &["reversed"]));
+        assert!(shows_it_happened(&reversed, "status", &[]));
+        assert!(!shows_it_happened(&json!({"status": null}), "status", &[]));
+    }
+}
