@@ -14,9 +14,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Ctx;
 use super::failures::On;
 use super::refunds::{self, NewRefund, Refund};
+use super::{Ctx, shared};
 use crate::error::{ApiError, ApiResult};
 use crate::list::{PAGE_PARAMS, Page, list_object};
 use crate::params::Body;
@@ -171,10 +171,7 @@ pub fn create(ctx: &mut Ctx) -> ApiResult<Value> {
     let body = &ctx.body;
     body.allow_only(&["app", "batch_no", "charges", "description", "metadata"])?;
     let fingerprint = body.fingerprint();
-    let app = body.req_str("app", 64)?;
-    if app != ctx.store.app_id {
-        return Err(ApiError::param("app", format!("未找到 app : {app}。")));
-    }
+    shared::check_app_string(ctx.store, body)?;
     let batch_no = body.req_str("batch_no", 24)?;
     if batch_no.len() < 3 || !batch_no.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(ApiError::param(
@@ -182,17 +179,15 @@ pub fn create(ctx: &mut Ctx) -> ApiResult<Value> {
             format!("batch_no 必须是 3 到 24 位字母和数字，收到: {batch_no}"),
         ));
     }
-    if let Some(id) = ctx.store.batch_refund_nos.get(&batch_no) {
-        let prev = ctx.store.batch_refunds.get(id).expect("indexed");
-        if prev.fingerprint != fingerprint {
-            return Err(ApiError::param(
-                "batch_no",
-                format!(
-                    "批次号 {batch_no} 已被使用 (Batch refund {id})，本次请求的参数与之前不一致。重试时请使用完全相同的参数；新的批量退款请使用新的 batch_no。"
-                ),
-            ));
-        }
-        return Ok(prev.to_json(ctx.store));
+    let store = &*ctx.store;
+    let earlier = store
+        .batch_refund_nos
+        .get(&batch_no)
+        .and_then(|id| store.batch_refunds.get(id))
+        .map(|b| (b.id.as_str(), b.fingerprint.as_str()));
+    let key = ("batch_no", batch_no.as_str());
+    if let Some(id) = shared::reuse(key, earlier, &fingerprint, "batch_refund")? {
+        return Ok(store.batch_refunds.get(&id).expect("found").to_json(store));
     }
     let items = read_items(ctx.store, body)?;
     let metadata = body.metadata()?.unwrap_or_default();
@@ -298,14 +293,7 @@ pub fn list(ctx: &mut Ctx) -> ApiResult<Value> {
     let mut allowed = PAGE_PARAMS.to_vec();
     allowed.push("app");
     ctx.query.allow_only(&allowed)?;
-    let app = ctx
-        .query
-        .get("app")
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| ApiError::param("app", "缺少必填参数: app"))?;
-    if app != ctx.store.app_id {
-        return Err(ApiError::param("app", format!("未找到 app : {app}。")));
-    }
+    shared::check_app_query(ctx, "app", true)?;
     let page = Page::from_query(&ctx.query)?;
     let (items, has_more) = page.slice(ctx.store.batch_refunds.newest_first().collect());
     let data = items.into_iter().map(|b| b.to_json(ctx.store)).collect();

@@ -16,10 +16,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Ctx;
 use super::failures::On;
 use super::transfers::{self, NewTransfer, SCHEDULE_SECS, Status as TransferStatus, is_bank};
 use super::users;
+use super::{Ctx, shared};
 use crate::error::{ApiError, ApiResult};
 use crate::list::{PAGE_PARAMS, Page, list_object};
 use crate::params::Body;
@@ -303,10 +303,7 @@ pub fn create(ctx: &mut Ctx) -> ApiResult<Value> {
         "metadata",
     ])?;
     let fingerprint = body.fingerprint();
-    let app = body.req_str("app", 64)?;
-    if app != ctx.store.app_id {
-        return Err(ApiError::param("app", format!("未找到 app : {app}。")));
-    }
+    shared::check_app_string(ctx.store, body)?;
     let batch_no = body.req_str("batch_no", 32)?;
     if batch_no.len() < 11 || !batch_no.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(ApiError::param(
@@ -314,17 +311,19 @@ pub fn create(ctx: &mut Ctx) -> ApiResult<Value> {
             format!("batch_no 必须是 11 到 32 位字母和数字，收到: {batch_no}"),
         ));
     }
-    if let Some(id) = ctx.store.batch_transfer_nos.get(&batch_no) {
-        let prev = ctx.store.batch_transfers.get(id).expect("indexed");
-        if prev.fingerprint != fingerprint {
-            return Err(ApiError::param(
-                "batch_no",
-                format!(
-                    "批次号 {batch_no} 已被使用 (Batch transfer {id})，本次请求的参数与之前不一致。重试时请使用完全相同的参数；新的批量付款请使用新的 batch_no。"
-                ),
-            ));
-        }
-        return Ok(prev.to_json(ctx.store));
+    let store = &*ctx.store;
+    let earlier = store
+        .batch_transfer_nos
+        .get(&batch_no)
+        .and_then(|id| store.batch_transfers.get(id))
+        .map(|b| (b.id.as_str(), b.fingerprint.as_str()));
+    let key = ("batch_no", batch_no.as_str());
+    if let Some(id) = shared::reuse(key, earlier, &fingerprint, "batch_transfer")? {
+        return Ok(store
+            .batch_transfers
+            .get(&id)
+            .expect("found")
+            .to_json(store));
     }
     let new = read(ctx.store, body, &batch_no)?;
     let mut items = Vec::with_capacity(new.items.len());
@@ -426,14 +425,7 @@ pub fn list(ctx: &mut Ctx) -> ApiResult<Value> {
     let mut allowed = PAGE_PARAMS.to_vec();
     allowed.push("app");
     ctx.query.allow_only(&allowed)?;
-    let app = ctx
-        .query
-        .get("app")
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| ApiError::param("app", "缺少必填参数: app"))?;
-    if app != ctx.store.app_id {
-        return Err(ApiError::param("app", format!("未找到 app : {app}。")));
-    }
+    shared::check_app_query(ctx, "app", true)?;
     let page = Page::from_query(&ctx.query)?;
     let (items, has_more) = page.slice(ctx.store.batch_transfers.newest_first().collect());
     let data = items.into_iter().map(|b| b.to_json(ctx.store)).collect();

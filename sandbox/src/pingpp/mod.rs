@@ -12,6 +12,7 @@ pub mod failures;
 pub mod recharges;
 pub mod red_envelopes;
 pub mod refunds;
+pub mod shared;
 pub mod transfers;
 pub mod users;
 

@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use super::Ctx;
 use super::charges::{self, NewCharge, read_new_charge};
 use super::refunds::{self, Refund};
+use super::shared::check_path_app;
 use super::users::{self, Movement};
 use crate::error::{ApiError, ApiResult};
 use crate::list::{PAGE_PARAMS, Page, list_object};
@@ -97,16 +98,6 @@ pub fn refund_failed(store: &mut Store, charge_id: &str, refund_id: &str) {
     let _ = users::move_balance(store, &user, true, &movement);
 }
 
-/// The app in the path must be the sandbox's app.
-fn check_app(ctx: &Ctx) -> ApiResult<()> {
-    let app = ctx.param(0);
-    if app == ctx.store.app_id {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("app", app).with_param("app"))
-    }
-}
-
 fn find<'a>(store: &'a Store, id: &str) -> ApiResult<&'a Recharge> {
     store
         .recharges
@@ -150,7 +141,7 @@ fn replayed(store: &Store, user: &str, new: &NewCharge) -> ApiResult<Option<Stri
 
 /// `POST /v1/apps/{app}/recharges`
 pub fn create(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     let body = &ctx.body;
     body.allow_only(&[
         "user",
@@ -247,14 +238,14 @@ pub fn create(ctx: &mut Ctx) -> ApiResult<Value> {
 
 /// `GET /v1/apps/{app}/recharges/{id}`
 pub fn retrieve(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     ctx.query.allow_only(&[])?;
     Ok(to_json(ctx.store, find(ctx.store, ctx.param(1))?))
 }
 
 /// `GET /v1/apps/{app}/recharges` — `page`, `per_page`.
 pub fn list(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     ctx.query.allow_only(PAGE_PARAMS)?;
     let page = Page::from_query(&ctx.query)?;
     let (items, has_more) = page.slice(ctx.store.recharges.newest_first().collect());
@@ -268,7 +259,7 @@ pub fn list(ctx: &mut Ctx) -> ApiResult<Value> {
 
 /// `POST /v1/apps/{app}/recharges/{id}/refunds` — full amount only, once.
 pub fn refund(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     ctx.body
         .allow_only(&["description", "metadata", "funding_source"])?;
     let recharge = find(ctx.store, ctx.param(1))?;
@@ -326,7 +317,7 @@ fn find_refund(ctx: &Ctx) -> ApiResult<(String, String)> {
 
 /// `GET /v1/apps/{app}/recharges/{id}/refunds/{re}` — a pending refund succeeds when looked at.
 pub fn retrieve_refund(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     ctx.query.allow_only(&[])?;
     let (_, re) = find_refund(ctx)?;
     refunds::succeed(ctx.store, &re, &ctx.request_id)
@@ -334,7 +325,7 @@ pub fn retrieve_refund(ctx: &mut Ctx) -> ApiResult<Value> {
 
 /// `GET /v1/apps/{app}/recharges/{id}/refunds` — `page`, `per_page`.
 pub fn list_refunds(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     ctx.query.allow_only(PAGE_PARAMS)?;
     let page = Page::from_query(&ctx.query)?;
     let recharge_id = ctx.param(1).to_string();

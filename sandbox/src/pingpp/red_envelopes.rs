@@ -12,8 +12,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Ctx;
 use super::failures::On;
+use super::{Ctx, shared};
 use crate::error::{ApiError, ApiResult};
 use crate::list::{CURSOR_PARAMS, Cursor, list_object};
 use crate::store::{Record, Store, alnum, digits};
@@ -133,27 +133,18 @@ pub fn create(ctx: &mut Ctx) -> ApiResult<Value> {
             format!("wx_pub 渠道的 order_no 必须是 1 到 28 位数字，收到: {order_no}"),
         ));
     }
-    if let Some(id) = ctx.store.red_envelope_order_nos.get(&order_no) {
-        let prev = ctx.store.red_envelopes.get(id).expect("indexed");
-        if prev.fingerprint != fingerprint {
-            return Err(ApiError::param(
-                "order_no",
-                format!(
-                    "订单号 {order_no} 已被使用 (红包 {id})，本次请求的参数与之前不一致。重试时请使用完全相同的参数；新的红包请使用新的 order_no。"
-                ),
-            ));
-        }
-        return Ok(prev.to_json(&ctx.store.app_id));
+    let store = &*ctx.store;
+    let earlier = store
+        .red_envelope_order_nos
+        .get(&order_no)
+        .and_then(|id| store.red_envelopes.get(id))
+        .map(|e| (e.id.as_str(), e.fingerprint.as_str()));
+    let key = ("order_no", order_no.as_str());
+    if let Some(id) = shared::reuse(key, earlier, &fingerprint, "red_envelope")? {
+        let e = store.red_envelopes.get(&id).expect("found");
+        return Ok(e.to_json(&store.app_id));
     }
-    let app = body.req_object("app")?;
-    app.allow_only(&["id"])?;
-    let app_id = app.req_str("id", 64)?;
-    if app_id != ctx.store.app_id {
-        return Err(ApiError::param(
-            "app[id]",
-            format!("未找到 app : {app_id}。"),
-        ));
-    }
+    shared::check_app_object(ctx.store, body)?;
     let channel = body.req_str("channel", 16)?;
     if channel != "wx_pub" {
         return Err(ApiError::param(
@@ -270,13 +261,7 @@ pub fn list(ctx: &mut Ctx) -> ApiResult<Value> {
     let mut allowed = vec!["app[id]", "channel", "status"];
     allowed.extend_from_slice(CURSOR_PARAMS);
     q.allow_only(&allowed)?;
-    let app = q
-        .get("app[id]")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::param("app[id]", "缺少必填参数: app[id]"))?;
-    if app != ctx.store.app_id {
-        return Err(ApiError::param("app[id]", format!("未找到 app : {app}。")));
-    }
+    shared::check_app_query(ctx, "app[id]", true)?;
     let cursor = Cursor::from_query(q)?;
     let (channel, status) = (q.get("channel"), q.get("status"));
     let since = if cursor.created.is_empty() {

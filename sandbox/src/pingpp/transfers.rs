@@ -15,9 +15,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Ctx;
 use super::failures::On;
 use super::users::{self, Movement};
+use super::{Ctx, shared};
 use crate::error::{ApiError, ApiResult};
 use crate::list::{CURSOR_PARAMS, Cursor, list_object};
 use crate::params::Body;
@@ -231,15 +231,7 @@ fn read(store: &Store, body: &Body) -> ApiResult<NewTransfer> {
         "extra",
         "metadata",
     ])?;
-    let app = body.req_object("app")?;
-    app.allow_only(&["id"])?;
-    let app_id = app.req_str("id", 64)?;
-    if app_id != store.app_id {
-        return Err(ApiError::param(
-            "app[id]",
-            format!("未找到 app : {app_id}。"),
-        ));
-    }
+    shared::check_app_object(store, body)?;
     let channel = body.req_str("channel", 32)?;
     if !CHANNELS.contains(&channel.as_str()) {
         return Err(ApiError::param(
@@ -340,17 +332,15 @@ pub fn insert(store: &mut Store, new: NewTransfer, fingerprint: String) -> Strin
 pub fn create(ctx: &mut Ctx) -> ApiResult<Value> {
     let fingerprint = ctx.body.fingerprint();
     let order_no = ctx.body.req_str("order_no", 64)?;
-    if let Some(id) = ctx.store.transfer_order_nos.get(&order_no) {
-        let prev = ctx.store.transfers.get(id).expect("indexed");
-        if prev.fingerprint != fingerprint {
-            return Err(ApiError::param(
-                "order_no",
-                format!(
-                    "订单号 {order_no} 已被使用 (Transfer {id})，本次请求的参数与之前不一致。重试时请使用完全相同的参数；新的付款请使用新的 order_no。"
-                ),
-            ));
-        }
-        return Ok(prev.to_json(&ctx.store.app_id));
+    let store = &*ctx.store;
+    let earlier = store
+        .transfer_order_nos
+        .get(&order_no)
+        .and_then(|id| store.transfers.get(id))
+        .map(|t| (t.id.as_str(), t.fingerprint.as_str()));
+    let key = ("order_no", order_no.as_str());
+    if let Some(id) = shared::reuse(key, earlier, &fingerprint, "Transfer")? {
+        return Ok(find(store, &id)?.to_json(&store.app_id));
     }
     let mut new = read(ctx.store, &ctx.body)?;
     new.fate = {
@@ -434,11 +424,7 @@ pub fn list(ctx: &mut Ctx) -> ApiResult<Value> {
     let mut allowed = vec!["app[id]", "channel", "status", "type"];
     allowed.extend_from_slice(CURSOR_PARAMS);
     q.allow_only(&allowed)?;
-    if let Some(app) = q.get("app[id]")
-        && app != ctx.store.app_id
-    {
-        return Err(ApiError::param("app[id]", format!("未找到 app : {app}。")));
-    }
+    shared::check_app_query(ctx, "app[id]", false)?;
     let cursor = Cursor::from_query(q)?;
     let (channel, status, kind) = (q.get("channel"), q.get("status"), q.get("type"));
     let since = if cursor.created.is_empty() {

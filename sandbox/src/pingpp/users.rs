@@ -7,6 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use super::Ctx;
+use super::shared::check_path_app;
 use crate::error::{ApiError, ApiResult};
 use crate::list::{PAGE_PARAMS, Page, list_object};
 use crate::params::Body;
@@ -172,16 +173,6 @@ fn not_found(user: &str) -> ApiError {
     ApiError::not_found("user", user)
 }
 
-/// The app in the path must be the sandbox's app.
-fn check_app(ctx: &Ctx) -> ApiResult<()> {
-    let app = ctx.param(0);
-    if app == ctx.store.app_id {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("app", app).with_param("app"))
-    }
-}
-
 /// Reads the profile keys given in `body` (strings; `metadata` an object).
 fn read_profile(body: &Body) -> ApiResult<Map<String, Value>> {
     let mut profile = Map::new();
@@ -205,7 +196,7 @@ fn read_profile(body: &Body) -> ApiResult<Map<String, Value>> {
 
 /// `POST /v1/apps/{app}/users`
 pub fn create(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     let mut allowed = PROFILE.to_vec();
     allowed.push("id");
     ctx.body.allow_only(&allowed)?;
@@ -223,7 +214,7 @@ pub fn create(ctx: &mut Ctx) -> ApiResult<Value> {
 
 /// `GET /v1/apps/{app}/users/{id}`
 pub fn retrieve(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     ctx.query.allow_only(&[])?;
     let id = ctx.param(1);
     let user = ctx.store.users.get(id).ok_or_else(|| not_found(id))?;
@@ -232,7 +223,7 @@ pub fn retrieve(ctx: &mut Ctx) -> ApiResult<Value> {
 
 /// `PUT /v1/apps/{app}/users/{id}`: profile keys, or `disabled` alone.
 pub fn update(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     let mut allowed = PROFILE.to_vec();
     allowed.push("disabled");
     ctx.body.allow_only(&allowed)?;
@@ -260,7 +251,7 @@ pub fn update(ctx: &mut Ctx) -> ApiResult<Value> {
 
 /// `GET /v1/apps/{app}/users` — `page`, `per_page`.
 pub fn list(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     ctx.query.allow_only(PAGE_PARAMS)?;
     let page = Page::from_query(&ctx.query)?;
     let (items, has_more) = page.slice(ctx.store.users.newest_first().collect());
@@ -275,7 +266,7 @@ pub fn list(ctx: &mut Ctx) -> ApiResult<Value> {
 
 /// `GET /v1/apps/{app}/balance_transactions` — `page`, `per_page`, `user`.
 pub fn list_transactions(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     let mut allowed = PAGE_PARAMS.to_vec();
     allowed.push("user");
     ctx.query.allow_only(&allowed)?;
@@ -299,7 +290,7 @@ pub fn list_transactions(ctx: &mut Ctx) -> ApiResult<Value> {
 
 /// `GET /v1/apps/{app}/balance_transactions/{id}`
 pub fn retrieve_transaction(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     ctx.query.allow_only(&[])?;
     let id = ctx.param(1);
     let t = ctx
