@@ -4,7 +4,11 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Harness, assert_matches_output_schema, charge_args, unique};
+use common::adversary::{
+    batch_refund_args, batch_transfer_args, paid_charge, paid_offline_charge, pingpp_transfer_args,
+    red_envelope_args, unionpay_transfer_args,
+};
+use common::{Flow, Harness, charge_args, unique};
 use serde_json::{Value, json};
 
 /// Every Ping++ tool of the generated table: a tool added to the spec must be called by
@@ -113,16 +117,9 @@ async fn tools_list_has_titles_honest_annotations_and_output_schemas() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_tool_in_a_payment_flow() {
     let h = Harness::start(&[]).await;
-    let tools = h.tools().await;
-    let schema_of = |name: &str| tools.iter().find(|t| t.name == name).unwrap().clone();
-    let mut called = BTreeSet::new();
+    let mut flow = Flow::new(&h).await;
     macro_rules! ok {
-        ($name:expr, $args:expr) => {{
-            let v = h.ok($name, $args).await;
-            assert_matches_output_schema(&schema_of($name), &v);
-            called.insert($name);
-            v
-        }};
+        ($name:expr, $args:expr) => {{ flow.ok($name, $args).await }};
     }
 
     let customer = ok!(
@@ -278,9 +275,238 @@ async fn every_tool_in_a_payment_flow() {
         "nothing from an unverified body is passed on"
     );
 
-    let missing: Vec<_> = pingpp_tools().difference(&called).copied().collect();
+    users_and_balances(&mut flow).await;
+    transfers_and_red_envelopes(&mut flow).await;
+    batches_reversal_and_events(&mut flow).await;
+
+    let missing: Vec<_> = pingpp_tools().difference(&flow.called).copied().collect();
     assert!(missing.is_empty(), "tools never called: {missing:?}");
     h.stop().await;
+}
+
+/// A user of the account system: created, recharged, paying from the balance, its movements
+/// listed and one of them retrieved, updated, listed.
+async fn users_and_balances(flow: &mut Flow<'_>) {
+    let user_id = unique("u_");
+    let user = flow
+        .ok(
+            "create_user",
+            json!({"user_id": user_id, "name": "Buyer", "email": "buyer@example.com", "gender": "FEMALE"}),
+        )
+        .await;
+    assert_eq!(user["available_balance"], 0);
+    let order_no: String = unique("RB").chars().take(20).collect();
+    let recharge = flow
+        .ok(
+            "create_recharge",
+            json!({"user": user_id, "amount": 10_000, "channel": "alipay", "order_no": order_no, "subject": "Top-up", "body": "Balance top-up"}),
+        )
+        .await;
+    let mut pay = charge_args(&unique("BAL"), 2_500);
+    pay["channel"] = json!("balance");
+    pay["extra"] = json!({"user": user_id});
+    let charge = flow.ok("create_charge", pay).await;
+    assert_eq!(charge["paid"], true, "a balance charge is paid at once");
+    let user = flow.ok("retrieve_user", json!({"user_id": user_id})).await;
+    assert_eq!(user["available_balance"], 7_500);
+    let moves = flow
+        .ok("list_balance_transactions", json!({"user": user_id}))
+        .await;
+    let kinds: Vec<(&str, i64)> = moves["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["type"].as_str().unwrap(), t["amount"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(kinds, vec![("payment", -2_500), ("recharge", 10_000)]);
+    let first = moves["data"][1]["id"].as_str().unwrap().to_string();
+    let one = flow
+        .ok(
+            "retrieve_balance_transaction",
+            json!({"balance_transaction_id": first}),
+        )
+        .await;
+    assert_eq!(one["source"], recharge["id"]);
+    let renamed = flow
+        .ok(
+            "update_user",
+            json!({"user_id": user_id, "name": "Buyer Two"}),
+        )
+        .await;
+    assert_eq!(renamed["name"], "Buyer Two");
+    let users = flow.ok("list_users", json!({"per_page": 100})).await;
+    assert!(
+        users["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["id"] == user_id.as_str())
+    );
+    let recharges = flow.ok("list_recharges", json!({"page": 1})).await;
+    assert!(
+        recharges["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == recharge["id"])
+    );
+}
+
+/// Transfers (paid, canceled while scheduled, reversed while pending) and a red envelope.
+async fn transfers_and_red_envelopes(flow: &mut Flow<'_>) {
+    let paid = flow
+        .ok("create_transfer", pingpp_transfer_args(&unique("TF")))
+        .await;
+    assert_eq!(paid["status"], "pending");
+    let id = paid["id"].as_str().unwrap().to_string();
+    let paid = flow
+        .ok("retrieve_transfer", json!({"transfer_id": id}))
+        .await;
+    assert_eq!(paid["status"], "paid");
+    let listed = flow
+        .ok("list_transfers", json!({"status": "paid", "limit": 100}))
+        .await;
+    assert!(
+        listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == id.as_str())
+    );
+    let scheduled = flow.ok("create_transfer", unionpay_transfer_args()).await;
+    assert_eq!(scheduled["status"], "scheduled");
+    let canceled = flow
+        .ok("cancel_transfer", json!({"transfer_id": scheduled["id"]}))
+        .await;
+    assert_eq!(canceled["status"], "canceled");
+    let pending = flow
+        .ok("create_transfer", pingpp_transfer_args(&unique("TV")))
+        .await;
+    let reversed = flow
+        .ok("reverse_transfer", json!({"transfer_id": pending["id"]}))
+        .await;
+    assert_eq!(reversed["status"], "reversed");
+
+    let envelope = flow
+        .ok("create_red_envelope", red_envelope_args(&unique("8")))
+        .await;
+    assert_eq!(envelope["status"], "sending");
+    let sent = flow
+        .ok(
+            "retrieve_red_envelope",
+            json!({"red_envelope_id": envelope["id"]}),
+        )
+        .await;
+    assert_eq!(sent["status"], "sent");
+    let envelopes = flow
+        .ok("list_red_envelopes", json!({"status": "sent"}))
+        .await;
+    assert!(
+        envelopes["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == envelope["id"])
+    );
+}
+
+/// A batch transfer (paid, and one canceled while scheduled), a batch refund, a reversed
+/// offline charge, and the event list.
+async fn batches_reversal_and_events(flow: &mut Flow<'_>) {
+    let batch = flow
+        .ok(
+            "create_batch_transfer",
+            batch_transfer_args(&unique("BATCHF")),
+        )
+        .await;
+    assert_eq!(batch["status"], "pending");
+    let done = flow
+        .ok(
+            "retrieve_batch_transfer",
+            json!({"batch_transfer_id": batch["id"]}),
+        )
+        .await;
+    assert_eq!(done["status"], "succeeded");
+    assert!(
+        done["recipients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "paid")
+    );
+    let batches = flow
+        .ok("list_batch_transfers", json!({"per_page": 100}))
+        .await;
+    assert!(
+        batches["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["id"] == batch["id"])
+    );
+    let mut unionpay = batch_transfer_args(&unique("BATCHU"));
+    unionpay["channel"] = json!("unionpay");
+    for r in unionpay["recipients"].as_array_mut().unwrap() {
+        r["account"] = json!("6228480402564890011");
+        r["open_bank_code"] = json!("0103");
+    }
+    let scheduled = flow.ok("create_batch_transfer", unionpay).await;
+    assert_eq!(scheduled["status"], "scheduled");
+    let canceled = flow
+        .ok(
+            "cancel_batch_transfer",
+            json!({"batch_transfer_id": scheduled["id"]}),
+        )
+        .await;
+    assert_eq!(canceled["status"], "canceled");
+
+    let charges = [paid_charge(flow.h).await, paid_charge(flow.h).await];
+    let refund = flow
+        .ok(
+            "create_batch_refund",
+            batch_refund_args(&unique("BRF"), &charges, 300),
+        )
+        .await;
+    let refund = flow
+        .ok(
+            "retrieve_batch_refund",
+            json!({"batch_refund_id": refund["id"]}),
+        )
+        .await;
+    assert_eq!(refund["status"], "succeeded");
+    let refunds = flow.ok("list_batch_refunds", json!({})).await;
+    assert!(
+        refunds["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["id"] == refund["id"])
+    );
+
+    let offline = paid_offline_charge(flow.h).await;
+    let reversed = flow
+        .ok("reverse_charge", json!({"charge_id": offline}))
+        .await;
+    assert_eq!(reversed["reversed"], true);
+    assert_eq!(
+        reversed["amount_refunded"], 100,
+        "a paid charge is refunded in full"
+    );
+    let listed = flow.ok("list_charges", json!({"reversed": true})).await;
+    assert!(
+        listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == offline.as_str())
+    );
+
+    let events = flow
+        .ok("list_events", json!({"type": "transfer.succeeded"}))
+        .await;
+    let events = events["data"].as_array().unwrap();
+    assert!(!events.is_empty());
+    assert!(events.iter().all(|e| e["type"] == "transfer.succeeded"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,17 +5,14 @@
 mod common;
 
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 
 use common::adversary::options as opts;
+use common::elicit::{User, call, connect};
 use common::{Harness, Options, unique};
-use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientConfig, ElicitRequestParams,
-    ElicitResult, ElicitationAction, Implementation, ProtocolVersion,
-};
-use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RequestContext, RunningService};
+use rmcp::model::{CallToolRequestParams, CallToolResponse, ElicitationAction};
+use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
-use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
+use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
 fn trade(no: &str, amount: &str) -> Value {
@@ -24,80 +21,6 @@ fn trade(no: &str, amount: &str) -> Value {
 
 fn transfer(biz: &str, amount: &str, payee: &str) -> Value {
     json!({"out_biz_no": biz, "trans_amount": amount, "payee_identity": payee, "payee_identity_type": "ALIPAY_USER_ID"})
-}
-
-/// A client that answers elicitation requests the way a user would.
-#[derive(Clone)]
-struct User {
-    action: ElicitationAction,
-    asked: Arc<Mutex<Vec<String>>>,
-}
-
-impl User {
-    fn new(action: ElicitationAction) -> Self {
-        User {
-            action,
-            asked: Arc::new(Mutex::new(Vec::new())),
-        }
-    }
-}
-
-impl ClientHandler for User {
-    async fn create_elicitation(
-        &self,
-        request: ElicitRequestParams,
-        _: RequestContext<RoleClient>,
-    ) -> Result<ElicitResult, ErrorData> {
-        if let ElicitRequestParams::FormElicitationParams { message, .. } = request {
-            self.asked.lock().unwrap().push(message);
-        }
-        Ok(ElicitResult::new(self.action.clone()).with_content(json!({"confirm": true})))
-    }
-
-    fn get_info(&self) -> ClientConfig {
-        ClientConfig::new(
-            ClientCapabilities::builder().enable_elicitation().build(),
-            Implementation::new("safety-test", "1"),
-        )
-    }
-}
-
-/// A server on `h`'s sandbox driven by `user`, on the legacy (initialize) or 2026-07-28 lifecycle.
-async fn connect(
-    h: &Harness,
-    options: &Options,
-    user: User,
-    stateless: bool,
-) -> RunningService<RoleClient, User> {
-    let cmd = common::server_command(&h.sandbox, &h.dir, options);
-    let (transport, _) = TokioChildProcess::builder(cmd)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    if stateless {
-        user.serve_with_lifecycle(
-            transport,
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            },
-        )
-        .await
-        .unwrap()
-    } else {
-        user.serve(transport).await.unwrap()
-    }
-}
-
-async fn call<H: ClientHandler>(
-    client: &RunningService<RoleClient, H>,
-    name: &str,
-    args: Value,
-) -> (bool, Value) {
-    let r = client
-        .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(common::obj(args)))
-        .await
-        .unwrap();
-    (r.is_error == Some(true), common::payload(&r))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

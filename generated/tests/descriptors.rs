@@ -415,10 +415,10 @@ fn result_fields(t: &ToolDef) -> Value {
 fn payee_reference_and_recovery_keys_follow_the_invariants() {
     let mut payees = 0;
     for t in TOOLS {
-        if let Some(payee) = t.payee_param {
+        if !t.payee_params.is_empty() {
             payees += 1;
             // Who receives the money: only a money move has one, with an amount; the
-            // allowlist applies to it, so it is always given, and the confirmation shows it.
+            // allowlist applies to it, so one is always given, and the confirmation shows it.
             assert_eq!(
                 t.effect,
                 Effect::MovesMoney,
@@ -430,9 +430,57 @@ fn payee_reference_and_recovery_keys_follow_the_invariants() {
                 "{}: a payment has an amount",
                 t.name
             );
-            let p = t.param(payee).expect("payee_param is a parameter");
-            assert!(p.required && p.kind == Kind::String, "{}: payee", t.name);
-            assert_eq!(t.counterparty.first(), Some(&payee), "{}", t.name);
+            for payee in t.payee_params {
+                let p = t.param(payee).expect("payee_param is a parameter");
+                assert_eq!(p.kind, Kind::String, "{}: payee {payee}", t.name);
+            }
+            match t.payee_params {
+                [one] => assert!(t.param(one).unwrap().required, "{}: payee", t.name),
+                several => {
+                    // The validation schema demands one of them.
+                    let v = schema(t.validation_schema);
+                    let rules = v["allOf"].as_array().into_iter().flatten();
+                    let required: Vec<&str> = std::iter::once(&v)
+                        .chain(rules)
+                        .filter_map(|rule| rule["anyOf"].as_array())
+                        .flatten()
+                        .filter_map(|r| r["required"][0].as_str())
+                        .collect();
+                    for payee in several {
+                        assert!(required.contains(payee), "{}: {payee} in anyOf", t.name);
+                    }
+                }
+            }
+            assert_eq!(
+                &t.counterparty[..t.payee_params.len()],
+                t.payee_params,
+                "{}",
+                t.name
+            );
+        }
+        if let Some(b) = t.batch {
+            // A batch moves the sum of its items: the items are declared objects with the amount
+            // key (and the payee keys) the runtime reads.
+            assert_eq!(
+                t.effect,
+                Effect::MovesMoney,
+                "{}: a batch moves money",
+                t.name
+            );
+            let items = &schema(t.validation_schema)["properties"][b.param]["items"];
+            assert!(
+                items["properties"][b.amount].is_object(),
+                "{}: {}",
+                t.name,
+                b.amount
+            );
+            for key in b.payee {
+                assert_eq!(
+                    items["properties"][key]["type"], "string",
+                    "{}: {key}",
+                    t.name
+                );
+            }
         }
         for name in t.counterparty {
             assert!(t.param(name).is_some(), "{}: counterparty {name}", t.name);

@@ -19,11 +19,12 @@ use crate::guard::confirm::{self, ConfirmRequest, Confirmation, Tickets};
 use crate::guard::idempotency::{Calls, Guard, GuardedCall, Spend};
 use crate::guard::policy::{self, CallFacts, Decision};
 use crate::guard::store::args_digest;
-use crate::money::{fen_from_yuan, yuan_from_fen};
+use crate::money::yuan_from_fen;
+use crate::money_facts::{self, MoneyFacts, reference_of};
 use crate::providers::{Environment, Gateways, ListPage, http::Http, not_configured};
 
 use crate::time::unix_now;
-use crate::tool::{Effect, Kind, Operation, ToolDef};
+use crate::tool::{Effect, Operation, ToolDef};
 use crate::validate::Validators;
 
 // The path the binary uses.
@@ -55,7 +56,8 @@ pub struct Prepared {
     pub digest: String,
     decision: Decision,
     environment: Environment,
-    amount_fen: Option<i64>,
+    /// Amount, payees and batch size, as the spec reads them from the arguments.
+    facts: MoneyFacts,
     record: AuditRecord,
     started: Instant,
 }
@@ -187,7 +189,7 @@ impl Engine {
             ..AuditRecord::default()
         };
         match self.prepare_checked(index, tool, args, &mut record).await {
-            Ok((args, config, decision, environment, amount_fen)) => {
+            Ok((args, config, decision, environment, facts)) => {
                 let digest = args_digest(&json!({ "tool": tool.name, "args": &args }));
                 Ok(Prepared {
                     tool,
@@ -196,7 +198,7 @@ impl Engine {
                     digest,
                     decision,
                     environment,
-                    amount_fen,
+                    facts,
                     record,
                     started,
                 })
@@ -219,7 +221,7 @@ impl Engine {
             Arc<Config>,
             Decision,
             Environment,
-            Option<i64>,
+            MoneyFacts,
         ),
         ToolError,
     > {
@@ -235,21 +237,19 @@ impl Engine {
         let args = self.validators.check(index, tool, args, &config)?;
         record.args = summarize_args(tool.params, &args);
         record.merchant_reference = reference_of(tool, &args);
-        let amount_fen = amount_of(tool, &args);
-        record.amount_fen = amount_fen;
-        record.amount = amount_fen.map(yuan_from_fen);
+        let facts = money_facts::read(tool, &args)?;
+        record.amount_fen = facts.amount_fen;
+        record.amount = facts.amount_fen.map(yuan_from_fen);
         crate::checks::run(tool, &args, protocol, &crate::time::beijing_today())?;
-        let payee = tool
-            .payee_param
-            .and_then(|p| args.get(p))
-            .and_then(Value::as_str);
+        let payees: Vec<&str> = facts.payees.iter().map(|(_, v)| v.as_str()).collect();
         let decision = self.server.policy.evaluate(CallFacts {
             tool,
-            amount_fen,
+            amount_fen: facts.amount_fen,
             live: environment.live,
-            payee,
+            payees: &payees,
+            unnamed_payee: facts.unnamed_payee.as_deref(),
         })?;
-        Ok((args, config, decision, environment, amount_fen))
+        Ok((args, config, decision, environment, facts))
     }
 
     /// What to show the user, when policy asks for confirmation.
@@ -264,16 +264,18 @@ impl Engine {
         };
         let counterparty = p
             .tool
-            .payee_param
-            .into_iter()
-            .chain(p.tool.counterparty.iter().copied())
-            .find_map(|name| text(name).map(|v| (name, v)));
+            .payee_params
+            .iter()
+            .chain(p.tool.counterparty)
+            .find_map(|name| text(name).map(|v| (*name, v)))
+            .or_else(|| batch_payees(&p.facts));
         Some(confirm::request(&confirm::Effect {
             tool_title: p.tool.title,
             tool: p.tool.name,
             provider: p.tool.provider.title(),
             environment: p.environment.name,
-            amount: p.amount_fen.map(yuan_from_fen),
+            amount: p.facts.amount_fen.map(yuan_from_fen),
+            items: p.tool.batch.zip(p.facts.items).map(|(b, n)| (n, b.param)),
             reference: p
                 .tool
                 .merchant_reference
@@ -566,17 +568,23 @@ fn not_final(tool: &ToolDef, field: &str, value: &str) -> ToolError {
     e
 }
 
-fn reference_of(tool: &ToolDef, args: &Map<String, Value>) -> Option<String> {
-    let name = tool.merchant_reference?;
-    args.get(name).and_then(Value::as_str).map(str::to_string)
-}
-
-/// The amount a call moves, in fen.
-fn amount_of(tool: &ToolDef, args: &Map<String, Value>) -> Option<i64> {
-    let param = tool.param(tool.amount_param?)?;
-    match (param.kind, args.get(param.name)?) {
-        (Kind::AmountFen, v) => v.as_i64(),
-        (Kind::AmountYuan, Value::String(s)) => fen_from_yuan(s),
-        _ => None,
+/// A batch's payees for a confirmation, when no argument names one: the first few, and how many
+/// more.
+fn batch_payees(facts: &MoneyFacts) -> Option<(&'static str, String)> {
+    const SHOWN: usize = 5;
+    let mut names: Vec<&str> = Vec::new();
+    for (_, v) in &facts.payees {
+        if !names.contains(&v.as_str()) {
+            names.push(v);
+        }
     }
+    if names.is_empty() {
+        return None;
+    }
+    let (first, rest) = names.split_at(names.len().min(SHOWN));
+    let mut text = first.join(", ");
+    if !rest.is_empty() {
+        text.push_str(&format!(" and {} more", rest.len()));
+    }
+    Some(("payees", text))
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod guard;
 pub mod mcp;
 pub mod money;
+pub mod money_facts;
 pub mod providers;
 pub mod redact;
 pub mod services;

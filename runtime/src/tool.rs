@@ -298,6 +298,21 @@ pub struct FollowUp {
     pub copy: &'static [(&'static str, &'static str)],
 }
 
+/// A call that moves money in several items of one array argument: the amount it moves is the
+/// sum of the items' amounts, and each item may name its own payee.
+#[derive(Debug)]
+pub struct Batch {
+    /// The array argument (`recipients`).
+    pub param: &'static str,
+    /// The key of each item that holds its amount (`amount`).
+    pub amount: &'static str,
+    /// [`Kind::AmountFen`] or [`Kind::AmountYuan`].
+    pub amount_kind: Kind,
+    /// Keys of each item naming who receives its money (`account`, `open_id`, …); the payee
+    /// allowlist applies to every one given.
+    pub payee: &'static [&'static str],
+}
+
 /// How a list tool pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pagination {
@@ -329,8 +344,11 @@ pub struct ToolDef {
     pub amount_param: Option<&'static str>,
     /// Tool to call when the outcome of this call is unknown (timeout, reset).
     pub query_tool: Option<&'static str>,
-    /// Argument naming who receives money from the merchant (transfers); the payee allowlist applies to it.
-    pub payee_param: Option<&'static str>,
+    /// Arguments naming who receives money from the merchant (transfers); the payee allowlist
+    /// applies to each one given, and the spec guarantees one is.
+    pub payee_params: &'static [&'static str],
+    /// The call moves money in the items of an array argument (batch refunds and transfers).
+    pub batch: Option<&'static Batch>,
     /// The gateway's own error for a merchant reference reused with different arguments
     /// (e.g. `ACQ.CONTEXT_INCONSISTENT`); named when the server refuses such a repeat itself.
     pub reference_conflict: Option<&'static str>,
@@ -418,7 +436,8 @@ impl ToolDef {
         merchant_reference: None,
         amount_param: None,
         query_tool: None,
-        payee_param: None,
+        payee_params: &[],
+        batch: None,
         reference_conflict: None,
         query_found_field: None,
         checks: &[],

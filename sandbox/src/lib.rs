@@ -1,6 +1,8 @@
 //! Local gateways for tests and the embedded sandbox, on loopback: a Ping++ REST API that checks
-//! API keys and request signatures against the raw bytes and keeps charges/refunds/customers/
-//! recharges/events with the real state machines; and an Alipay Open Platform v2 gateway
+//! API keys and request signatures against the raw bytes and keeps charges (and their reversal),
+//! refunds and batch refunds, transfers and batch transfers, red envelopes, users with balances and
+//! balance transactions, recharges, legacy customers and events with the real state machines (payout
+//! refusals can be injected); and an Alipay Open Platform v2 gateway
 //! (`/gateway.do`, RSA2 in key or certificate mode) with trades, refunds, transfers, OAuth,
 //! signed notifications and GBK settlement bills. Both can inject faults.
 //!

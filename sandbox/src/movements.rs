@@ -7,6 +7,12 @@
 //! - `pingpp_refund` / `pingpp_recharge_refund`: a refund, not failed, of a charge / of a
 //!   recharge, whose `metadata.refund_no` is the reference (Ping++ refunds have no merchant
 //!   reference of their own);
+//! - `pingpp_charge_reversal`: a reversed charge whose id is the reference (the reversal's key);
+//! - `pingpp_transfer`: a transfer of its own (not of a batch) whose `order_no` is the reference,
+//!   not failed, canceled or reversed;
+//! - `pingpp_batch_transfer` / `pingpp_batch_refund`: a batch whose `batch_no` is the reference,
+//!   not failed or canceled (a batch counts once, whatever its items);
+//! - `pingpp_red_envelope`: a red envelope whose `order_no` is the reference, not failed;
 //! - `alipay_trade`: a trade whose `out_trade_no` is the reference (placeholders left by a cancel
 //!   of an unknown number are not trades);
 //! - `alipay_refund`: a refund of any trade whose `out_request_no` is the reference;
@@ -26,6 +32,7 @@ use crate::App;
 use crate::alipay::trades::CANCEL_REFUND_REASON;
 use crate::alipay::transfers::TransferStatus;
 use crate::error::{ApiError, json_response};
+use crate::pingpp::batch_refunds::Status as BatchRefundStatus;
 use crate::pingpp::refunds::Status;
 use crate::query::Query;
 use crate::store::{Store, lock};
@@ -36,6 +43,11 @@ const KINDS: &[&str] = &[
     "pingpp_recharge",
     "pingpp_refund",
     "pingpp_recharge_refund",
+    "pingpp_charge_reversal",
+    "pingpp_transfer",
+    "pingpp_batch_transfer",
+    "pingpp_batch_refund",
+    "pingpp_red_envelope",
     "alipay_trade",
     "alipay_refund",
     "alipay_cancel_refund",
@@ -53,6 +65,29 @@ pub fn count(store: &Store, reference: &str) -> BTreeMap<&'static str, u64> {
             } else {
                 "pingpp_charge"
             });
+        }
+        if charge.id == reference && charge.reversed {
+            add("pingpp_charge_reversal");
+        }
+    }
+    for t in store.transfers.newest_first() {
+        if t.batch_no.is_none() && t.order_no == reference && !t.status.is_void() {
+            add("pingpp_transfer");
+        }
+    }
+    for b in store.batch_transfers.newest_first() {
+        if b.batch_no == reference && !b.status.is_void() {
+            add("pingpp_batch_transfer");
+        }
+    }
+    for b in store.batch_refunds.newest_first() {
+        if b.batch_no == reference && b.status != BatchRefundStatus::Failed {
+            add("pingpp_batch_refund");
+        }
+    }
+    for e in store.red_envelopes.newest_first() {
+        if e.order_no == reference && !e.is_void() {
+            add("pingpp_red_envelope");
         }
     }
     for refund in store.refunds.newest_first() {

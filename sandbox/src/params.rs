@@ -137,6 +137,66 @@ impl Body {
         }
     }
 
+    /// An optional boolean.
+    pub fn opt_bool(&self, key: &str) -> ApiResult<Option<bool>> {
+        match self.value(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(self.wrong_type(key, "boolean")),
+        }
+    }
+
+    /// A required array of 1..=`max` objects, each read with `key[i][...]` names.
+    pub fn req_list(&self, key: &str, max: usize) -> ApiResult<Vec<Body>> {
+        let items = match self.value(key) {
+            None => return Err(self.missing(key)),
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err(self.wrong_type(key, "array")),
+        };
+        let name = self.name(key);
+        if items.is_empty() || items.len() > max {
+            return Err(ApiError::param(
+                name.clone(),
+                format!("{name} 必须包含 1 到 {max} 项，收到 {} 项", items.len()),
+            ));
+        }
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::Object(map) => Ok(Body {
+                    map: map.clone(),
+                    prefix: Some(format!("{name}[{i}]")),
+                }),
+                _ => Err(ApiError::param(
+                    format!("{name}[{i}]"),
+                    format!("{name}[{i}] 的类型不正确，应为 object"),
+                )),
+            })
+            .collect()
+    }
+
+    /// A string of at most `max_bytes` UTF-8 bytes (WeChat and bank channels count bytes).
+    pub fn check_bytes(&self, key: &str, value: &str, max_bytes: usize) -> ApiResult<()> {
+        if value.len() <= max_bytes {
+            return Ok(());
+        }
+        let name = self.name(key);
+        Err(ApiError::param(
+            name.clone(),
+            format!(
+                "参数 {name} 不能超过 {max_bytes} 个字节，收到 {} 个",
+                value.len()
+            ),
+        ))
+    }
+
+    /// The object as JSON with its keys sorted at every level: two requests with the same
+    /// parameters have the same text, whatever order the client wrote them in.
+    pub fn fingerprint(&self) -> String {
+        canonical(&Value::Object(self.map.clone()))
+    }
+
     pub fn req_object(&self, key: &str) -> ApiResult<Body> {
         self.opt_object(key)?.ok_or_else(|| self.missing(key))
     }
@@ -184,6 +244,26 @@ impl Body {
     }
 }
 
+/// JSON text with object keys sorted at every level.
+pub fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::from(k.as_str()), canonical(&map[k])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(canonical).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +306,22 @@ mod tests {
         let err = charge.allow_only(&["amount"]).unwrap_err();
         assert_eq!(err.message, "Received unknown parameter: charge[colour]");
         assert_eq!(err.param.as_deref(), Some("charge[colour]"));
+    }
+
+    #[test]
+    fn lists_and_fingerprints() {
+        let b = body(r#"{"r": [{"a": 1, "b": 2}, {"a": 3}], "x": true}"#);
+        let items = b.req_list("r", 5).unwrap();
+        assert_eq!(items[1].name("a"), "r[1][a]");
+        assert_eq!(b.opt_bool("x").unwrap(), Some(true));
+        assert_eq!(b.req_list("x", 5).unwrap_err().param.as_deref(), Some("x"));
+        assert!(body(r#"{"r": []}"#).req_list("r", 5).is_err());
+        let reordered = body(r#"{"x": true, "r": [{"b": 2, "a": 1}, {"a": 3}]}"#);
+        assert_eq!(b.fingerprint(), reordered.fingerprint());
+        assert_ne!(
+            b.fingerprint(),
+            body(r#"{"x": false, "r": []}"#).fingerprint()
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Sandbox-only endpoints under `/_sandbox` (no API key, loopback only): pay a charge, settle or
 //! fail a refund, read events and their signed webhook bodies, request statistics, fault injection,
-//! the clock, and the money movements booked per merchant reference (`/_sandbox/ledger`).
+//! channel refusals of payouts (`/_sandbox/failures`), the clock, and the money movements booked
+//! per merchant reference (`/_sandbox/ledger`).
 
 use std::sync::Arc;
 
@@ -95,6 +96,21 @@ async fn clear_faults(State(app): State<Arc<App>>) -> Response {
     reply(Ok(faults.json()))
 }
 
+/// `{"on", "channel"?, "party"?, "failure_msg"?, "count"?}`: a payout that will fail.
+async fn add_failure(State(app): State<Arc<App>>, raw: Bytes) -> Response {
+    reply(Body::parse(&raw).and_then(|body| lock(&app.store).failures.add(&body)))
+}
+
+async fn list_failures(State(app): State<Arc<App>>) -> Response {
+    reply(Ok(lock(&app.store).failures.json()))
+}
+
+async fn clear_failures(State(app): State<Arc<App>>) -> Response {
+    let mut store = lock(&app.store);
+    store.failures.clear();
+    reply(Ok(store.failures.json()))
+}
+
 /// `{"advance_seconds": n}` moves the sandbox clock forward (e.g. past a de-duplication window).
 async fn clock(State(app): State<Arc<App>>, raw: Bytes) -> Response {
     let result = Body::parse(&raw).and_then(|body| {
@@ -124,6 +140,10 @@ pub fn router() -> Router<Arc<App>> {
         .route(
             "/_sandbox/faults",
             post(add_fault).get(list_faults).delete(clear_faults),
+        )
+        .route(
+            "/_sandbox/failures",
+            post(add_failure).get(list_failures).delete(clear_failures),
         )
         .route("/_sandbox/clock", post(clock).get(clock))
         .route("/_sandbox/ledger", get(crate::movements::ledger))

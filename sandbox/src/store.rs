@@ -8,11 +8,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rand::Rng as _;
 use serde_json::{Value, json};
 
+use crate::pingpp::batch_refunds::BatchRefund;
+use crate::pingpp::batch_transfers::BatchTransfer;
 use crate::pingpp::charges::Charge;
 use crate::pingpp::customers::Customer;
 use crate::pingpp::events::Event;
+use crate::pingpp::failures::Failures;
 use crate::pingpp::recharges::Recharge;
+use crate::pingpp::red_envelopes::RedEnvelope;
 use crate::pingpp::refunds::Refund;
+use crate::pingpp::transfers::Transfer;
+use crate::pingpp::users::{BalanceTransaction, User};
 
 /// `n` random ASCII letters and digits (ids and keys: `ch_` + 24, `app_` + 16, …).
 pub fn alnum(n: usize) -> String {
@@ -99,6 +105,23 @@ pub struct Store {
     pub customers: Table<Customer>,
     pub recharges: Table<Recharge>,
     pub events: Table<Event>,
+    /// Transfers, of their own and of batches.
+    pub transfers: Table<Transfer>,
+    /// order_no → id of a transfer of its own (de-duplication).
+    pub transfer_order_nos: HashMap<String, String>,
+    pub batch_transfers: Table<BatchTransfer>,
+    /// batch_no → id.
+    pub batch_transfer_nos: HashMap<String, String>,
+    pub batch_refunds: Table<BatchRefund>,
+    /// batch_no → id.
+    pub batch_refund_nos: HashMap<String, String>,
+    pub red_envelopes: Table<RedEnvelope>,
+    /// order_no → id.
+    pub red_envelope_order_nos: HashMap<String, String>,
+    pub users: Table<User>,
+    pub balance_transactions: Table<BalanceTransaction>,
+    /// Channel refusals injected through `/_sandbox/failures`.
+    pub failures: Failures,
     pub alipay: crate::alipay::AlipayStore,
 }
 
@@ -114,6 +137,17 @@ impl Store {
             customers: Table::default(),
             recharges: Table::default(),
             events: Table::default(),
+            transfers: Table::default(),
+            transfer_order_nos: HashMap::new(),
+            batch_transfers: Table::default(),
+            batch_transfer_nos: HashMap::new(),
+            batch_refunds: Table::default(),
+            batch_refund_nos: HashMap::new(),
+            red_envelopes: Table::default(),
+            red_envelope_order_nos: HashMap::new(),
+            users: Table::default(),
+            balance_transactions: Table::default(),
+            failures: Failures::default(),
             alipay: Default::default(),
         }
     }

@@ -372,6 +372,78 @@ pub fn transfer_args(out_biz_no: &str) -> Value {
     })
 }
 
+/// `create_transfer` arguments: ¥1.00 to a WeChat official-account user.
+pub fn pingpp_transfer_args(order_no: &str) -> Value {
+    json!({
+        "order_no": order_no,
+        "channel": "wx_pub",
+        "amount": 100,
+        "recipient": "o_adversary_payee",
+        "description": "Adversarial payout"
+    })
+}
+
+/// `create_transfer` arguments: ¥2.00 to a bank card through unionpay (`scheduled` for 5
+/// minutes, cancellable).
+pub fn unionpay_transfer_args() -> Value {
+    let digits: String = unique("").chars().rev().take(16).collect();
+    json!({
+        "order_no": digits,
+        "channel": "unionpay",
+        "amount": 200,
+        "card_number": "6228480402564890011",
+        "extra": {"user_name": "张三", "open_bank_code": "0103"},
+        "description": "Card payout"
+    })
+}
+
+/// `create_batch_transfer` arguments: ¥1.00 and ¥2.00 to two Alipay accounts.
+pub fn batch_transfer_args(batch_no: &str) -> Value {
+    json!({
+        "batch_no": batch_no,
+        "channel": "alipay",
+        "amount": 300,
+        "description": "Adversarial batch payout",
+        "recipients": [
+            {"account": "payee1@example.com", "name": "张三", "amount": 100},
+            {"account": "payee2@example.com", "name": "李四", "amount": 200}
+        ]
+    })
+}
+
+/// `create_batch_refund` arguments: `amount` fen from each charge.
+pub fn batch_refund_args(batch_no: &str, charges: &[String], amount: i64) -> Value {
+    let items: Vec<Value> = charges
+        .iter()
+        .map(|c| json!({"charge": c, "amount": amount}))
+        .collect();
+    json!({"batch_no": batch_no, "charges": items, "description": "Adversarial batch refund"})
+}
+
+/// `create_red_envelope` arguments of ¥1.00 for `order_no` (digits).
+pub fn red_envelope_args(order_no: &str) -> Value {
+    json!({
+        "order_no": order_no,
+        "amount": 100,
+        "recipient": "o_adversary_payee",
+        "subject": "Thanks",
+        "body": "Happy new year",
+        "description": "Adversarial red envelope",
+        "send_name": "Sandbox shop"
+    })
+}
+
+/// A paid offline (isv_qr) Ping++ charge of ¥1.00, the kind reverse_charge takes.
+pub async fn paid_offline_charge(h: &Harness) -> String {
+    let mut args = charge_args(&unique("OFF"), 100);
+    args["channel"] = json!("isv_qr");
+    args["extra"] = json!({"pay_channel": "alipay", "terminal_id": "T0001"});
+    let charge = h.ok("create_charge", args).await;
+    let id = charge["id"].as_str().expect("charge id").to_string();
+    h.pay(&id).await;
+    id
+}
+
 /// The call to make of a money-moving tool, after creating what it needs (a paid charge to
 /// refund, a recharge, a paid trade) through the binary and the sandbox. `None`: no builder for
 /// this tool yet — the callers fail on that, so a new money-moving tool cannot be missed.
@@ -433,6 +505,32 @@ pub async fn money_call(h: &Harness, tool: &ToolDef) -> Option<MoneyCall> {
         "transfer_fund" => {
             let no = unique("FX");
             call(transfer_args(&no), no, "alipay_transfer")
+        }
+        "create_transfer" => {
+            let no = unique("TR");
+            call(pingpp_transfer_args(&no), no, "pingpp_transfer")
+        }
+        "create_batch_transfer" => {
+            let no = unique("BATCHT");
+            call(batch_transfer_args(&no), no, "pingpp_batch_transfer")
+        }
+        "create_batch_refund" => {
+            let charges = [paid_charge(h).await, paid_charge(h).await];
+            let no = unique("BR");
+            call(
+                batch_refund_args(&no, &charges, 100),
+                no,
+                "pingpp_batch_refund",
+            )
+        }
+        "create_red_envelope" => {
+            let no = unique("9");
+            call(red_envelope_args(&no), no, "pingpp_red_envelope")
+        }
+        "reverse_charge" => {
+            let charge_id = paid_offline_charge(h).await;
+            let args = json!({"charge_id": charge_id});
+            call(args, charge_id, "pingpp_charge_reversal")
         }
         _ => return None,
     })

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod adversary;
+pub mod elicit;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -342,6 +343,37 @@ impl Harness {
 
     pub async fn stop(self) {
         let _ = self.client.cancel().await;
+    }
+}
+
+/// Calls that must succeed, each checked against its tool's output schema, and the set of tools
+/// called so far (for the every-tool checks).
+pub struct Flow<'h> {
+    pub h: &'h Harness,
+    tools: Vec<Tool>,
+    pub called: std::collections::BTreeSet<&'static str>,
+}
+
+impl<'h> Flow<'h> {
+    pub async fn new(h: &'h Harness) -> Flow<'h> {
+        Flow {
+            tools: h.tools().await,
+            h,
+            called: Default::default(),
+        }
+    }
+
+    /// Calls `name`, which must succeed; its result must match the tool's output schema.
+    pub async fn ok(&mut self, name: &'static str, args: Value) -> Value {
+        let v = self.h.ok(name, args).await;
+        let tool = self
+            .tools
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("{name} is listed"));
+        assert_matches_output_schema(tool, &v);
+        self.called.insert(name);
+        v
     }
 }
 

@@ -6,7 +6,7 @@
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "create_charge",
     title: "Create a Ping++ charge",
-    description: "Create a payment request (charge) on one channel (WeChat Pay, Alipay, UnionPay, ...).\n`amount` is an integer in fen: 100 = ¥1.00, 1550 = ¥15.50. Never pass yuan or decimals.\n`order_no` is your own order number and the idempotency key: when retrying the same payment\nafter an error or timeout, reuse the same order_no with the same arguments; a new order_no\ncreates a new charge. The charge starts unpaid; call retrieve_charge to see whether it was paid.\nSome channels need extra fields in `extra` (e.g. wx_pub needs extra.open_id).",
+    description: "Create a payment request (charge) on one channel (WeChat Pay, Alipay, UnionPay, ...).\n`amount` is an integer in fen: 100 = ¥1.00, 1550 = ¥15.50. Never pass yuan or decimals.\n`order_no` is your own order number and the idempotency key: when retrying the same payment\nafter an error or timeout, reuse the same order_no with the same arguments; a new order_no\ncreates a new charge. The charge starts unpaid; call retrieve_charge to see whether it was paid.\nSome channels need extra fields in `extra` (e.g. wx_pub needs extra.open_id). Channel\n`balance` with extra.user pays from that app user's balance (see create_user): it is paid\nat once when the balance covers it.",
     provider: ::zhifu_runtime::tool::Provider::Pingpp,
     effect: ::zhifu_runtime::tool::Effect::MovesMoney,
     idempotent: true,
@@ -142,7 +142,8 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     merchant_reference: ::std::option::Option::Some("order_no"),
     amount_param: ::std::option::Option::Some("amount"),
     query_tool: ::std::option::Option::Some("retrieve_charge"),
-    payee_param: ::std::option::Option::None,
+    payee_params: &[],
+    batch: ::std::option::Option::None,
     reference_conflict: ::std::option::Option::Some(
         "invalid_request_error (param order_no): order_no already used with different parameters",
     ),

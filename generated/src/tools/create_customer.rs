@@ -6,7 +6,7 @@
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "create_customer",
     title: "Create a Ping++ customer",
-    description: "Create a customer record of the app (legacy /v1/customers API). Moves no money.\nNot idempotent: each call creates a new customer, so after an unknown outcome call\nlist_customers before trying again.",
+    description: "Create a customer record in Ping++'s LEGACY customer API (/v1/customers, from the old\nin-app quick-pay product; Ping++ took it out of its SDKs in 2017/18 and it may no longer\nbe served). It keeps a profile and cards only: no balance, and charges are not bound to\nit. For a customer with a balance and payments bound to them, use create_user (then\ncreate_recharge or create_charge with channel balance). Moves no money.\nNot idempotent: each call creates a new customer, so after an unknown outcome call\nlist_customers before trying again.",
     provider: ::zhifu_runtime::tool::Provider::Pingpp,
     effect: ::zhifu_runtime::tool::Effect::Write,
     idempotent: false,
@@ -72,7 +72,8 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     merchant_reference: ::std::option::Option::None,
     amount_param: ::std::option::Option::None,
     query_tool: ::std::option::Option::None,
-    payee_param: ::std::option::Option::None,
+    payee_params: &[],
+    batch: ::std::option::Option::None,
     reference_conflict: ::std::option::Option::None,
     query_found_field: ::std::option::Option::None,
     checks: &[],

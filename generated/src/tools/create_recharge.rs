@@ -142,7 +142,8 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     merchant_reference: ::std::option::Option::Some("order_no"),
     amount_param: ::std::option::Option::Some("amount"),
     query_tool: ::std::option::Option::Some("retrieve_recharge"),
-    payee_param: ::std::option::Option::None,
+    payee_params: &[],
+    batch: ::std::option::Option::None,
     reference_conflict: ::std::option::Option::Some(
         "invalid_request_error (param charge[order_no]): order_no already used with different parameters",
     ),

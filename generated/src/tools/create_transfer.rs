@@ -6,7 +6,7 @@
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "create_transfer",
     title: "Pay out with a Ping++ transfer",
-    description: "Pay money from the merchant account to a person (企业付款). `amount` is an integer in fen\n(100 = ¥1.00). `recipient` is who gets it: the payee's open_id for wx, wx_pub and wx_lite,\nthe Alipay account for alipay, the app user id for balance. Money leaves the merchant\naccount; a paid transfer cannot be recalled.\nRetry-safe with the same `order_no`: it is your retry key. After an error or an UNKNOWN\noutcome (timeout, connection reset), call create_transfer again with the SAME `order_no`\nand the same arguments: the server first looks the transfer up by `order_no` (in\nlist_transfers) and returns it if it exists, so nothing is paid twice. A new `order_no`\nmeans a new transfer.\nThe transfer may finish later: the result's `status` can be `pending`; call\nretrieve_transfer until it is `paid` or `failed` (`failure_msg` says why).",
+    description: "Pay money from the merchant account to a person or a business (企业付款). `amount` is an\ninteger in fen (100 = ¥1.00), at least 100 except for balance. Who gets it: `recipient`\nis the payee's open_id for wx, wx_pub and wx_lite, the Alipay account for alipay (with\nextra.recipient_name), the app user id for balance; for the\nbank-card channels unionpay, allinpay and jdpay give `card_number` instead, and `extra`\nmust carry `user_name` and `open_bank_code` (or `open_bank`). Money leaves the merchant\naccount; a paid transfer cannot be recalled.\nRetry-safe with the same `order_no`: it is your retry key. After an error or an UNKNOWN\noutcome (timeout, connection reset), call create_transfer again with the SAME `order_no`\nand the same arguments: the server first looks the transfer up by `order_no` (in\nlist_transfers) and returns it if it exists, so nothing is paid twice. A new `order_no`\nmeans a new transfer.\nThe transfer may finish later: the result's `status` can be `pending` (or `scheduled`\nfor unionpay, which cancel_transfer can still stop for 5 minutes); call\nretrieve_transfer until it is `paid` or `failed` (`failure_msg` says why).",
     provider: ::zhifu_runtime::tool::Provider::Pingpp,
     effect: ::zhifu_runtime::tool::Effect::MovesMoney,
     idempotent: true,
@@ -82,7 +82,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
             location: ::zhifu_runtime::tool::Location::Body,
             wire: "recipient",
             kind: ::zhifu_runtime::tool::Kind::String,
-            required: true,
+            required: false,
             default_from: ::std::option::Option::None,
             default_json: ::std::option::Option::None,
             secret: false,
@@ -108,6 +108,16 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
             secret: false,
         },
         ::zhifu_runtime::tool::Param {
+            name: "card_number",
+            location: ::zhifu_runtime::tool::Location::Body,
+            wire: "extra.card_number",
+            kind: ::zhifu_runtime::tool::Kind::String,
+            required: false,
+            default_from: ::std::option::Option::None,
+            default_json: ::std::option::Option::None,
+            secret: false,
+        },
+        ::zhifu_runtime::tool::Param {
             name: "metadata",
             location: ::zhifu_runtime::tool::Location::Body,
             wire: "metadata",
@@ -122,7 +132,8 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     merchant_reference: ::std::option::Option::Some("order_no"),
     amount_param: ::std::option::Option::Some("amount"),
     query_tool: ::std::option::Option::Some("list_transfers"),
-    payee_param: ::std::option::Option::Some("recipient"),
+    payee_params: &["recipient", "card_number"],
+    batch: ::std::option::Option::None,
     reference_conflict: ::std::option::Option::None,
     query_found_field: ::std::option::Option::None,
     checks: &[],
@@ -130,7 +141,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     query_found_values: &[],
     pending_when: &[],
     follow_up: ::std::option::Option::None,
-    counterparty: &["recipient"],
+    counterparty: &["recipient", "card_number"],
     upstream_ids: &["id"],
     summary: &[
         ::zhifu_runtime::tool::SummaryField {

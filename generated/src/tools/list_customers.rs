@@ -6,7 +6,7 @@
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "list_customers",
     title: "List Ping++ customers",
-    description: "List customers, newest first, a page at a time (limit 1-100, default 10).\n`has_more` says whether more remain; to get the next page pass `starting_after` = the\n`next_cursor` of the previous result. Filter by `created` (Unix seconds: gt, gte, lt, lte).",
+    description: "List customers of Ping++'s LEGACY customer API (/v1/customers, taken out of the SDKs in\n2017/18; profiles and cards, no balances), newest first, a page at a time (limit 1-100,\ndefault 10). For users with balances use list_users.\n`has_more` says whether more remain; to get the next page pass `starting_after` = the\n`next_cursor` of the previous result. Filter by `created` (Unix seconds: gt, gte, lt, lte).",
     provider: ::zhifu_runtime::tool::Provider::Pingpp,
     effect: ::zhifu_runtime::tool::Effect::Read,
     idempotent: true,
@@ -60,7 +60,8 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     merchant_reference: ::std::option::Option::None,
     amount_param: ::std::option::Option::None,
     query_tool: ::std::option::Option::None,
-    payee_param: ::std::option::Option::None,
+    payee_params: &[],
+    batch: ::std::option::Option::None,
     reference_conflict: ::std::option::Option::None,
     query_found_field: ::std::option::Option::None,
     checks: &[],

@@ -6,7 +6,7 @@
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "list_transfers",
     title: "List Ping++ transfers",
-    description: "List transfers, newest first, a page at a time (`limit` 1-100, then `starting_after` =\nthe result's `next_cursor`). Without `created`, only about the last month is searched.\nFilter by `channel`, `status` or `type`. Amounts are fen. Read-only.",
+    description: "List transfers, newest first, a page at a time (`limit` 1-100, then `starting_after` =\nthe result's `next_cursor`). Without `created`, only about the last month is searched.\nFilter by `channel`, `status` or `type`. Transfers made by a batch carry its `batch_no`.\nAmounts are fen. Read-only.",
     provider: ::zhifu_runtime::tool::Provider::Pingpp,
     effect: ::zhifu_runtime::tool::Effect::Read,
     idempotent: true,
@@ -102,7 +102,8 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     merchant_reference: ::std::option::Option::None,
     amount_param: ::std::option::Option::None,
     query_tool: ::std::option::Option::None,
-    payee_param: ::std::option::Option::None,
+    payee_params: &[],
+    batch: ::std::option::Option::None,
     reference_conflict: ::std::option::Option::None,
     query_found_field: ::std::option::Option::None,
     checks: &[],

@@ -2,11 +2,23 @@
 //!
 //! One module per tool, each with the `DESCRIPTOR` the runtime serves it by.
 
+/// `cancel_batch_transfer`: Cancel a scheduled Ping++ batch transfer.
+pub mod cancel_batch_transfer;
+
 /// `cancel_trade`: Cancel an Alipay trade.
 pub mod cancel_trade;
 
+/// `cancel_transfer`: Cancel a scheduled Ping++ transfer.
+pub mod cancel_transfer;
+
 /// `close_trade`: Close an unpaid Alipay trade.
 pub mod close_trade;
+
+/// `create_batch_refund`: Refund several Ping++ charges in one batch.
+pub mod create_batch_refund;
+
+/// `create_batch_transfer`: Pay out to several payees with a Ping++ batch transfer.
+pub mod create_batch_transfer;
 
 /// `create_charge`: Create a Ping++ charge.
 pub mod create_charge;
@@ -23,6 +35,9 @@ pub mod create_recharge;
 /// `create_recharge_refund`: Refund a Ping++ recharge.
 pub mod create_recharge_refund;
 
+/// `create_red_envelope`: Send a WeChat red envelope with Ping++.
+pub mod create_red_envelope;
+
 /// `create_refund`: Refund a Ping++ charge.
 pub mod create_refund;
 
@@ -32,11 +47,23 @@ pub mod create_trade;
 /// `create_transfer`: Pay out with a Ping++ transfer.
 pub mod create_transfer;
 
+/// `create_user`: Create a Ping++ user.
+pub mod create_user;
+
 /// `create_wap_payment_url`: Create an Alipay mobile payment link.
 pub mod create_wap_payment_url;
 
 /// `get_oauth_token`: Get an Alipay user access token.
 pub mod get_oauth_token;
+
+/// `list_balance_transactions`: List Ping++ balance transactions.
+pub mod list_balance_transactions;
+
+/// `list_batch_refunds`: List Ping++ batch refunds.
+pub mod list_batch_refunds;
+
+/// `list_batch_transfers`: List Ping++ batch transfers.
+pub mod list_batch_transfers;
 
 /// `list_charges`: List Ping++ charges.
 pub mod list_charges;
@@ -44,14 +71,26 @@ pub mod list_charges;
 /// `list_customers`: List Ping++ customers.
 pub mod list_customers;
 
+/// `list_events`: List Ping++ events.
+pub mod list_events;
+
 /// `list_recharge_refunds`: List the refunds of a Ping++ recharge.
 pub mod list_recharge_refunds;
+
+/// `list_recharges`: List Ping++ recharges.
+pub mod list_recharges;
+
+/// `list_red_envelopes`: List Ping++ red envelopes.
+pub mod list_red_envelopes;
 
 /// `list_refunds`: List the refunds of a Ping++ charge.
 pub mod list_refunds;
 
 /// `list_transfers`: List Ping++ transfers.
 pub mod list_transfers;
+
+/// `list_users`: List Ping++ users.
+pub mod list_users;
 
 /// `precreate_trade`: Create an Alipay QR-code trade.
 pub mod precreate_trade;
@@ -74,6 +113,15 @@ pub mod query_user_info;
 /// `refund_trade`: Refund an Alipay trade.
 pub mod refund_trade;
 
+/// `retrieve_balance_transaction`: Retrieve a Ping++ balance transaction.
+pub mod retrieve_balance_transaction;
+
+/// `retrieve_batch_refund`: Retrieve a Ping++ batch refund.
+pub mod retrieve_batch_refund;
+
+/// `retrieve_batch_transfer`: Retrieve a Ping++ batch transfer.
+pub mod retrieve_batch_transfer;
+
 /// `retrieve_charge`: Retrieve a Ping++ charge.
 pub mod retrieve_charge;
 
@@ -89,14 +137,29 @@ pub mod retrieve_recharge;
 /// `retrieve_recharge_refund`: Retrieve a Ping++ recharge refund.
 pub mod retrieve_recharge_refund;
 
+/// `retrieve_red_envelope`: Retrieve a Ping++ red envelope.
+pub mod retrieve_red_envelope;
+
 /// `retrieve_refund`: Retrieve a Ping++ refund.
 pub mod retrieve_refund;
 
 /// `retrieve_transfer`: Retrieve a Ping++ transfer.
 pub mod retrieve_transfer;
 
+/// `retrieve_user`: Retrieve a Ping++ user.
+pub mod retrieve_user;
+
+/// `reverse_charge`: Reverse (撤销) a Ping++ charge.
+pub mod reverse_charge;
+
+/// `reverse_transfer`: Reverse (撤销) a pending Ping++ transfer.
+pub mod reverse_transfer;
+
 /// `transfer_fund`: Transfer money to an Alipay account.
 pub mod transfer_fund;
+
+/// `update_user`: Update a Ping++ user.
+pub mod update_user;
 
 /// `verify_notification`: Verify an Alipay notification.
 pub mod verify_notification;

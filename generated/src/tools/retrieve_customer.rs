@@ -6,7 +6,7 @@
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "retrieve_customer",
     title: "Retrieve a Ping++ customer",
-    description: "Get one customer by id (cus_...), with its metadata and card sources.",
+    description: "Get one customer by id (cus_...) from Ping++'s LEGACY customer API (/v1/customers, taken\nout of the SDKs in 2017/18): its metadata and card sources, no balance. For a user's\nbalance and payments use retrieve_user and list_balance_transactions.",
     provider: ::zhifu_runtime::tool::Provider::Pingpp,
     effect: ::zhifu_runtime::tool::Effect::Read,
     idempotent: true,
@@ -30,7 +30,8 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     merchant_reference: ::std::option::Option::None,
     amount_param: ::std::option::Option::None,
     query_tool: ::std::option::Option::None,
-    payee_param: ::std::option::Option::None,
+    payee_params: &[],
+    batch: ::std::option::Option::None,
     reference_conflict: ::std::option::Option::None,
     query_found_field: ::std::option::Option::None,
     checks: &[],

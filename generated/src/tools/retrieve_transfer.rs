@@ -6,7 +6,7 @@
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "retrieve_transfer",
     title: "Retrieve a Ping++ transfer",
-    description: "Get one transfer by id. `status` pending: not finished, ask again later; paid: the\nrecipient has the money; failed: not paid (`failure_msg` says why). Amounts are fen.\nRead-only (in test mode, retrieving a transfer advances its state).",
+    description: "Get one transfer by id. `status` pending: not finished, ask again later; scheduled\n(unionpay): waiting 5 minutes before it is sent, cancel_transfer can still stop it; paid:\nthe recipient has the money; failed: not paid (`failure_msg` says why); canceled or\nreversed: stopped, nothing paid. Amounts are fen. Read-only (in test mode, retrieving a\ntransfer advances its state).",
     provider: ::zhifu_runtime::tool::Provider::Pingpp,
     effect: ::zhifu_runtime::tool::Effect::Read,
     idempotent: true,
@@ -30,7 +30,8 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     merchant_reference: ::std::option::Option::None,
     amount_param: ::std::option::Option::None,
     query_tool: ::std::option::Option::None,
-    payee_param: ::std::option::Option::None,
+    payee_params: &[],
+    batch: ::std::option::Option::None,
     reference_conflict: ::std::option::Option::None,
     query_found_field: ::std::option::Option::None,
     checks: &[],

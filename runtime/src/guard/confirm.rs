@@ -59,8 +59,8 @@ pub fn not_confirmed(confirmation: Confirmation) -> crate::error::ToolError {
 /// What the user is asked to confirm.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfirmRequest {
-    /// One paragraph for the user: tool, amount in yuan, counterparty, merchant reference,
-    /// provider and environment.
+    /// One paragraph for the user: tool, amount in yuan (and, for a batch, the number of items),
+    /// counterparty, merchant reference, provider and environment.
     pub message: String,
     /// The same facts as data.
     pub effect: Value,
@@ -73,6 +73,8 @@ pub struct Effect<'a> {
     pub provider: &'a str,
     pub environment: &'a str,
     pub amount: Option<String>,
+    /// A batch: how many items, and the argument holding them.
+    pub items: Option<(usize, &'a str)>,
     pub reference: Option<(&'a str, String)>,
     pub counterparty: Option<(&'a str, String)>,
 }
@@ -82,8 +84,17 @@ pub fn request(effect: &Effect<'_>) -> ConfirmRequest {
         "{} ({}) on {}, {} environment.",
         effect.tool_title, effect.tool, effect.provider, effect.environment
     )];
-    if let Some(a) = &effect.amount {
-        lines.push(format!("Amount: {a}."));
+    match (&effect.amount, effect.items) {
+        (Some(a), Some((n, param))) => lines.push(format!(
+            "Amount: {a} in total, over {n} item{} of {param}.",
+            if n == 1 { "" } else { "s" }
+        )),
+        (None, Some((n, param))) => lines.push(format!(
+            "{n} item{} of {param}; the total is not stated.",
+            if n == 1 { "" } else { "s" }
+        )),
+        (Some(a), None) => lines.push(format!("Amount: {a}.")),
+        (None, None) => {}
     }
     if let Some((k, v)) = &effect.counterparty {
         lines.push(format!("Counterparty: {k} = {v}."));
@@ -99,6 +110,7 @@ pub fn request(effect: &Effect<'_>) -> ConfirmRequest {
             "provider": effect.provider,
             "environment": effect.environment,
             "amount": effect.amount,
+            "items": effect.items.map(|(n, _)| n),
             "counterparty": effect.counterparty.as_ref().map(|(k, v)| json!({k.to_string(): v})),
             "merchant_reference": effect.reference.as_ref().map(|(k, v)| json!({k.to_string(): v})),
         }),

@@ -447,11 +447,12 @@ pub async fn query_first<C: Calls>(
 }
 
 /// Whether the query's `field` shows the operation happened: present (and, when `values` are
-/// given, one of them).
+/// given, one of them; a boolean compares as `true` / `false`).
 fn shows_it_happened(answer: &Value, field: &str, values: &[&str]) -> bool {
     match answer.get(field) {
         None | Some(Value::Null) => false,
         Some(v) if values.is_empty() => !v.is_null(),
+        Some(Value::Bool(b)) => values.contains(&if *b { "true" } else { "false" }),
         Some(v) => v.as_str().is_some_and(|s| values.contains(&s)),
     }
 }
@@ -961,5 +962,20 @@ mod tests {
         assert_eq!(early.idempotency, Some("unknown_settling"));
         assert!(early.outcome.unwrap_err().next_step.contains("Wait"));
         assert_eq!((script.sent(r), script.sent(l)), (1, 0));
+    }
+
+    #[test]
+    fn a_found_field_matches_its_values_and_a_boolean_compares_as_text() {
+        let reversed = json!({"reversed": true, "status": "canceled"});
+        assert!(shows_it_happened(&reversed, "reversed", &["true"]));
+        assert!(!shows_it_happened(
+            &json!({"reversed": false}),
+            "reversed",
+            &["true"]
+        ));
+        assert!(shows_it_happened(&reversed, "status", &["canceled"]));
+        assert!(!shows_it_happened(&reversed, "status", &["reversed"]));
+        assert!(shows_it_happened(&reversed, "status", &[]));
+        assert!(!shows_it_happened(&json!({"status": null}), "status", &[]));
     }
 }

@@ -71,8 +71,10 @@ pub struct CallFacts<'a> {
     pub amount_fen: Option<i64>,
     /// Live credentials / production gateway.
     pub live: bool,
-    /// The payee identity, for transfers.
-    pub payee: Option<&'a str>,
+    /// Every payee identity the call names (transfers; each item of a batch).
+    pub payees: &'a [&'a str],
+    /// A batch item that names no payee (`recipients[2]`): refused while the allowlist is set.
+    pub unnamed_payee: Option<&'a str>,
 }
 
 /// Why a tool is not offered in this configuration, if it is not: the allowlist
@@ -205,15 +207,27 @@ impl PolicyConfig {
                     reserve_fen = Some(fen);
                 }
             }
-            if let Some(payees) = &self.transfer_payees
-                && let Some(payee) = facts.payee
-                && !payees.iter().any(|p| p == payee)
-            {
-                return Err(refusal(
-                    "transfer_payees",
-                    format!("the payee {payee} is not on the transfer payee allowlist"),
-                    "ZHIFU_TRANSFER_PAYEES",
-                ));
+            if let Some(allowed) = &self.transfer_payees {
+                if let Some(item) = facts.unnamed_payee {
+                    return Err(refusal(
+                        "transfer_payees",
+                        format!(
+                            "{item} names no payee, so the transfer payee allowlist cannot check it"
+                        ),
+                        "ZHIFU_TRANSFER_PAYEES",
+                    ));
+                }
+                if let Some(payee) = facts
+                    .payees
+                    .iter()
+                    .find(|payee| !allowed.iter().any(|p| p == *payee))
+                {
+                    return Err(refusal(
+                        "transfer_payees",
+                        format!("the payee {payee} is not on the transfer payee allowlist"),
+                        "ZHIFU_TRANSFER_PAYEES",
+                    ));
+                }
             }
         }
         let confirm = risky
@@ -411,12 +425,14 @@ mod tests {
             ),
         ];
         for (case, policy, tool, amount_fen, live, payee, want) in cases {
+            let payees: Vec<&str> = payee.into_iter().collect();
             let got = policy
                 .evaluate(CallFacts {
                     tool,
                     amount_fen,
                     live,
-                    payee,
+                    payees: &payees,
+                    unnamed_payee: None,
                 })
                 .map(|d| (d.confirm, d.reserve_fen))
                 .map_err(|e| e.rule.unwrap_or("?"));

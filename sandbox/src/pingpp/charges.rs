@@ -7,6 +7,8 @@ use serde_json::{Map, Value, json};
 
 use super::Ctx;
 use super::channels::{self, Channel};
+use super::refunds::{self, NewRefund};
+use super::users::{self, Movement};
 use crate::error::{ApiError, ApiResult};
 use crate::list::{CURSOR_PARAMS, Cursor, list_object};
 use crate::store::{Record, Store, alnum, digits};
@@ -333,6 +335,80 @@ pub fn pay(store: &mut Store, id: &str, request_id: &str) -> ApiResult<Value> {
     ))
 }
 
+/// For channel `balance`: the paying user (`extra.user`), who must exist, be enabled and have
+/// the amount; `None` for other channels.
+fn balance_payer(store: &Store, new: &NewCharge) -> ApiResult<Option<String>> {
+    if new.channel.code != "balance" {
+        return Ok(None);
+    }
+    let user = new.extra["user"].as_str().unwrap_or_default().to_string();
+    let available =
+        users::spendable(store, &user).map_err(|e| ApiError::param("extra[user]", e.message))?;
+    if available < new.amount {
+        return Err(ApiError::param(
+            "extra[user]",
+            format!(
+                "用户 {user} 的余额 {available} 分不足以支付 {} 分。",
+                new.amount
+            ),
+        ));
+    }
+    Ok(Some(user))
+}
+
+/// A balance charge is paid at once from the user's balance (no client step).
+fn pay_from_balance(store: &mut Store, id: &str, user: &str, request_id: &str) -> ApiResult<Value> {
+    let amount = store.charges.get(id).expect("inserted").amount;
+    let movement = Movement {
+        amount: -amount,
+        kind: "payment",
+        source: id,
+        description: "余额支付",
+        withdrawable: false,
+    };
+    users::move_balance(store, user, false, &movement)?;
+    pay(store, id, request_id)
+}
+
+/// Offline channels whose charges can be reversed (go `charge/client.go` Reverse comment).
+const REVERSIBLE: &[&str] = &["isv_qr", "isv_scan", "isv_wap"];
+
+/// `POST /v1/charges/{id}/reverse` — an unpaid charge can no longer be paid; a paid one is
+/// refunded in full (what remains), like alipay.trade.cancel. Reversing a reversed charge
+/// answers it unchanged. Event `charge.reversed` (name UNSURE).
+pub fn reverse(ctx: &mut Ctx) -> ApiResult<Value> {
+    ctx.body.allow_only(&[])?;
+    let id = ctx.param(0).to_string();
+    let charge = ctx
+        .store
+        .charges
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("charge", &id))?;
+    if !REVERSIBLE.contains(&charge.channel.as_str()) {
+        return Err(ApiError::invalid(format!(
+            "只有线下渠道 (isv_qr, isv_scan, isv_wap) 的 Charge 可以撤销；Charge {id} 的渠道是 {}。请使用退款。",
+            charge.channel
+        )));
+    }
+    if charge.reversed {
+        return Ok(to_json(ctx.store, charge, false));
+    }
+    let remaining = charge.amount - charge.amount_refunded;
+    if charge.paid && remaining > 0 {
+        let refund = NewRefund {
+            description: "撤销".into(),
+            ..NewRefund::default()
+        };
+        let refund_id = refunds::insert_new(ctx.store, &id, remaining, refund);
+        refunds::succeed(ctx.store, &refund_id, &ctx.request_id)?;
+    }
+    ctx.store.charges.get_mut(&id).expect("found").reversed = true;
+    let object = to_json(ctx.store, ctx.store.charges.get(&id).expect("found"), false);
+    ctx.store
+        .emit("charge.reversed", object.clone(), &ctx.request_id);
+    Ok(object)
+}
+
 /// `POST /v1/charges`
 pub fn create(ctx: &mut Ctx) -> ApiResult<Value> {
     let body = &ctx.body;
@@ -360,7 +436,11 @@ pub fn create(ctx: &mut Ctx) -> ApiResult<Value> {
         ));
     }
     let new = read_new_charge(body, ctx.store.now(), None)?;
+    let balance_payer = balance_payer(ctx.store, &new)?;
     let (id, created) = insert(ctx.store, new, None)?;
+    if let (Some(user), true) = (balance_payer, created) {
+        return pay_from_balance(ctx.store, &id, &user, &ctx.request_id);
+    }
     if created && ctx.auto_pay {
         return pay(ctx.store, &id, &ctx.request_id);
     }

@@ -1,5 +1,7 @@
-//! Events (`charge.succeeded`, `refund.succeeded`, `recharge.succeeded`): recorded with the exact
-//! JSON text a webhook delivery carries, retrievable at `GET /v1/events/{id}`.
+//! Events (`charge.succeeded`, `refund.succeeded`, `recharge.succeeded`, `transfer.succeeded`,
+//! `red_envelope.sent`, `batch_refund.succeeded`, … one per state change): recorded with the exact
+//! JSON text a webhook delivery carries, retrievable at `GET /v1/events/{id}` and listed at
+//! `GET /v1/events` (cursor, `type`; the list's path and filters are UNSURE, pingpp.md §4.8).
 
 use axum::http::StatusCode;
 use rsa::PrivateKey;
@@ -8,12 +10,15 @@ use zhifu_signing::pingpp::sign_webhook;
 
 use super::Ctx;
 use crate::error::{ApiError, ApiResult};
+use crate::list::{CURSOR_PARAMS, Cursor, list_object};
 use crate::store::{Record, Store, alnum};
 
 /// One event; `body` is its serialized form, fixed at creation so every delivery is byte-identical.
 #[derive(Debug, Clone)]
 pub struct Event {
     pub id: String,
+    pub kind: String,
+    pub created: i64,
     pub body: String,
 }
 
@@ -51,6 +56,8 @@ impl Store {
         tracing::info!(event = %id, kind, "Ping++ sandbox event");
         self.events.insert(Event {
             id,
+            kind: kind.to_string(),
+            created: self.now(),
             body: event.to_string(),
         });
     }
@@ -69,4 +76,18 @@ pub fn retrieve(ctx: &mut Ctx) -> ApiResult<Value> {
         )
         .with_param("id")),
     }
+}
+
+/// `GET /v1/events` — cursor pagination; `type`, `created`.
+pub fn list(ctx: &mut Ctx) -> ApiResult<Value> {
+    let mut allowed = vec!["type"];
+    allowed.extend_from_slice(CURSOR_PARAMS);
+    ctx.query.allow_only(&allowed)?;
+    let cursor = Cursor::from_query(&ctx.query)?;
+    let kind = ctx.query.get("type");
+    let (page, has_more) = cursor.page(ctx.store.events.newest_first().collect(), |e| {
+        cursor.created.matches(e.created) && kind.is_none_or(|k| e.kind == k)
+    })?;
+    let data = page.into_iter().map(Event::to_json).collect();
+    Ok(list_object("/v1/events", has_more, data))
 }

@@ -2,12 +2,19 @@
 //! faults, API key, signature over the raw bytes, body and query parsing — before a handler runs
 //! on the locked store.
 
+pub mod batch_refunds;
+pub mod batch_transfers;
 pub mod channels;
 pub mod charges;
 pub mod customers;
 pub mod events;
+pub mod failures;
 pub mod recharges;
+pub mod red_envelopes;
 pub mod refunds;
+pub mod shared;
+pub mod transfers;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -106,7 +113,72 @@ fn resolve(method: &Method, path: &str) -> Option<(&'static str, Handler, Vec<St
                 recharges::retrieve_refund,
                 p(&[1, 3, 5]),
             ),
+            ("POST", ["charges", _, "reverse"]) => {
+                ("POST /v1/charges/{id}/reverse", charges::reverse, p(&[1]))
+            }
+            ("GET", ["events"]) => ("GET /v1/events", events::list, vec![]),
             ("GET", ["events", _]) => ("GET /v1/events/{id}", events::retrieve, p(&[1])),
+            ("POST", ["transfers"]) => ("POST /v1/transfers", transfers::create, vec![]),
+            ("GET", ["transfers"]) => ("GET /v1/transfers", transfers::list, vec![]),
+            ("GET", ["transfers", _]) => ("GET /v1/transfers/{id}", transfers::retrieve, p(&[1])),
+            ("PUT", ["transfers", _]) => ("PUT /v1/transfers/{id}", transfers::cancel, p(&[1])),
+            ("POST", ["transfers", _, "reverse"]) => (
+                "POST /v1/transfers/{id}/reverse",
+                transfers::reverse,
+                p(&[1]),
+            ),
+            ("POST", ["batch_transfers"]) => {
+                ("POST /v1/batch_transfers", batch_transfers::create, vec![])
+            }
+            ("GET", ["batch_transfers"]) => {
+                ("GET /v1/batch_transfers", batch_transfers::list, vec![])
+            }
+            ("GET", ["batch_transfers", _]) => (
+                "GET /v1/batch_transfers/{id}",
+                batch_transfers::retrieve,
+                p(&[1]),
+            ),
+            ("PUT", ["batch_transfers", _]) => (
+                "PUT /v1/batch_transfers/{id}",
+                batch_transfers::cancel,
+                p(&[1]),
+            ),
+            ("POST", ["batch_refunds"]) => {
+                ("POST /v1/batch_refunds", batch_refunds::create, vec![])
+            }
+            ("GET", ["batch_refunds"]) => ("GET /v1/batch_refunds", batch_refunds::list, vec![]),
+            ("GET", ["batch_refunds", _]) => (
+                "GET /v1/batch_refunds/{id}",
+                batch_refunds::retrieve,
+                p(&[1]),
+            ),
+            ("POST", ["red_envelopes"]) => {
+                ("POST /v1/red_envelopes", red_envelopes::create, vec![])
+            }
+            ("GET", ["red_envelopes"]) => ("GET /v1/red_envelopes", red_envelopes::list, vec![]),
+            ("GET", ["red_envelopes", _]) => (
+                "GET /v1/red_envelopes/{id}",
+                red_envelopes::retrieve,
+                p(&[1]),
+            ),
+            ("POST", ["apps", _, "users"]) => ("POST /v1/apps/{app}/users", users::create, p(&[1])),
+            ("GET", ["apps", _, "users"]) => ("GET /v1/apps/{app}/users", users::list, p(&[1])),
+            ("GET", ["apps", _, "users", _]) => {
+                ("GET /v1/apps/{app}/users/{id}", users::retrieve, p(&[1, 3]))
+            }
+            ("PUT", ["apps", _, "users", _]) => {
+                ("PUT /v1/apps/{app}/users/{id}", users::update, p(&[1, 3]))
+            }
+            ("GET", ["apps", _, "balance_transactions"]) => (
+                "GET /v1/apps/{app}/balance_transactions",
+                users::list_transactions,
+                p(&[1]),
+            ),
+            ("GET", ["apps", _, "balance_transactions", _]) => (
+                "GET /v1/apps/{app}/balance_transactions/{id}",
+                users::retrieve_transaction,
+                p(&[1, 3]),
+            ),
             _ => return None,
         };
     Some((template, handler, params))

@@ -7,6 +7,8 @@ use serde_json::{Map, Value, json};
 use super::Ctx;
 use super::charges::{self, NewCharge, read_new_charge};
 use super::refunds::{self, Refund};
+use super::shared::check_path_app;
+use super::users::{self, Movement};
 use crate::error::{ApiError, ApiResult};
 use crate::list::{PAGE_PARAMS, Page, list_object};
 use crate::store::{Record, Store, digits};
@@ -50,7 +52,7 @@ fn to_json(store: &Store, r: &Recharge) -> Value {
         "app": store.app_id,
         "created": r.created,
         "livemode": false,
-        "amount": charge.amount + r.balance_bonus.unwrap_or(0) - r.user_fee,
+        "amount": credited(store, r),
         "succeeded": true,
         "time_succeeded": r.time_succeeded,
         "refunded": !charge.refund_ids.is_empty(),
@@ -66,14 +68,34 @@ fn to_json(store: &Store, r: &Recharge) -> Value {
     })
 }
 
-/// The app in the path must be the sandbox's app.
-fn check_app(ctx: &Ctx) -> ApiResult<()> {
-    let app = ctx.param(0);
-    if app == ctx.store.app_id {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("app", app).with_param("app"))
-    }
+/// What a recharge put on the user's balance: the charge, plus the bonus, less the user fee.
+fn credited(store: &Store, r: &Recharge) -> i64 {
+    let charge = store
+        .charges
+        .get(&r.charge)
+        .expect("a recharge's charge exists");
+    charge.amount + r.balance_bonus.unwrap_or(0) - r.user_fee
+}
+
+/// A failed refund of a recharge's charge gives the amount taken off back to the user.
+pub fn refund_failed(store: &mut Store, charge_id: &str, refund_id: &str) {
+    let Some(recharge) = store
+        .charges
+        .get(charge_id)
+        .and_then(|c| c.recharge_id.as_deref())
+        .and_then(|r| store.recharges.get(r))
+    else {
+        return;
+    };
+    let (user, amount) = (recharge.user.clone(), credited(store, recharge));
+    let movement = Movement {
+        amount,
+        kind: "recharge_refund_failed",
+        source: refund_id,
+        description: "充值退款失败",
+        withdrawable: false,
+    };
+    let _ = users::move_balance(store, &user, true, &movement);
 }
 
 fn find<'a>(store: &'a Store, id: &str) -> ApiResult<&'a Recharge> {
@@ -119,7 +141,7 @@ fn replayed(store: &Store, user: &str, new: &NewCharge) -> ApiResult<Option<Stri
 
 /// `POST /v1/apps/{app}/recharges`
 pub fn create(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     let body = &ctx.body;
     body.allow_only(&[
         "user",
@@ -198,6 +220,16 @@ pub fn create(ctx: &mut Ctx) -> ApiResult<Value> {
         metadata,
     };
     ctx.store.recharges.insert(recharge);
+    let credited = credited(ctx.store, find(ctx.store, &id)?);
+    let user = find(ctx.store, &id)?.user.clone();
+    let movement = Movement {
+        amount: credited,
+        kind: "recharge",
+        source: &id,
+        description: "充值",
+        withdrawable: false,
+    };
+    users::move_balance(ctx.store, &user, true, &movement)?;
     let object = to_json(ctx.store, find(ctx.store, &id)?);
     ctx.store
         .emit("recharge.succeeded", object.clone(), &ctx.request_id);
@@ -206,14 +238,14 @@ pub fn create(ctx: &mut Ctx) -> ApiResult<Value> {
 
 /// `GET /v1/apps/{app}/recharges/{id}`
 pub fn retrieve(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     ctx.query.allow_only(&[])?;
     Ok(to_json(ctx.store, find(ctx.store, ctx.param(1))?))
 }
 
 /// `GET /v1/apps/{app}/recharges` — `page`, `per_page`.
 pub fn list(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     ctx.query.allow_only(PAGE_PARAMS)?;
     let page = Page::from_query(&ctx.query)?;
     let (items, has_more) = page.slice(ctx.store.recharges.newest_first().collect());
@@ -227,7 +259,7 @@ pub fn list(ctx: &mut Ctx) -> ApiResult<Value> {
 
 /// `POST /v1/apps/{app}/recharges/{id}/refunds` — full amount only, once.
 pub fn refund(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     ctx.body
         .allow_only(&["description", "metadata", "funding_source"])?;
     let recharge = find(ctx.store, ctx.param(1))?;
@@ -248,7 +280,30 @@ pub fn refund(ctx: &mut Ctx) -> ApiResult<Value> {
         )));
     }
     let charge_id = charge.id.clone();
+    // The recharged amount leaves the balance when the refund is made; a user who spent it
+    // cannot have it refunded.
+    let (user, amount) = (recharge.user.clone(), credited(ctx.store, recharge));
+    if ctx
+        .store
+        .users
+        .get(&user)
+        .map_or(0, |u| u.available_balance)
+        < amount
+    {
+        return Err(ApiError::invalid(format!(
+            "用户 {user} 的余额不足 {amount} 分，不能退款充值 {}。",
+            recharge.id
+        )));
+    }
     let id = refunds::insert(ctx.store, &charge_id, &ctx.body, None)?;
+    let movement = Movement {
+        amount: -amount,
+        kind: "recharge_refund",
+        source: &id,
+        description: "充值退款",
+        withdrawable: false,
+    };
+    users::move_balance(ctx.store, &user, false, &movement)?;
     Ok(ctx.store.refunds.get(&id).expect("inserted").to_json())
 }
 
@@ -262,7 +317,7 @@ fn find_refund(ctx: &Ctx) -> ApiResult<(String, String)> {
 
 /// `GET /v1/apps/{app}/recharges/{id}/refunds/{re}` — a pending refund succeeds when looked at.
 pub fn retrieve_refund(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     ctx.query.allow_only(&[])?;
     let (_, re) = find_refund(ctx)?;
     refunds::succeed(ctx.store, &re, &ctx.request_id)
@@ -270,7 +325,7 @@ pub fn retrieve_refund(ctx: &mut Ctx) -> ApiResult<Value> {
 
 /// `GET /v1/apps/{app}/recharges/{id}/refunds` — `page`, `per_page`.
 pub fn list_refunds(ctx: &mut Ctx) -> ApiResult<Value> {
-    check_app(ctx)?;
+    check_path_app(ctx)?;
     ctx.query.allow_only(PAGE_PARAMS)?;
     let page = Page::from_query(&ctx.query)?;
     let recharge_id = ctx.param(1).to_string();

@@ -6,6 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::Ctx;
+use super::users::{self, Movement};
 use crate::error::{ApiError, ApiResult};
 use crate::list::{Cursor, list_object};
 use crate::params::Body;
@@ -85,33 +86,58 @@ pub const REFUND_PARAMS: &[&str] = &[
     "extra",
 ];
 
-/// Creates a pending refund of `charge_id` for `amount` (default: all that remains).
-pub fn insert(
-    store: &mut Store,
-    charge_id: &str,
-    body: &Body,
-    amount: Option<i64>,
-) -> ApiResult<String> {
+/// A refund to make: the validated parameters (of a refund request, or of a batch item).
+#[derive(Debug, Clone, Default)]
+pub struct NewRefund {
+    pub description: String,
+    pub metadata: Map<String, Value>,
+    pub extra: Map<String, Value>,
+    pub funding_source: Option<String>,
+}
+
+/// Reads the refund parameters other than `amount`.
+pub fn read_new(body: &Body) -> ApiResult<NewRefund> {
     let description = body.req_str("description", 255)?;
     let metadata = body.metadata()?.unwrap_or_default();
     let extra = body
         .opt_object("extra")?
         .map(Body::into_map)
         .unwrap_or_default();
+    let funding_source = read_funding_source(body)?;
+    Ok(NewRefund {
+        description,
+        metadata,
+        extra,
+        funding_source,
+    })
+}
+
+/// `funding_source`: `unsettled_funds` or `recharge_funds`.
+pub fn read_funding_source(body: &Body) -> ApiResult<Option<String>> {
     let funding_source = body.opt_str("funding_source", 32)?;
     if let Some(fs) = &funding_source
         && fs != "unsettled_funds"
         && fs != "recharge_funds"
     {
         return Err(ApiError::param(
-            "funding_source",
+            body.name("funding_source"),
             format!("funding_source 只能是 unsettled_funds 或 recharge_funds，收到: {fs}"),
         ));
     }
-    let now = store.now();
+    Ok(funding_source)
+}
+
+/// What can be refunded of `charge_id` for `amount` (default: all that remains); the error
+/// names `amount_param` when the amount is too large.
+pub fn refundable(
+    store: &Store,
+    charge_id: &str,
+    amount: Option<i64>,
+    amount_param: &str,
+) -> ApiResult<i64> {
     let charge = store
         .charges
-        .get_mut(charge_id)
+        .get(charge_id)
         .ok_or_else(|| ApiError::not_found("charge", charge_id))?;
     if !charge.paid {
         return Err(ApiError::invalid(format!(
@@ -128,13 +154,35 @@ pub fn insert(
     let amount = amount.unwrap_or(remaining);
     if amount > remaining {
         return Err(ApiError::param(
-            "amount",
+            amount_param,
             format!(
                 "退款金额 {amount} 超过了可退金额 {remaining} (Charge 金额 {}，已退 {})",
                 charge.amount, charge.amount_refunded
             ),
         ));
     }
+    Ok(amount)
+}
+
+/// Creates a pending refund of `charge_id` for `amount` (default: all that remains).
+pub fn insert(
+    store: &mut Store,
+    charge_id: &str,
+    body: &Body,
+    amount: Option<i64>,
+) -> ApiResult<String> {
+    let new = read_new(body)?;
+    let amount = refundable(store, charge_id, amount, "amount")?;
+    Ok(insert_new(store, charge_id, amount, new))
+}
+
+/// Books a pending refund whose amount [`refundable`] allowed.
+pub fn insert_new(store: &mut Store, charge_id: &str, amount: i64, new: NewRefund) -> String {
+    let now = store.now();
+    let charge = store
+        .charges
+        .get_mut(charge_id)
+        .expect("checked refundable");
     let id = format!("re_{}", alnum(24));
     charge.refund_ids.push(id.clone());
     charge.amount_refunded += amount;
@@ -145,17 +193,17 @@ pub fn insert(
         created: now,
         status: Status::Pending,
         time_succeed: None,
-        description,
-        metadata,
+        description: new.description,
+        metadata: new.metadata,
         charge: charge_id.to_string(),
         charge_order_no: charge.order_no.clone(),
         transaction_no: None,
-        funding_source,
-        extra,
+        funding_source: new.funding_source,
+        extra: new.extra,
         failure: None,
     };
     store.refunds.insert(refund);
-    Ok(id)
+    id
 }
 
 /// Moves a pending refund to `succeeded` and emits `refund.succeeded`; no-op otherwise.
@@ -169,7 +217,8 @@ pub fn succeed(store: &mut Store, id: &str, request_id: &str) -> ApiResult<Value
         refund.status = Status::Succeeded;
         refund.time_succeed = Some(now);
         refund.transaction_no = Some(digits(28));
-        let object = refund.to_json();
+        let (object, charge, amount) = (refund.to_json(), refund.charge.clone(), refund.amount);
+        give_back_to_balance(store, &charge, id, amount);
         store.emit("refund.succeeded", object, request_id);
     }
     Ok(store.refunds.get(id).expect("exists").to_json())
@@ -205,7 +254,31 @@ pub fn fail(
     if let Some(charge) = store.charges.get_mut(&charge_id) {
         charge.amount_refunded -= amount;
     }
+    super::recharges::refund_failed(store, &charge_id, id);
     Ok(store.refunds.get(id).expect("exists").to_json())
+}
+
+/// A refunded balance payment (channel `balance`) goes back to the paying user's balance.
+fn give_back_to_balance(store: &mut Store, charge_id: &str, refund_id: &str, amount: i64) {
+    let Some(user) = store
+        .charges
+        .get(charge_id)
+        .filter(|c| c.channel == "balance")
+        .and_then(|c| c.extra.get("user"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return;
+    };
+    let movement = Movement {
+        amount,
+        kind: "payment_refund",
+        source: refund_id,
+        description: "余额支付退款",
+        withdrawable: false,
+    };
+    // The user paid from this balance, so it exists.
+    let _ = users::move_balance(store, &user, true, &movement);
 }
 
 /// The refund `re` of charge `ch`, or 404.

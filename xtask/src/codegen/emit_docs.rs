@@ -80,10 +80,11 @@ fn type_text(n: &Node) -> String {
     if let Some(p) = &n.pattern {
         c.push(format!("pattern `{p}`"));
     }
+    let length = if n.ty == Ty::Array { "items" } else { "length" };
     match (n.min_length, n.max_length) {
-        (Some(a), Some(b)) => c.push(format!("length {a}-{b}")),
-        (None, Some(b)) => c.push(format!("length ≤ {b}")),
-        (Some(a), None) => c.push(format!("length ≥ {a}")),
+        (Some(a), Some(b)) => c.push(format!("{length} {a}-{b}")),
+        (None, Some(b)) => c.push(format!("{length} ≤ {b}")),
+        (Some(a), None) => c.push(format!("{length} ≥ {a}")),
         _ => {}
     }
     match (n.minimum, n.maximum) {
@@ -244,10 +245,32 @@ fn tool_view(t: &Tool) -> ToolView {
     if let Some(a) = &t.amount_param {
         facts.push(format!("Amount argument: `{a}`."));
     }
-    if let Some(p) = &t.payee_param {
-        facts.push(format!(
+    match t.payee_params.as_slice() {
+        [] => {}
+        [p] => facts.push(format!(
             "Payee argument (the payee allowlist applies to it): `{p}`."
-        ));
+        )),
+        several => facts.push(format!(
+            "Payee arguments (the payee allowlist applies to each one given): {}.",
+            ticked(several)
+        )),
+    }
+    if let Some(b) = &t.batch {
+        let mut fact = format!(
+            "Batch: the call moves the sum of `{}[].{}` (limits apply to the total; a confirmation shows the number of items and the total)",
+            b.param, b.amount
+        );
+        if let Some(a) = &t.amount_param {
+            fact.push_str(&format!("; `{a}` must equal that sum"));
+        }
+        if !b.payee.is_empty() {
+            fact.push_str(&format!(
+                "; each item's payee is its {}, and the payee allowlist applies to every one",
+                ticked(&b.payee).replace(", ", " or ")
+            ));
+        }
+        fact.push('.');
+        facts.push(fact);
     }
     if let (Some(m), Some(c)) = (&t.merchant_reference, &t.reference_conflict) {
         facts.push(format!(

@@ -175,7 +175,21 @@ pub fn tool_module(t: &Tool) -> String {
     let merchant_reference = opt_str(t.merchant_reference.as_deref());
     let amount_param = opt_str(t.amount_param.as_deref());
     let query_tool = opt_str(t.query_tool.as_deref());
-    let payee_param = opt_str(t.payee_param.as_deref());
+    let payee_params = &t.payee_params;
+    let batch = match &t.batch {
+        Some(b) => {
+            let (param, amount, payee) = (&b.param, &b.amount, &b.payee);
+            let kind = rt(&format!("Kind::{}", camel(b.amount_ty.as_str())));
+            let def = rt("Batch");
+            quote!(::std::option::Option::Some(&#def {
+                param: #param,
+                amount: #amount,
+                amount_kind: #kind,
+                payee: &[#(#payee),*],
+            }))
+        }
+        None => quote!(::std::option::Option::None),
+    };
     let reference_conflict = opt_str(t.reference_conflict.as_deref());
     let query_found_field = opt_str(t.query_found_field.as_deref());
     let checks = t.checks.iter().map(|c| match c {
@@ -227,7 +241,8 @@ pub fn tool_module(t: &Tool) -> String {
             merchant_reference: #merchant_reference,
             amount_param: #amount_param,
             query_tool: #query_tool,
-            payee_param: #payee_param,
+            payee_params: &[#(#payee_params),*],
+            batch: #batch,
             reference_conflict: #reference_conflict,
             query_found_field: #query_found_field,
             checks: &[#(#checks),*],

@@ -186,8 +186,11 @@ pub struct Tool {
     pub query_tool: Option<String>,
     /// The provider's `max_depth`: deeper arguments are refused by the runtime.
     pub max_depth: u8,
-    /// String argument naming who receives the money (`moves_money` tools only).
-    pub payee_param: Option<String>,
+    /// String arguments naming who receives the money (`moves_money` tools only): one required
+    /// argument, or the tool's `require_any` group.
+    pub payee_params: Vec<String>,
+    /// The call moves money in the items of an array argument.
+    pub batch: Option<Batch>,
     /// The gateway's error for a merchant reference reused with different arguments.
     pub reference_conflict: Option<String>,
     /// Field of the query tool's result whose presence shows the operation happened.
@@ -213,6 +216,19 @@ pub struct Tool {
     /// Runtime checks, in spec order.
     pub checks: Vec<Check>,
     pub response: Response,
+}
+
+/// A call that moves money in several items (`zhifu_runtime::tool::Batch`).
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The array argument holding the items.
+    pub param: String,
+    /// The key of each item holding its amount.
+    pub amount: String,
+    /// The amount's type: `amount_fen` or `amount_yuan`.
+    pub amount_ty: Ty,
+    /// Keys of each item that name its payee.
+    pub payee: Vec<String>,
 }
 
 /// After success, query the `query_tool` when the result matches `when` and copy fields over.

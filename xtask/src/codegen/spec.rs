@@ -293,8 +293,11 @@ pub struct ToolSpec {
     pub merchant_reference: Option<String>,
     pub amount_param: Option<String>,
     pub query_tool: Option<String>,
-    /// String argument naming who receives the money (the payee allowlist applies to it).
-    pub payee_param: Option<String>,
+    /// String argument(s) naming who receives the money (the payee allowlist applies to each
+    /// given): one required argument, or a list that is exactly the tool's `require_any` group.
+    pub payee_param: Option<OneOrMany>,
+    /// The call moves money in several items of an array argument (a batch).
+    pub batch: Option<BatchSpec>,
     /// The gateway's error for a merchant reference reused with different arguments.
     pub reference_conflict: Option<String>,
     /// Field of the query tool's result whose presence shows the operation happened.
@@ -588,6 +591,21 @@ pub struct ChannelRulesSpec {
     pub channel: String,
     pub extra: String,
     pub order_no: String,
+}
+
+/// `batch: { param, amount, payee }`: an array argument whose items each move an amount (the
+/// call moves their sum), and the item keys that name each item's payee.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSpec {
+    /// The array argument holding the items.
+    pub param: String,
+    /// The key of each item that holds its amount (`amount_fen` or `amount_yuan`).
+    pub amount: String,
+    /// Keys of each item that name who receives its money: the payee allowlist applies to every
+    /// one given, and an item that gives none is refused while the allowlist is set.
+    #[serde(default)]
+    pub payee: Vec<String>,
 }
 
 /// `follow_up: { when: {field: value}, copy: {result_field: query_field} }`.

@@ -67,7 +67,8 @@ pub(super) fn check(
 }
 
 /// `query_found_field` is a top-level field of the query tool's result (when that result
-/// declares any fields), and `query_found_values` are values of it (when it has an `enum`).
+/// declares any fields), and `query_found_values` are values of it (when it has an `enum`, or
+/// `true`/`false` for a boolean field).
 fn check_query_found(ctx: &mut Ctx<'_>, t: &ToolSpec, q: &Tool, path: &YamlPath) {
     let Some(field) = &t.query_found_field else {
         return;
@@ -87,10 +88,15 @@ fn check_query_found(ctx: &mut Ctx<'_>, t: &ToolSpec, q: &Tool, path: &YamlPath)
         );
         return;
     };
-    let Some(allowed) = declared.and_then(|f| f.enum_values.as_ref()) else {
-        return;
+    let boolean = declared.is_some_and(|f| {
+        matches!(&f.shape, FieldShape::Json(types) if types.iter().all(|t| t == "boolean" || t == "null"))
+    });
+    let texts: Vec<&str> = match declared.and_then(|f| f.enum_values.as_ref()) {
+        // A boolean field is compared as its text.
+        None if boolean => vec!["true", "false"],
+        None => return,
+        Some(allowed) => allowed.iter().filter_map(|v| v.as_str()).collect(),
     };
-    let texts: Vec<&str> = allowed.iter().filter_map(|v| v.as_str()).collect();
     for (i, v) in t.query_found_values.iter().flatten().enumerate() {
         if !texts.contains(&v.as_str()) {
             ctx.unknown(

@@ -365,8 +365,19 @@ fn lower_node(
         }
     };
     misplaced("pattern", c.pattern.is_some(), is_string, "strings");
-    misplaced("min_length", c.min_length.is_some(), is_string, "strings");
-    misplaced("max_length", c.max_length.is_some(), is_string, "strings");
+    let sized = is_string || ty == Ty::Array;
+    misplaced(
+        "min_length",
+        c.min_length.is_some(),
+        sized,
+        "strings and arrays",
+    );
+    misplaced(
+        "max_length",
+        c.max_length.is_some(),
+        sized,
+        "strings and arrays",
+    );
     misplaced("minimum", c.minimum.is_some(), numeric, "numbers");
     misplaced("maximum", c.maximum.is_some(), numeric, "numbers");
     misplaced(

@@ -4,7 +4,7 @@
 //! `cross_tool`.)
 
 use super::super::diag::YamlPath;
-use super::super::model::{Effect, Field, FollowUp, Response, Ty, effect_name};
+use super::super::model::{Batch, Effect, Field, FollowUp, Response, Ty, effect_name};
 use super::super::spec::{Ordered, ToolSpec};
 use super::params::{Lookup, Params};
 use super::{Ctx, set};
@@ -127,29 +127,67 @@ pub(super) fn check_arguments(ctx: &mut Ctx<'_>, t: &ToolSpec, params: &Params, 
     check_effect(ctx, t, path);
 }
 
-/// The payee is a required string argument of a `moves_money` tool, and the counterparty the
-/// confirmation shows first.
+/// The payee is a string argument of a `moves_money` tool that is always given (one required
+/// argument, or several that are exactly the tool's `require_any` group), and the payees come
+/// first in `counterparty`, in order.
 fn check_payee(ctx: &mut Ctx<'_>, t: &ToolSpec, params: &Params, path: &YamlPath) {
     let Some(pp) = &t.payee_param else { return };
     let ppath = path.key("payee_param");
-    let found = argument(ctx, t, params, &ppath, "payee_param", pp);
-    if let Some(p) = found {
+    let names = pp.names();
+    let several = names.len() > 1;
+    let mut found = 0;
+    for (i, name) in names.iter().enumerate() {
+        let npath = if several {
+            ppath.index(i)
+        } else {
+            ppath.clone()
+        };
+        if names[..i].contains(name) {
+            ctx.error(&npath, format!("`{name}` is listed twice"));
+            continue;
+        }
+        let Some(p) = argument(ctx, t, params, &npath, "payee_param", name) else {
+            continue;
+        };
+        found += 1;
         if p.node.ty != Ty::String {
             ctx.error(
-                &ppath,
+                &npath,
                 format!(
-                    "payee_param `{pp}` has type `{}`; it must be `string`",
+                    "payee_param `{name}` has type `{}`; it must be `string`",
                     p.node.ty.as_str()
                 ),
             );
-        } else if !p.required {
+        } else if !several && !p.required {
             let d = ctx.error(
-                &ppath,
-                format!("payee_param `{pp}` must be a required argument"),
+                &npath,
+                format!("payee_param `{name}` must be a required argument"),
             );
             set(
                 d,
                 "the payee allowlist applies to it: a call without a payee would escape the allowlist",
+            );
+        }
+    }
+    if names.is_empty() {
+        ctx.error(&ppath, "name at least one payee argument");
+    }
+    if several {
+        let mut group: Vec<&str> = t.require_any.iter().flatten().map(String::as_str).collect();
+        let mut listed = names.clone();
+        group.sort_unstable();
+        listed.sort_unstable();
+        if group != listed {
+            let d = ctx.error(
+                &ppath,
+                "several payee arguments must be exactly the tool's `require_any` group",
+            );
+            set(
+                d,
+                format!(
+                    "add `require_any: [{}]`, so every call names a payee the allowlist can check",
+                    names.join(", ")
+                ),
             );
         }
     }
@@ -164,21 +202,154 @@ fn check_payee(ctx: &mut Ctx<'_>, t: &ToolSpec, params: &Params, path: &YamlPath
         );
         set(d, "only a call that pays someone has a payee");
     }
-    let first = t.counterparty.as_ref().and_then(|c| c.first());
-    if found.is_some()
+    let leading: Vec<&str> = t
+        .counterparty
+        .iter()
+        .flatten()
+        .take(names.len())
+        .map(String::as_str)
+        .collect();
+    if found == names.len()
         && t.effect == Effect::MovesMoney
         && t.counterparty.is_some()
-        && first != Some(pp)
+        && leading != names
     {
-        let d = ctx.error(
-            &path.key("counterparty"),
-            format!("the payee `{pp}` must come first in `counterparty`"),
-        );
+        let which = if several {
+            format!(
+                "the payees {} must come first in `counterparty`, in that order",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            format!("the payee `{}` must come first in `counterparty`", names[0])
+        };
+        let d = ctx.error(&path.key("counterparty"), which);
         set(
             d,
             "the confirmation shows the first counterparty given: the payee",
         );
     }
+}
+
+/// `batch`: an array argument of a `moves_money` tool whose items are declared objects, the item
+/// key holding each amount (`amount_fen` or `amount_yuan`, the unit of `amount_param` when the
+/// tool has one too) and the string item keys naming payees.
+pub(super) fn lower_batch(
+    ctx: &mut Ctx<'_>,
+    t: &ToolSpec,
+    params: &Params,
+    path: &YamlPath,
+) -> Option<Batch> {
+    let b = t.batch.as_ref()?;
+    let bpath = path.key("batch");
+    let before = ctx.count();
+    if t.effect != Effect::MovesMoney {
+        let d = ctx.error(
+            &bpath,
+            format!(
+                "batch goes with `effect: moves_money`; `{}` is `{}`",
+                t.name,
+                effect_name(t.effect)
+            ),
+        );
+        set(d, "a batch says how much money a call moves, item by item");
+    }
+    let p = argument(ctx, t, params, &bpath.key("param"), "batch param", &b.param)?;
+    let items = match (&p.node.ty, p.node.items.as_deref()) {
+        (Ty::Array, Some(items)) if items.ty == Ty::Object && items.properties.is_some() => {
+            items.properties.as_ref().expect("checked")
+        }
+        _ => {
+            let d = ctx.error(
+                &bpath.key("param"),
+                format!("batch param `{}` must be an `array` whose `items` are an `object` with `properties`", b.param),
+            );
+            set(
+                d,
+                "declare the keys of each item, so their amounts and payees can be read",
+            );
+            return None;
+        }
+    };
+    let keys = || items.keys().map(String::as_str);
+    let amount_ty = match items.get(&b.amount) {
+        None => {
+            ctx.unknown(
+                &bpath.key("amount"),
+                format!(
+                    "batch amount `{}` is not a key of the items of `{}`",
+                    b.amount, b.param
+                ),
+                &b.amount,
+                keys(),
+            );
+            None
+        }
+        Some((node, _)) if !matches!(node.ty, Ty::AmountFen | Ty::AmountYuan) => {
+            ctx.error(
+                &bpath.key("amount"),
+                format!(
+                    "batch amount `{}` has type `{}`; it must be `amount_fen` or `amount_yuan`",
+                    b.amount,
+                    node.ty.as_str()
+                ),
+            );
+            None
+        }
+        Some((node, _)) => Some(node.ty),
+    };
+    if let (Some(ty), Some(a)) = (amount_ty, &t.amount_param)
+        && let Lookup::Found(ap) = params.lookup(a)
+        && matches!(ap.node.ty, Ty::AmountFen | Ty::AmountYuan)
+        && ap.node.ty != ty
+    {
+        ctx.error(
+            &bpath.key("amount"),
+            format!(
+                "batch amount `{}` is `{}` but amount_param `{a}` is `{}`; the total must be in the items' unit",
+                b.amount,
+                ty.as_str(),
+                ap.node.ty.as_str()
+            ),
+        );
+    }
+    for (i, key) in b.payee.iter().enumerate() {
+        let kpath = bpath.key("payee").index(i);
+        if b.payee[..i].contains(key) {
+            ctx.error(&kpath, format!("`{key}` is listed twice"));
+            continue;
+        }
+        match items.get(key) {
+            None => ctx.unknown(
+                &kpath,
+                format!(
+                    "batch payee `{key}` is not a key of the items of `{}`",
+                    b.param
+                ),
+                key,
+                keys(),
+            ),
+            Some((node, _)) if node.ty != Ty::String => {
+                ctx.error(
+                    &kpath,
+                    format!(
+                        "batch payee `{key}` has type `{}`; it must be `string`",
+                        node.ty.as_str()
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    (ctx.count() == before).then(|| Batch {
+        param: b.param.clone(),
+        amount: b.amount.clone(),
+        amount_ty: amount_ty.expect("no error"),
+        payee: b.payee.clone(),
+    })
 }
 
 /// `counterparty`: declared by every tool that moves money or cannot be undone (possibly

@@ -191,6 +191,7 @@ fn lower_tool(
     operation::check_path_params(ctx, t, operation.as_ref(), &params, path);
     add_pagination_params(ctx, t, &mut params, path);
     references::check_arguments(ctx, t, &params, path);
+    let batch = references::lower_batch(ctx, t, &params, path);
     let rules = rules::lower_rules(ctx, t, &params, path);
     let require_any = rules::lower_require_any(ctx, t, &params, path);
     let checks = rules::lower_checks(ctx, t, operation.as_ref(), &params, path);
@@ -227,7 +228,12 @@ fn lower_tool(
         amount_param: t.amount_param.clone(),
         query_tool: t.query_tool.clone(),
         max_depth: provider.max_depth,
-        payee_param: t.payee_param.clone(),
+        payee_params: t
+            .payee_param
+            .as_ref()
+            .map(|p| p.names().into_iter().map(str::to_owned).collect())
+            .unwrap_or_default(),
+        batch,
         reference_conflict: t.reference_conflict.clone(),
         query_found_field: t.query_found_field.clone(),
         query_found_values: t.query_found_values.clone().unwrap_or_default(),

@@ -36,11 +36,17 @@ pub fn node_schema(n: &Node) -> Value {
     if let Some(p) = &n.pattern {
         s.insert("pattern".into(), json!(p));
     }
+    // On an array, the lengths count items.
+    let (min_key, max_key) = if n.ty == Ty::Array {
+        ("minItems", "maxItems")
+    } else {
+        ("minLength", "maxLength")
+    };
     if let Some(v) = n.min_length {
-        s.insert("minLength".into(), json!(v));
+        s.insert(min_key.into(), json!(v));
     }
     if let Some(v) = n.max_length {
-        s.insert("maxLength".into(), json!(v));
+        s.insert(max_key.into(), json!(v));
     }
     if let Some(v) = n.minimum {
         s.insert("minimum".into(), json!(v));
