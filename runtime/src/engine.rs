@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::config::{Config, ServerConfig};
+use crate::context::CallContext;
 use crate::error::{ErrorKind, ToolError};
 use crate::guard::audit::{AuditRecord, pick_upstream_ids, rfc3339_utc_millis, summarize_args};
 use crate::guard::confirm::{self, ConfirmRequest, Confirmation, Tickets};
@@ -158,13 +159,23 @@ impl Engine {
 
     /// Runs the named tool without anyone to ask: calls that need confirmation are refused.
     pub async fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value, ToolError> {
+        self.call_with(name, args, &CallContext::none()).await
+    }
+
+    /// [`Engine::call`] with a client's progress sink and cancellation.
+    pub async fn call_with(
+        &self,
+        name: &str,
+        args: Map<String, Value>,
+        ctx: &CallContext,
+    ) -> Result<Value, ToolError> {
         let prepared = self.prepare(name, args).await?;
         let confirmation = if prepared.needs_confirmation() {
             Confirmation::Unsupported
         } else {
             Confirmation::NotRequired
         };
-        self.execute(prepared, confirmation).await
+        self.execute(prepared, confirmation, ctx).await
     }
 
     /// Validates and checks a call against policy; nothing is sent. Refusals are audited.
@@ -305,6 +316,7 @@ impl Engine {
         &self,
         mut p: Prepared,
         confirmation: Confirmation,
+        ctx: &CallContext,
     ) -> Result<Value, ToolError> {
         p.record.confirmation = Some(confirmation.as_str().to_string());
         if p.decision.confirm && confirmation != Confirmation::Accepted {
@@ -320,6 +332,7 @@ impl Engine {
         let calls = EngineCalls {
             engine: self,
             config: &p.config,
+            ctx,
         };
         let provider = p.tool.provider;
         let daily = |fen, spent, limit| {
@@ -357,8 +370,9 @@ impl Engine {
         tool: &ToolDef,
         args: &Map<String, Value>,
         config: &Config,
+        ctx: &CallContext,
     ) -> Result<Value, ToolError> {
-        let mut value = self.call_provider(tool, args, config).await?;
+        let mut value = self.call_provider(tool, args, config, ctx).await?;
         if let Some((field, v)) = tool
             .pending_when
             .iter()
@@ -372,7 +386,8 @@ impl Engine {
                 .iter()
                 .all(|(f, v)| value.get(*f).and_then(Value::as_str) == Some(*v))
         {
-            self.follow_up(tool, follow, args, config, &mut value).await;
+            self.follow_up(tool, follow, args, config, ctx, &mut value)
+                .await;
         }
         Ok(value)
     }
@@ -385,6 +400,7 @@ impl Engine {
         follow: &crate::tool::FollowUp,
         args: &Map<String, Value>,
         config: &Config,
+        ctx: &CallContext,
         value: &mut Value,
     ) {
         let Some((qi, query)) = tool.query_tool.and_then(|q| self.find(q)) else {
@@ -396,7 +412,7 @@ impl Engine {
             .filter_map(|qp| args.get(qp.name).map(|v| (qp.name.to_string(), v.clone())))
             .collect();
         let answer = match self.validators.check(qi, query, shared, config) {
-            Ok(qargs) => self.call_provider(query, &qargs, config).await,
+            Ok(qargs) => self.call_provider(query, &qargs, config, ctx).await,
             Err(e) => Err(e),
         };
         match (answer, value.as_object_mut()) {
@@ -420,12 +436,18 @@ impl Engine {
         tool: &ToolDef,
         args: &Map<String, Value>,
         config: &Config,
+        ctx: &CallContext,
     ) -> Result<Value, ToolError> {
         let Some(protocol) = config.protocol(tool.provider) else {
             return Err(not_configured(tool, config.required_setting(tool.provider)));
         };
         let outcome = match tool.operation {
-            Operation::Local { op } => protocol.local(op, args),
+            Operation::Local { op } => {
+                match crate::composite::run(self, op, args, config, ctx).await {
+                    Some(outcome) => outcome,
+                    None => protocol.local(op, args),
+                }
+            }
             _ => self.gateways.call(protocol, tool, args).await,
         };
         outcome.map_err(|e| {
@@ -499,6 +521,7 @@ impl Engine {
 struct EngineCalls<'a> {
     engine: &'a Engine,
     config: &'a Config,
+    ctx: &'a CallContext,
 }
 
 impl Calls for EngineCalls<'_> {
@@ -526,7 +549,9 @@ impl Calls for EngineCalls<'_> {
         tool: &'static ToolDef,
         args: &Map<String, Value>,
     ) -> Result<Value, ToolError> {
-        self.engine.dispatch(tool, args, self.config).await
+        self.engine
+            .dispatch(tool, args, self.config, self.ctx)
+            .await
     }
 
     fn list_page<'v>(

@@ -6,7 +6,9 @@
 //! gateway) → `zhifu_signing` (pure). `tool` is the contract with the generated code.
 
 pub mod checks;
+pub mod composite;
 pub mod config;
+pub mod context;
 pub mod engine;
 pub mod error;
 pub mod guard;

@@ -12,13 +12,15 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ElicitRequest,
     ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, Implementation,
     InputRequest, InputRequests, InputRequiredResult, JsonObject, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
 };
 use rmcp::service::{ElicitationMode, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::confirm::{ConfirmRequest, Confirmation};
+use crate::context::{CallContext, Progress, ProgressSink};
 use crate::engine::{Engine, Prepared};
 use crate::error::ToolError;
 use crate::mcp::summary::summary;
@@ -196,13 +198,42 @@ impl ServerHandler for ZhifuServer {
             },
         };
         let amount = prepared.amount().map(str::to_string);
-        let mut outcome = self.engine.execute(prepared, confirmation).await;
+        let ctx = call_context(&context);
+        let mut outcome = self.engine.execute(prepared, confirmation, &ctx).await;
         if unreachable && let Err(e) = &mut outcome {
             explain_unreachable(e);
         }
         tracing::info!(tool = %name, ok = outcome.is_ok(), elapsed_ms = started.elapsed().as_millis() as u64, "tools/call");
         Ok(to_result(def, outcome, amount.as_deref()).into())
     }
+}
+
+/// The client's progress token (when it sent one) and cancellation, for the engine. Progress
+/// reports go through a channel to one task, so notifications leave in the order they were made.
+fn call_context(context: &RequestContext<RoleServer>) -> CallContext {
+    let sink = context.meta.get_progress_token().map(|token| {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+        let peer = context.peer.clone();
+        tokio::spawn(async move {
+            while let Some(p) = rx.recv().await {
+                let mut note = ProgressNotificationParam::new(token.clone(), p.progress);
+                if let Some(total) = p.total {
+                    note = note.with_total(total);
+                }
+                if let Some(message) = p.message {
+                    note = note.with_message(message);
+                }
+                if peer.notify_progress(note).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let sink: ProgressSink = Arc::new(move |p| {
+            let _ = tx.send(p);
+        });
+        sink
+    });
+    CallContext::new(sink, context.ct.clone())
 }
 
 /// Result of asking the user.

@@ -1,0 +1,27 @@
+//! Operations the engine runs itself, for `local` tools that are more than a pure function of
+//! their arguments: they call other tools, page through lists, download files, read the state
+//! store or wait, and report progress through the call's [`CallContext`].
+//!
+//! [`run`] answers `None` for a local operation it does not own; the provider's protocol runs
+//! those (pure functions such as webhook verification).
+
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::context::CallContext;
+use crate::engine::Engine;
+use crate::error::ToolError;
+use crate::tool::LocalOp;
+
+/// Runs `op` when it is one of the engine's own operations.
+pub async fn run(
+    engine: &Engine,
+    op: LocalOp,
+    args: &Map<String, Value>,
+    config: &Config,
+    ctx: &CallContext,
+) -> Option<Result<Value, ToolError>> {
+    // Each composite operation gets a `match op` arm here and a module beside this one.
+    let _ = (engine, op, args, config, ctx);
+    None
+}
