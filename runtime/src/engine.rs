@@ -458,7 +458,7 @@ impl Engine {
                     .filter(|p| p.secret)
                     .filter_map(|p| args.get(p.name).and_then(Value::as_str)),
             );
-            e.scrubbed(&secrets)
+            e.scrubbed(&secrets, tool.provider_def.secret_fields)
         })
     }
 
