@@ -551,14 +551,17 @@ impl Loader {
                     StateDb::Sqlite(PathBuf::from(value))
                 }
             }),
-            db_pool: match number("server.state_db_pool")? {
-                Some(0) => {
+            db_pool: match (
+                number("server.state_db_pool")?,
+                self.get("server.state_db_pool"),
+            ) {
+                (Some(0), Some(r)) => {
                     return Err(ConfigError::Invalid {
-                        setting: self.get("server.state_db_pool").unwrap().source.clone(),
+                        setting: r.source.clone(),
                         message: "must be at least 1".into(),
                     });
                 }
-                n => n,
+                (n, _) => n,
             },
             audit_log: if audit_disabled {
                 None
@@ -772,6 +775,32 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn state_db_is_a_file_or_a_postgres_url_that_never_prints() {
+        let state = |pairs: &[(&str, &str)]| {
+            Loader::new()
+                .env(env_of(pairs))
+                .build()
+                .map(|c| c.server.state)
+        };
+        let s = state(&[("ZHIFU_STATE_DB", "/var/lib/zhifu/state.db")]).unwrap();
+        assert_eq!(
+            s.db,
+            Some(StateDb::Sqlite(PathBuf::from("/var/lib/zhifu/state.db")))
+        );
+        for url in [
+            "postgres://z:hunter2@db/zhifu",
+            "postgresql://z:hunter2@db/zhifu",
+        ] {
+            let s = state(&[("ZHIFU_STATE_DB", url), ("ZHIFU_STATE_DB_POOL", "3")]).unwrap();
+            assert!(matches!(&s.db, Some(StateDb::Postgres(u)) if u.expose() == url));
+            assert_eq!(s.db_pool, Some(3));
+            assert!(!format!("{s:?}").contains("hunter2"));
+        }
+        let e = state(&[("ZHIFU_STATE_DB_POOL", "0")]).unwrap_err();
+        assert!(e.to_string().contains("ZHIFU_STATE_DB_POOL"), "{e}");
     }
 
     #[test]
