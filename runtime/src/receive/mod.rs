@@ -73,11 +73,27 @@ pub fn check_pingpp(
     signature: &str,
     now_unix: i64,
 ) -> Result<ReceivedEvent, &'static str> {
+    // Only the canonical spelling: the signature check itself tolerates whitespace and missing
+    // padding, and a receiver has no reason to accept a re-spelt header.
+    if !canonical_base64(signature) {
+        return Err("the signature is not canonical base64");
+    }
     if !crate::signing::pingpp::verify_webhook(key, body, signature) {
         return Err("the signature does not verify");
     }
     let text = std::str::from_utf8(body).map_err(|_| "not UTF-8")?;
     event::pingpp_event(text, now_unix)
+}
+
+/// Standard-alphabet base64 with its `=` padding, nothing else.
+fn canonical_base64(text: &str) -> bool {
+    let data = text.trim_end_matches('=');
+    text.len() % 4 == 0
+        && text.len() - data.len() <= 2
+        && !data.is_empty()
+        && data
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
 /// What the receiver accepts from Alipay: a form body signed RSA2 (`sign_type` must say so: it
@@ -88,6 +104,11 @@ pub fn check_alipay(
     body: &[u8],
     now_unix: i64,
 ) -> Result<ReceivedEvent, &'static str> {
+    // A form-encoded body is visible ASCII: a raw space, control byte or non-ASCII byte is
+    // nothing Alipay sends (and a raw space would read like `+`).
+    if body.iter().any(|b| !(0x21..=0x7e).contains(b)) {
+        return Err("not a form-encoded body");
+    }
     let text = std::str::from_utf8(body).map_err(|_| "not UTF-8")?;
     let fields = parse_form(text).map_err(|_| "not a form body")?;
     let field = |name: &str| {
@@ -99,8 +120,17 @@ pub fn check_alipay(
     if field("sign_type") != Some("RSA2") {
         return Err("sign_type is not RSA2");
     }
+    // One value per name (no second `sign` or `trade_status` to read differently), and the
+    // signature spelt canonically (the check itself tolerates missing padding).
+    let mut names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return Err("a field appears twice");
+    }
     let pairs = fields.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    if field("sign").is_none() || !verify_notification(key, pairs, NotifyKind::Payment) {
+    if !field("sign").is_some_and(canonical_base64)
+        || !verify_notification(key, pairs, NotifyKind::Payment)
+    {
         return Err("the signature does not verify");
     }
     if field("app_id") != Some(app_id) {
