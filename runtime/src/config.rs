@@ -70,6 +70,7 @@ const ENV_NAMES: &[(&str, &[&str])] = &[
     ("server.read_only", &["ZHIFU_READ_ONLY"]),
     ("server.state_dir", &["ZHIFU_STATE_DIR"]),
     ("server.state_db", &["ZHIFU_STATE_DB"]),
+    ("server.state_db_pool", &["ZHIFU_STATE_DB_POOL"]),
     ("server.audit_log", &["ZHIFU_AUDIT_LOG"]),
     ("server.audit_max_bytes", &["ZHIFU_AUDIT_MAX_BYTES"]),
     ("server.http_timeout_ms", &["ZHIFU_HTTP_TIMEOUT_MS"]),
@@ -198,8 +199,10 @@ pub struct ServerConfig {
 pub struct StateConfig {
     /// Folder for the state database and the audit log (`ZHIFU_STATE_DIR`).
     pub dir: Option<PathBuf>,
-    /// SQLite file with idempotency records and spending counters (`ZHIFU_STATE_DB`).
-    pub db: Option<PathBuf>,
+    /// The state store (`ZHIFU_STATE_DB`): a SQLite file, or a PostgreSQL URL.
+    pub db: Option<StateDb>,
+    /// PostgreSQL connections per instance (`ZHIFU_STATE_DB_POOL`).
+    pub db_pool: Option<u64>,
     /// Append-only JSON Lines audit log (`ZHIFU_AUDIT_LOG`; `off` disables it).
     pub audit_log: Option<PathBuf>,
     pub audit_disabled: bool,
@@ -207,6 +210,16 @@ pub struct StateConfig {
     pub audit_max_bytes: u64,
     /// Whole-request timeout for gateway calls (`ZHIFU_HTTP_TIMEOUT_MS`, default 30 s).
     pub http_timeout_ms: Option<u64>,
+}
+
+/// Where the state store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateDb {
+    /// A SQLite file (one host).
+    Sqlite(PathBuf),
+    /// `postgres://…` / `postgresql://…`, shared by several instances (a secret: it may hold a
+    /// password).
+    Postgres(Secret),
 }
 
 /// Everything the runtime needs.
@@ -530,7 +543,23 @@ impl Loader {
             .is_some_and(|r| r.value.trim().eq_ignore_ascii_case("off"));
         Ok(StateConfig {
             dir: path("server.state_dir"),
-            db: path("server.state_db"),
+            db: self.get("server.state_db").map(|r| {
+                let value = r.value.trim();
+                if crate::store::is_postgres_url(value) {
+                    StateDb::Postgres(Secret::new(value))
+                } else {
+                    StateDb::Sqlite(PathBuf::from(value))
+                }
+            }),
+            db_pool: match number("server.state_db_pool")? {
+                Some(0) => {
+                    return Err(ConfigError::Invalid {
+                        setting: self.get("server.state_db_pool").unwrap().source.clone(),
+                        message: "must be at least 1".into(),
+                    });
+                }
+                n => n,
+            },
             audit_log: if audit_disabled {
                 None
             } else {
