@@ -103,6 +103,25 @@ pub enum LocalOp {
     PingppVerifyWebhook,
     /// `alipay.verify_notification`: an Alipay asynchronous notification's signature.
     AlipayVerifyNotification,
+    /// `pingpp.list_received_events`: events the receivers stored (both gateways).
+    PingppListReceivedEvents,
+    /// `pingpp.retrieve_received_event`: one stored event (both gateways).
+    PingppRetrieveReceivedEvent,
+    /// `pingpp.wait_for_payment`: waits for a Ping++ charge or an Alipay trade to settle.
+    PingppWaitForPayment,
+}
+
+impl LocalOp {
+    /// Operations over both gateways: offered when either provider is configured, whichever
+    /// provider's table holds the tool.
+    pub fn any_provider(self) -> bool {
+        matches!(
+            self,
+            LocalOp::PingppListReceivedEvents
+                | LocalOp::PingppRetrieveReceivedEvent
+                | LocalOp::PingppWaitForPayment
+        )
+    }
 }
 
 /// A rule the runtime checks before sending, for what a JSON Schema cannot say.
