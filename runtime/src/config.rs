@@ -316,7 +316,7 @@ pub fn settings_help() -> String {
         let toml = if setting.key.is_empty() {
             String::new()
         } else {
-            format!(" [{section}] {name}")
+            format!("; TOML [{section}] {name}")
         };
         let mut names = setting.env[0].to_string();
         if setting.env.len() > 1 {
