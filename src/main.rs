@@ -102,6 +102,13 @@ enum Command {
         #[arg(long, requires = "http")]
         stateless: bool,
     },
+    /// Receive Ping++ webhooks (POST /webhooks/pingpp) and Alipay notifications
+    /// (POST /notify/alipay) into the state database, for servers whose MCP runs over stdio.
+    Receive {
+        /// Address to listen on; the gateways must reach it (usually through a reverse proxy).
+        #[arg(long, default_value = "127.0.0.1:8766", value_parser = parse_listen_addr)]
+        listen: SocketAddr,
+    },
     /// List the tools.
     Tools {
         /// Print the MCP tool definitions as JSON.
@@ -218,7 +225,46 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     if let Command::Call { tool, args } = &command {
         check_call(tool, args)?;
     }
-    let engine = Arc::new(engine_for(config).await?);
+    if let Command::Receive { listen } = command {
+        if config.has_no_provider() {
+            return Err(Failure::config(anyhow::anyhow!(
+                "receive needs the gateways' public keys: configure Ping++ (PINGPP_PUBLIC_KEY) and/or Alipay"
+            )));
+        }
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let engine = Arc::new(engine_for(config, None).await?);
+        zhifu_runtime::receive::serve(
+            engine,
+            listener,
+            zhifu_runtime::http_transport::shutdown_signal(),
+        )
+        .await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // `serve --http` binds first, so the embedded sandbox can deliver to its receivers.
+    let listener = match &command {
+        Command::Serve {
+            http: Some(addr), ..
+        } => {
+            let options = zhifu_runtime::http_transport::HttpOptions::from_env(|name| {
+                std::env::var(name).ok()
+            });
+            zhifu_runtime::http_transport::check_bind(*addr, &options).map_err(Failure::config)?;
+            Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?,
+            )
+        }
+        _ => None,
+    };
+    let receiver = match &listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    let engine = Arc::new(engine_for(config, receiver).await?);
     match command {
         Command::Call { tool, args } => {
             let Ok(Value::Object(args)) = serde_json::from_str(&args) else {
@@ -236,7 +282,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             })
         }
         Command::Serve {
-            http: Some(addr),
+            http: Some(_),
             stateless,
         } => {
             let options = zhifu_runtime::http_transport::HttpOptions {
@@ -245,8 +291,14 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                     std::env::var(name).ok()
                 })
             };
-            zhifu_runtime::http_transport::serve_http(ZhifuServer::new(engine), addr, options)
-                .await?;
+            let listener = listener.context("the HTTP listener is bound above")?;
+            zhifu_runtime::http_transport::serve_http_on(
+                listener,
+                ZhifuServer::new(engine),
+                options,
+                zhifu_runtime::http_transport::shutdown_signal(),
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         _ => {
@@ -309,7 +361,9 @@ fn load_config(
 
 /// With credentials: an engine on them. Without: an engine whose gateways are the embedded sandbox,
 /// started in the background so `tools/list` does not wait for key generation.
-async fn engine_for(config: Config) -> Result<Engine, Failure> {
+/// `receiver`: where `serve --http` listens; the embedded sandbox then sends its webhooks and
+/// notifications to the receivers there.
+async fn engine_for(config: Config, receiver: Option<SocketAddr>) -> Result<Engine, Failure> {
     let sandbox = config.has_no_provider();
     let services = Services::open(&config.server.state, sandbox)
         .await
@@ -320,8 +374,12 @@ async fn engine_for(config: Config) -> Result<Engine, Failure> {
     }
     let server: ServerConfig = config.server.clone();
     let pending = Box::pin(async move {
+        let receiver = receiver.map(|a| format!("http://{a}"));
         let options = zhifu_sandbox::SandboxOptions {
             auto_pay: true,
+            webhook_url: receiver
+                .as_ref()
+                .map(|r| format!("{r}{}", zhifu_runtime::receive::PINGPP_PATH)),
             ..Default::default()
         };
         let sandbox = zhifu_sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), options)
@@ -362,7 +420,9 @@ async fn engine_for(config: Config) -> Result<Engine, Failure> {
             cert: None,
             gateway: sandbox.alipay.gateway_url.clone(),
             env: AlipayEnv::Sandbox,
-            notify_url: None,
+            notify_url: receiver
+                .as_ref()
+                .map(|r| format!("{r}{}", zhifu_runtime::receive::ALIPAY_PATH)),
             return_url: None,
             app_auth_token: None,
         };

@@ -41,7 +41,7 @@ mkdir -p "$(dirname "$man")"
     echo ".nf"
     "$bin" --help | roff
     echo ".fi"
-    for command in serve tools call sandbox; do
+    for command in serve receive tools call sandbox; do
         echo ".SH \"zhifu-mcp $command\""
         echo ".nf"
         "$bin" "$command" --help | roff
