@@ -25,7 +25,7 @@ use crate::money_facts::{self, MoneyFacts, reference_of};
 use crate::providers::{Environment, Gateways, ListPage, http::Http, not_configured};
 
 use crate::time::unix_now;
-use crate::tool::{Effect, Operation, ToolDef};
+use crate::tool::{Effect, Operation, Provider, ToolDef};
 use crate::validate::Validators;
 
 // The path the binary uses.
@@ -42,6 +42,8 @@ pub struct Engine {
     pending: Mutex<Option<PendingConfig>>,
     /// Settings known before the providers are: which tools are listed and callable, policy.
     server: ServerConfig,
+    /// Providers that are not configured: their tools are not listed (a call says how to configure).
+    unconfigured: Vec<Provider>,
     gateways: Gateways,
     guard: Guard,
     audit: crate::guard::audit::AuditLog,
@@ -72,7 +74,14 @@ impl Engine {
         config: Config,
         services: Services,
     ) -> Result<Self, String> {
-        let engine = Self::build(tools, config.server.clone(), None, services)?;
+        let mut engine = Self::build(tools, config.server.clone(), None, services)?;
+        engine.unconfigured = tools
+            .iter()
+            .map(|t| t.provider)
+            .filter(|p| !config.offered(*p))
+            .collect();
+        engine.unconfigured.sort();
+        engine.unconfigured.dedup();
         let _ = engine.config.set(Ok(Arc::new(config)));
         Ok(engine)
     }
@@ -104,6 +113,7 @@ impl Engine {
             config: OnceCell::new(),
             pending: Mutex::new(pending),
             server,
+            unconfigured: Vec::new(),
             gateways: Gateways::new(Http::with_timeout(timeout)),
             tickets: Tickets::new(services.store.clone()),
             store: services.store.clone(),
@@ -135,12 +145,13 @@ impl Engine {
         policy::availability(&self.server, tool)
     }
 
-    /// The tools a client sees.
+    /// The tools a client sees: those of configured providers that policy offers.
     pub fn listed(&self) -> impl Iterator<Item = (usize, &'static ToolDef)> + '_ {
         self.tools
             .iter()
             .copied()
             .enumerate()
+            .filter(|(_, t)| !self.unconfigured.contains(&t.provider))
             .filter(|(_, t)| self.refusal(t).is_none())
     }
 
@@ -390,7 +401,7 @@ impl Engine {
         self.gateways
             .call(protocol, tool, &args)
             .await
-            .map_err(|e| e.scrubbed(&protocol.secrets()))
+            .map_err(|e| e.scrubbed(&protocol.secrets(), tool.provider_def.secret_fields))
     }
 
     /// The spend a money-moving call reserves against its provider's daily limit.
@@ -505,7 +516,7 @@ impl Engine {
                     .filter(|p| p.secret)
                     .filter_map(|p| args.get(p.name).and_then(Value::as_str)),
             );
-            e.scrubbed(&secrets)
+            e.scrubbed(&secrets, tool.provider_def.secret_fields)
         })
     }
 

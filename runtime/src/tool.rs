@@ -227,6 +227,9 @@ pub struct ProviderDef {
     pub base_url: &'static str,
     /// The provider's own sandbox, when it has one (Alipay's sandbox gateway).
     pub sandbox_url: Option<&'static str>,
+    /// Names whose values are secrets wherever a gateway's text carries them as `name=value`
+    /// (`secret_fields:` in the spec): masked by [`crate::redact::scrub`].
+    pub secret_fields: &'static [&'static str],
     /// The error catalogue: the first rule that matches an error applies; the last rule of
     /// each provider matches everything.
     pub errors: &'static [ErrorRule],
@@ -416,6 +419,7 @@ pub const BLANK_PROVIDER: ProviderDef = ProviderDef {
     title: "",
     base_url: "",
     sandbox_url: None,
+    secret_fields: &[],
     errors: &[],
 };
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod adversary;
+pub mod backend;
 pub mod elicit;
 
 use std::path::PathBuf;
