@@ -12,8 +12,8 @@ use crate::engine::Engine;
 use crate::error::{ErrorKind, ToolError};
 use crate::guard::idempotency::store_error;
 use crate::guard::store::{EventFilter, IdemKey, ReceivedEvent};
+use crate::providers::events::{settled, state_rank};
 use crate::providers::wire::parse_form;
-use crate::receive::event::{settled, state_rank};
 
 /// How often the state store is looked at while waiting.
 const STORE_POLL: Duration = Duration::from_millis(200);

@@ -7,6 +7,7 @@
 
 pub mod alipay;
 pub mod catalogue;
+pub mod events;
 pub mod http;
 pub mod pingpp;
 pub mod wire;

@@ -11,8 +11,6 @@
 //! no token on these paths (a gateway cannot send one): the signature is the authentication.
 //! Logs name the provider, the event id and the reason, never the body or the signature.
 
-pub mod event;
-
 use std::sync::Arc;
 
 use axum::Router;
@@ -82,7 +80,7 @@ pub fn check_pingpp(
         return Err("the signature does not verify");
     }
     let text = std::str::from_utf8(body).map_err(|_| "not UTF-8")?;
-    event::pingpp_event(text, now_unix)
+    crate::providers::events::pingpp_event(text, now_unix)
 }
 
 /// Standard-alphabet base64 with its `=` padding, nothing else.
@@ -136,7 +134,7 @@ pub fn check_alipay(
     if field("app_id") != Some(app_id) {
         return Err("the notification is not for this app_id");
     }
-    event::alipay_notification(&fields, text, now_unix)
+    crate::providers::events::alipay_notification(&fields, text, now_unix)
 }
 
 async fn pingpp(State(engine): State<Arc<Engine>>, headers: HeaderMap, body: Bytes) -> Response {

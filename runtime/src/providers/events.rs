@@ -1,5 +1,6 @@
 //! What a verified Ping++ event or Alipay notification says, as a [`ReceivedEvent`] row: pure
-//! functions over the raw body (called only after its signature verified).
+//! functions over the raw body (called only after its signature verified). Each provider's event
+//! fields are read here, among the provider modules.
 //!
 //! Object states are ranked so that a late event never moves an object backwards: created (10) <
 //! paid / succeeded / failed / closed (20) < refunded / reversed / finished (30). A Ping++
