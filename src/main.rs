@@ -16,7 +16,9 @@ use zhifu_runtime::config::{
 };
 use zhifu_runtime::engine::{Engine, Services};
 use zhifu_runtime::keys;
-use zhifu_runtime::server::{ZhifuServer, mcp_tool, to_result};
+use zhifu_runtime::server::{
+    ZhifuServer, call_args, in_alias_terms, listed_tools, resolve, to_result,
+};
 
 #[derive(Parser)]
 #[command(
@@ -130,6 +132,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return run_sandbox(listen, keys_dir).await;
     }
     let config = load_config(cli.config, cli.read_only, cli.tools)?;
+    for notice in zhifu_runtime::config::ignored_settings(|name| std::env::var(name).ok()) {
+        eprintln!("zhifu-mcp: warning: {notice}");
+    }
     if let Command::Tools { json } = command {
         let engine = Engine::new(zhifu_generated::TOOLS, config, Services::ephemeral())
             .map_err(anyhow::Error::msg)?;
@@ -144,8 +149,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let Value::Object(args) = args else {
                 anyhow::bail!("the arguments must be a JSON object")
             };
-            let def = engine.all_tools().iter().copied().find(|t| t.name == tool);
-            let outcome = engine.call(&tool, args).await;
+            let (def, outcome) = match resolve(&engine, &tool) {
+                // The official Alipay server's names and argument names work here too.
+                Some((def, alias)) => {
+                    let outcome = match call_args(def, alias, args) {
+                        Ok(args) => engine.call(def.name, args).await,
+                        Err(e) => Err(e),
+                    };
+                    (Some(def), in_alias_terms(alias, outcome))
+                }
+                None => (None, engine.call(&tool, args).await),
+            };
             let failed = outcome.is_err();
             let result = to_result(def, outcome, None);
             println!("{}", serde_json::to_string_pretty(&result)?);
@@ -165,12 +179,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     std::env::var(name).ok()
                 })
             };
-            zhifu_runtime::http_transport::serve_http(ZhifuServer::new(engine), addr, options)
-                .await?;
+            zhifu_runtime::http_transport::serve_http(
+                ZhifuServer::new(engine).with_reference(zhifu_generated::TOOL_REFERENCE),
+                addr,
+                options,
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         _ => {
-            zhifu_runtime::stdio::serve(ZhifuServer::new(engine)).await?;
+            zhifu_runtime::stdio::serve(
+                ZhifuServer::new(engine).with_reference(zhifu_generated::TOOL_REFERENCE),
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -269,18 +290,19 @@ async fn engine_for(config: Config) -> anyhow::Result<Engine> {
 }
 
 fn print_tools(engine: &Engine, json: bool) -> anyhow::Result<()> {
+    let tools = listed_tools(engine);
     if json {
-        let tools: Vec<_> = engine.listed().map(|(_, t)| mcp_tool(t)).collect();
         println!("{}", serde_json::to_string_pretty(&tools)?);
         return Ok(());
     }
-    for (_, t) in engine.listed() {
+    for tool in &tools {
+        let def = resolve(engine, &tool.name).map(|(d, _)| d);
         println!(
-            "{:<28} {:<8} {:<13} {}",
-            t.name,
-            t.provider.as_str(),
-            t.effect.as_str(),
-            t.title
+            "{:<30} {:<8} {:<13} {}",
+            tool.name,
+            def.map_or("", |d| d.provider.as_str()),
+            def.map_or("", |d| d.effect.as_str()),
+            tool.title.as_deref().unwrap_or_default()
         );
     }
     Ok(())
