@@ -103,6 +103,25 @@ pub enum LocalOp {
     PingppVerifyWebhook,
     /// `alipay.verify_notification`: an Alipay asynchronous notification's signature.
     AlipayVerifyNotification,
+    /// `pingpp.list_received_events`: events the receivers stored (both gateways).
+    PingppListReceivedEvents,
+    /// `pingpp.retrieve_received_event`: one stored event (both gateways).
+    PingppRetrieveReceivedEvent,
+    /// `pingpp.wait_for_payment`: waits for a Ping++ charge or an Alipay trade to settle.
+    PingppWaitForPayment,
+}
+
+impl LocalOp {
+    /// Operations over both gateways: offered when either provider is configured, whichever
+    /// provider's table holds the tool.
+    pub fn any_provider(self) -> bool {
+        matches!(
+            self,
+            LocalOp::PingppListReceivedEvents
+                | LocalOp::PingppRetrieveReceivedEvent
+                | LocalOp::PingppWaitForPayment
+        )
+    }
 }
 
 /// A rule the runtime checks before sending, for what a JSON Schema cannot say.
@@ -208,6 +227,9 @@ pub struct ProviderDef {
     pub base_url: &'static str,
     /// The provider's own sandbox, when it has one (Alipay's sandbox gateway).
     pub sandbox_url: Option<&'static str>,
+    /// Names whose values are secrets wherever a gateway's text carries them as `name=value`
+    /// (`secret_fields:` in the spec): masked by [`crate::redact::scrub`].
+    pub secret_fields: &'static [&'static str],
     /// The error catalogue: the first rule that matches an error applies; the last rule of
     /// each provider matches everything.
     pub errors: &'static [ErrorRule],
@@ -436,6 +458,7 @@ pub const BLANK_PROVIDER: ProviderDef = ProviderDef {
     title: "",
     base_url: "",
     sandbox_url: None,
+    secret_fields: &[],
     errors: &[],
 };
 

@@ -51,6 +51,8 @@ pub struct ZhifuServer {
     transport: TransportKind,
     /// The generated tool reference (docs/TOOLS.md), offered as a resource when set.
     reference: Option<&'static str>,
+    /// The workflow prompts the binary offers.
+    prompts: &'static [prompts::PromptDef],
 }
 
 impl ZhifuServer {
@@ -61,7 +63,14 @@ impl ZhifuServer {
             tools: Arc::new(tools),
             transport: TransportKind::Stdio,
             reference: None,
+            prompts: &[],
         }
+    }
+
+    /// Offers `prompts` (each shown when one of its tools is listed).
+    pub fn with_prompts(mut self, prompts: &'static [prompts::PromptDef]) -> Self {
+        self.prompts = prompts;
+        self
     }
 
     /// Offers `text` (the generated docs/TOOLS.md) as the resource `zhifu://docs/tools`.
@@ -344,7 +353,9 @@ impl ServerHandler for ZhifuServer {
     ) -> Result<ListPromptsResult, ErrorData> {
         let listed = |t: &str| self.listed_name(t);
         Ok(ListPromptsResult::with_all_items(
-            prompts::offered(&listed).map(prompts::mcp_prompt).collect(),
+            prompts::offered(self.prompts, &listed)
+                .map(prompts::mcp_prompt)
+                .collect(),
         ))
     }
 
@@ -354,7 +365,7 @@ impl ServerHandler for ZhifuServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let listed = |t: &str| self.listed_name(t);
-        let prompt = prompts::offered(&listed)
+        let prompt = prompts::offered(self.prompts, &listed)
             .find(|p| p.name == request.name)
             .ok_or_else(|| {
                 ErrorData::invalid_params(format!("no prompt {}", request.name), None)
