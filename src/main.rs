@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod prompts;
+
 use anyhow::Context as _;
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use serde_json::Value;
@@ -18,7 +20,9 @@ use zhifu_runtime::config::{
 };
 use zhifu_runtime::engine::{Engine, Services};
 use zhifu_runtime::keys;
-use zhifu_runtime::server::{ZhifuServer, mcp_tool, to_result};
+use zhifu_runtime::server::{
+    ZhifuServer, call_args, in_alias_terms, listed_tools, resolve, to_result,
+};
 
 /// Exit status: 0 success, 1 a tool reported an error, 2 usage error (clap's too), 3 configuration
 /// error, 4 any other failure (cannot listen, I/O).
@@ -216,6 +220,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         return run_sandbox(listen, keys_dir).await;
     }
     let config = load_config(cli.config, cli.read_only, cli.tools).map_err(Failure::config)?;
+    for notice in zhifu_runtime::config::ignored_settings(|name| std::env::var(name).ok()) {
+        eprintln!("zhifu-mcp: warning: {notice}");
+    }
     if let Command::Tools { json } = command {
         let engine = Engine::new(zhifu_generated::TOOLS, config, Services::ephemeral())
             .map_err(|e| Failure::config(anyhow::Error::msg(e)))?;
@@ -270,8 +277,17 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let Ok(Value::Object(args)) = serde_json::from_str(&args) else {
                 unreachable!("check_call accepted the arguments")
             };
-            let def = engine.all_tools().iter().copied().find(|t| t.name == tool);
-            let outcome = engine.call(&tool, args).await;
+            let (def, outcome) = match resolve(&engine, &tool) {
+                // The official Alipay server's names and argument names work here too.
+                Some((def, alias)) => {
+                    let outcome = match call_args(def, alias, args) {
+                        Ok(args) => engine.call(def.name, args).await,
+                        Err(e) => Err(e),
+                    };
+                    (Some(def), in_alias_terms(alias, outcome))
+                }
+                None => (None, engine.call(&tool, args).await),
+            };
             let failed = outcome.is_err();
             let result = to_result(def, outcome, None);
             println!("{}", serde_json::to_string_pretty(&result)?);
@@ -294,7 +310,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let listener = listener.context("the HTTP listener is bound above")?;
             zhifu_runtime::http_transport::serve_http_on(
                 listener,
-                ZhifuServer::new(engine),
+                ZhifuServer::new(engine)
+                    .with_reference(zhifu_generated::TOOL_REFERENCE)
+                    .with_prompts(prompts::PROMPTS),
                 options,
                 zhifu_runtime::http_transport::shutdown_signal(),
             )
@@ -310,7 +328,12 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                      '{{\"limit\": 3}}'` calls one; `zhifu-mcp --help` says more."
                 );
             }
-            zhifu_runtime::stdio::serve(ZhifuServer::new(engine)).await?;
+            zhifu_runtime::stdio::serve(
+                ZhifuServer::new(engine)
+                    .with_reference(zhifu_generated::TOOL_REFERENCE)
+                    .with_prompts(prompts::PROMPTS),
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -320,7 +343,13 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
 /// are not a JSON object.
 fn check_call(tool: &str, args: &str) -> Result<(), Failure> {
     let names = || zhifu_generated::TOOLS.iter().map(|t| t.name);
-    if !names().any(|n| n == tool) {
+    // Also another server's name for a tool, or a provider-prefixed name (`pingpp_create_charge`).
+    let known = names().any(|n| n == tool)
+        || zhifu_runtime::compat::alias_named(zhifu_generated::TOOLS, tool).is_some()
+        || zhifu_generated::TOOLS
+            .iter()
+            .any(|t| tool == format!("{}_{}", t.provider.as_str(), t.name));
+    if !known {
         let hint = match did_you_mean(tool, names()) {
             Some(name) => format!("; did you mean `{name}`?"),
             None => String::new(),
@@ -447,13 +476,16 @@ fn print_tools(engine: &Engine, json: bool) -> anyhow::Result<()> {
     use std::fmt::Write as _;
     use std::io::Write as _;
     let mut out = String::new();
+    let tools = listed_tools(engine);
     if json {
-        let tools: Vec<_> = engine.listed().map(|(_, t)| mcp_tool(t)).collect();
         out = serde_json::to_string_pretty(&tools)? + "\n";
     } else {
-        for (_, t) in engine.listed() {
-            let (name, provider, effect) = (t.name, t.provider.as_str(), t.effect.as_str());
-            writeln!(out, "{name:<28} {provider:<8} {effect:<13} {}", t.title)?;
+        for tool in &tools {
+            let def = resolve(engine, &tool.name).map(|(d, _)| d);
+            let provider = def.map_or("", |d| d.provider.as_str());
+            let effect = def.map_or("", |d| d.effect.as_str());
+            let title = tool.title.as_deref().unwrap_or_default();
+            writeln!(out, "{:<30} {provider:<8} {effect:<13} {title}", tool.name)?;
         }
     }
     match std::io::stdout().lock().write_all(out.as_bytes()) {

@@ -81,6 +81,9 @@ pub const SETTINGS: &[Setting] = &[
     s("alipay.app_auth_token", &["ALIPAY_APP_AUTH_TOKEN"], "ISV mode: the merchant's app_auth_token"),
     s("alipay.sign_type", &["ALIPAY_SIGN_TYPE", "AP_ENCRYPTION_ALGO"], "only RSA2"),
     s("server.tools", &["ZHIFU_TOOLS", "AP_SELECT_TOOLS"], "allowlist of tool names, comma-separated"),
+    s("server.tool_prefix", &["ZHIFU_TOOL_PREFIX"], "provider: tool names carry their provider (pingpp_create_charge)"),
+    s("server.compat", &["ZHIFU_COMPAT"], "alipay-official: list the official Alipay MCP server's tools"),
+    s("", &["AP_LOG_ENABLED"], "official Alipay server's log file: no effect (logs go to stderr)"),
     s("server.read_only", &["ZHIFU_READ_ONLY"], "1: only read tools (same as --read-only)"),
     s("server.state_dir", &["ZHIFU_STATE_DIR"], "folder for the state database and audit log"),
     s("server.state_db", &["ZHIFU_STATE_DB"], "state store: SQLite file or postgres:// URL"),
@@ -174,14 +177,18 @@ pub fn settings_help() -> String {
     out
 }
 
-/// The official Alipay MCP server's `AP_SELECT_TOOLS` names, mapped to ours.
-const AP_TOOL_ALIASES: &[(&str, &str)] = &[
-    ("mobilePay", "create_wap_payment_url"),
-    ("webPagePay", "create_page_payment_url"),
-    ("queryPay", "query_trade"),
-    ("refundPay", "refund_trade"),
-    ("refundQuery", "query_refund"),
-];
+/// Settings of other servers that are read but have no effect here, with what to use instead;
+/// the binary prints these on stderr when they are set.
+pub fn ignored_settings(get: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    get("AP_LOG_ENABLED")
+        .map(|_| {
+            "AP_LOG_ENABLED (the official Alipay server's log file) has no effect: zhifu-mcp logs to \
+             stderr (RUST_LOG) and records every call in its audit log (ZHIFU_AUDIT_LOG)"
+                .to_string()
+        })
+        .into_iter()
+        .collect()
+}
 
 /// Default Ping++ API base URL.
 pub const PINGPP_DEFAULT_BASE: &str = "https://api.pingxx.com";
@@ -268,6 +275,10 @@ pub struct ServerConfig {
     pub tools: Option<Vec<String>>,
     /// Only tools whose effect is `read` are listed and callable (`ZHIFU_READ_ONLY=1`).
     pub read_only: bool,
+    /// Tool names carry their provider: `pingpp_create_charge` (`ZHIFU_TOOL_PREFIX=provider`).
+    pub tool_prefix: bool,
+    /// List another server's tools under its names (`ZHIFU_COMPAT=alipay-official`).
+    pub compat: Option<crate::tool::Compat>,
     pub policy: PolicyConfig,
     pub state: StateConfig,
 }
@@ -516,12 +527,6 @@ impl Loader {
                         .split(',')
                         .map(str::trim)
                         .filter(|s| !s.is_empty() && *s != "all")
-                        .map(|s| {
-                            AP_TOOL_ALIASES
-                                .iter()
-                                .find(|(a, _)| *a == s)
-                                .map_or(s, |(_, ours)| ours)
-                        })
                         .map(String::from)
                         .collect()
                 })
@@ -529,6 +534,29 @@ impl Loader {
             read_only: match self.get("server.read_only") {
                 None => false,
                 Some(r) => parse_bool(r)?,
+            },
+            tool_prefix: match self.get("server.tool_prefix") {
+                None => false,
+                Some(r) => match r.value.trim() {
+                    "provider" => true,
+                    "" | "none" => false,
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            setting: r.source.clone(),
+                            message: "must be `provider` (pingpp_create_charge) or `none`".into(),
+                        });
+                    }
+                },
+            },
+            compat: match self.get("server.compat") {
+                None => None,
+                Some(r) if r.value.trim().eq_ignore_ascii_case("none") => None,
+                Some(r) => Some(crate::compat::parse_mode(&r.value).ok_or_else(|| {
+                    ConfigError::Invalid {
+                        setting: r.source.clone(),
+                        message: "must be `alipay-official` (list the official Alipay MCP server's five tools) or `none`".into(),
+                    }
+                })?),
             },
             policy: self.policy()?,
             state: self.state()?,

@@ -98,10 +98,16 @@ impl Engine {
 
     fn build(
         tools: &'static [&'static ToolDef],
-        server: ServerConfig,
+        mut server: ServerConfig,
         pending: Option<PendingConfig>,
         services: Services,
     ) -> Result<Self, String> {
+        // Allowlist entries may use other servers' names (`mobilePay` in AP_SELECT_TOOLS).
+        for name in server.tools.iter_mut().flatten() {
+            if let Some(ours) = crate::compat::tool_named(tools, name) {
+                *name = ours.to_string();
+            }
+        }
         policy::check_tool_names(&server, tools)?;
         let timeout = server.state.http_timeout_ms.map_or(
             crate::providers::http::REQUEST_TIMEOUT,
@@ -120,6 +126,11 @@ impl Engine {
             guard: Guard::new(services.store, timeout),
             audit: services.audit,
         })
+    }
+
+    /// The server-wide settings (allowlist, read-only, naming).
+    pub fn settings(&self) -> &ServerConfig {
+        &self.server
     }
 
     /// The state store (idempotency records, received events).

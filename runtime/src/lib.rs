@@ -6,6 +6,7 @@
 //! gateway) → `zhifu_signing` (pure). `tool` is the contract with the generated code.
 
 pub mod checks;
+pub mod compat;
 pub mod composite;
 pub mod config;
 pub mod context;

@@ -335,6 +335,43 @@ pub struct Batch {
     pub payee: &'static [&'static str],
 }
 
+/// A compatibility mode: another MCP server whose tool names and argument names this server
+/// also answers to (`ZHIFU_COMPAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compat {
+    /// `@alipay/mcp-server-alipay`, Alipay's official MCP server (`alipay-official`).
+    AlipayOfficial,
+}
+
+impl Compat {
+    /// The spelling in specs and in `ZHIFU_COMPAT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compat::AlipayOfficial => "alipay-official",
+        }
+    }
+
+    /// Every mode, for parsing settings.
+    pub const ALL: &'static [Compat] = &[Compat::AlipayOfficial];
+}
+
+/// Another server's name for a tool (spec `aliases:`): a call under this name with these
+/// argument names is the tool's call with the mapped arguments.
+#[derive(Debug)]
+pub struct Alias {
+    pub compat: Compat,
+    /// The other server's tool name (`create-mobile-alipay-payment`).
+    pub name: &'static str,
+    /// Its short name in the other server's allowlist setting (`mobilePay` in `AP_SELECT_TOOLS`).
+    pub select: Option<&'static str>,
+    pub title: &'static str,
+    pub description: &'static str,
+    /// `(its argument, the tool's parameter)`; a decimal-yuan parameter also takes a JSON number.
+    pub args: &'static [(&'static str, &'static str)],
+    /// JSON Schema 2020-12 of the arguments under the other server's names.
+    pub input_schema: &'static str,
+}
+
 /// How a list tool pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pagination {
@@ -411,6 +448,8 @@ pub struct ToolDef {
     pub validation_schema: &'static str,
     /// JSON Schema 2020-12 of `structuredContent` (root `type: object`).
     pub output_schema: &'static str,
+    /// Other servers' names for this tool.
+    pub aliases: &'static [Alias],
 }
 
 /// A provider with nothing declared, for [`ToolDef::BLANK`].
@@ -476,6 +515,7 @@ impl ToolDef {
         input_schema: "{}",
         validation_schema: "{}",
         output_schema: "{}",
+        aliases: &[],
     };
 
     /// MCP `readOnlyHint`.

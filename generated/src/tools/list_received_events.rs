@@ -103,6 +103,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     summary: &[],
     provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
+    aliases: &[],
     input_schema: ::std::include_str!("../../schemas/list_received_events.input.json"),
     validation_schema: ::std::include_str!(
         "../../schemas/list_received_events.validate.json"

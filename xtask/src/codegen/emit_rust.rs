@@ -217,6 +217,23 @@ pub fn tool_module(t: &Tool) -> String {
         let sf = rt("SummaryField");
         quote!(#sf { field: #field, kind: #kind })
     });
+    let aliases = t.aliases.iter().map(|a| {
+        let (aname, title, description) = (&a.name, &a.title, &a.description);
+        let compat = rt(&format!("Compat::{}", a.compat));
+        let select = opt_str(a.select.as_deref());
+        let args = pairs(&a.args);
+        let schema_path = format!("../../schemas/{}.input.json", a.name);
+        let alias = rt("Alias");
+        quote!(#alias {
+            compat: #compat,
+            name: #aname,
+            select: #select,
+            title: #title,
+            description: #description,
+            args: #args,
+            input_schema: ::std::include_str!(#schema_path),
+        })
+    });
     let max_depth = t.max_depth;
     let input_path = format!("../../schemas/{}.input.json", t.name);
     let validation_path = format!("../../schemas/{}.validate.json", t.name);
@@ -255,6 +272,7 @@ pub fn tool_module(t: &Tool) -> String {
             summary: &[#(#summary),*],
             provider_def: &crate::providers::#provider_static,
             max_depth: #max_depth,
+            aliases: &[#(#aliases),*],
             input_schema: ::std::include_str!(#input_path),
             validation_schema: ::std::include_str!(#validation_path),
             output_schema: ::std::include_str!(#output_path),

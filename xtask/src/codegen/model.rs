@@ -218,6 +218,21 @@ pub struct Tool {
     /// Runtime checks, in spec order.
     pub checks: Vec<Check>,
     pub response: Response,
+    /// Other servers' names for the tool, in spec order.
+    pub aliases: Vec<Alias>,
+}
+
+/// Another server's name for a tool (`zhifu_runtime::tool::Alias`).
+#[derive(Debug, Clone)]
+pub struct Alias {
+    pub name: String,
+    /// The runtime's `Compat` variant (`AlipayOfficial`).
+    pub compat: String,
+    pub select: Option<String>,
+    pub title: String,
+    pub description: String,
+    /// `(its argument, the tool's parameter)`, in spec order.
+    pub args: Vec<(String, String)>,
 }
 
 /// A call that moves money in several items (`zhifu_runtime::tool::Batch`).
