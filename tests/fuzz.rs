@@ -267,6 +267,22 @@ impl Tally {
     }
 }
 
+/// A tool that waits by design (`wait_for_payment`, up to `timeout_seconds`) is fuzzed with a
+/// 1-second wait when the case leaves that argument absent or valid, so a valid wait is not taken
+/// for a hang; a mutated `timeout_seconds` is sent as generated (and must be refused).
+fn bounded_wait(tool: &str, args: &Value) -> Value {
+    let mut args = args.clone();
+    if tool == "wait_for_payment"
+        && let Some(map) = args.as_object_mut()
+        && map
+            .get("timeout_seconds")
+            .is_none_or(|v| v.as_u64().is_some_and(|n| (1..=300).contains(&n)))
+    {
+        map.insert("timeout_seconds".into(), Value::from(1));
+    }
+    args
+}
+
 /// Whether the server still answers `tools/list`.
 async fn alive(h: &Harness) -> bool {
     matches!(
@@ -301,7 +317,9 @@ async fn check(
 ) -> bool {
     tally.count(case);
     let before = h.upstream_requests().await;
-    let outcome = h.outcome(case.tool.name, &case.args).await;
+    let outcome = h
+        .outcome(case.tool.name, &bounded_wait(case.tool.name, &case.args))
+        .await;
     let reached = h.upstream_requests().await - before;
     match (&outcome, &case.invalid) {
         (Outcome::Hang, _) => {

@@ -167,14 +167,35 @@ pub async fn wait(
         if let Some(k) = from_events(engine, &target).await? {
             known = k;
         }
+        if polls == 0
+            && target.provider == "pingpp"
+            && target.object_id.is_none()
+            && known.source == "none"
+        {
+            // Ping++ cannot be asked by order_no: without a charge this server created or an
+            // event naming it, there is nothing to wait for.
+            let mut e = ToolError::invalid(
+                "order_no",
+                "no charge with this order_no is known here (none created by this server, no event received)",
+            );
+            e.next_step = "Pass the charge's id as charge_id (list_charges finds it), or check the order_no; nothing was sent.".into();
+            return Err(e);
+        }
         let due = last_query.is_none_or(|t| t.elapsed() >= QUERY_EVERY);
         if !known.state.as_deref().is_some_and(settled) && due {
             last_query = Some(Instant::now());
-            if let Some(k) = query(engine, config, &target).await
-                && k.state.as_deref().map_or(0, state_rank)
-                    >= known.state.as_deref().map_or(0, state_rank)
-            {
-                known = k;
+            match query(engine, config, &target).await {
+                Ok(Some(k))
+                    if k.state.as_deref().map_or(0, state_rank)
+                        >= known.state.as_deref().map_or(0, state_rank) =>
+                {
+                    known = k
+                }
+                // A Ping++ charge exists from its creation: a verified "no such charge" ends the
+                // wait. (An Alipay trade may not exist yet: a payment link's trade appears when
+                // the buyer opens it, so Alipay keeps waiting.)
+                Err(e) if known.source == "none" => return Err(e),
+                _ => {}
             }
         }
         let elapsed = started.elapsed();
@@ -258,20 +279,25 @@ async fn from_events(engine: &Engine, t: &Target) -> Result<Option<Known>, ToolE
     }))
 }
 
-/// Asks the gateway (when its query tool is available here); `None` when it cannot say.
-async fn query(engine: &Engine, config: &Config, t: &Target) -> Option<Known> {
+/// Asks the gateway (when its query tool is available here); `Ok(None)` when it cannot say,
+/// `Err` when a Ping++ charge verifiably does not exist.
+async fn query(engine: &Engine, config: &Config, t: &Target) -> Result<Option<Known>, ToolError> {
     let (tool, args) = match (t.provider, &t.object_id, &t.reference) {
         ("pingpp", Some(id), _) => ("retrieve_charge", json!({ "charge_id": id })),
         ("alipay", _, Some(out)) => ("query_trade", json!({ "out_trade_no": out })),
-        _ => return None,
+        _ => return Ok(None),
     };
     let Value::Object(args) = args else {
-        return None;
+        return Ok(None);
     };
-    let v = engine.read(tool, args, config).await.ok()?;
+    let v = match engine.read(tool, args, config).await {
+        Ok(v) => v,
+        Err(e) if e.not_found && t.provider == "pingpp" => return Err(e),
+        Err(_) => return Ok(None),
+    };
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let flag = |k: &str| v.get(k).and_then(Value::as_bool) == Some(true);
-    Some(match t.provider {
+    Ok(Some(match t.provider {
         "pingpp" => Known {
             state: if flag("reversed") {
                 Some("reversed".into())
@@ -298,5 +324,5 @@ async fn query(engine: &Engine, config: &Config, t: &Target) -> Option<Known> {
             source: "query",
             event_id: None,
         },
-    })
+    }))
 }
