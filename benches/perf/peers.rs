@@ -175,7 +175,7 @@ impl Peer {
 
 /// Alternates which subject goes first, round by round.
 fn order(round: usize) -> [Subject; 2] {
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         [Subject::Zhifu, Subject::Node]
     } else {
         [Subject::Node, Subject::Zhifu]

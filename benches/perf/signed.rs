@@ -200,7 +200,7 @@ pub fn bench_signed(rows: &mut Vec<Row>, ratios: &mut Vec<(String, f64)>) {
         cpu[slot] += cpu_time(pid) - before;
     };
     for round in 0..rounds {
-        let server_first = round % 2 == 0;
+        let server_first = round.is_multiple_of(2);
         for side in [server_first, !server_first] {
             if side {
                 timed(0, pid, &mut || {
