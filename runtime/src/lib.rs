@@ -6,6 +6,7 @@
 //! gateway) → `zhifu_signing` (pure). `tool` is the contract with the generated code.
 
 pub mod checks;
+pub mod compat;
 pub mod composite;
 pub mod config;
 pub mod context;
@@ -16,6 +17,7 @@ pub mod mcp;
 pub mod money;
 pub mod money_facts;
 pub mod providers;
+pub mod receive;
 pub mod redact;
 pub mod services;
 pub mod time;

@@ -103,6 +103,25 @@ pub enum LocalOp {
     PingppVerifyWebhook,
     /// `alipay.verify_notification`: an Alipay asynchronous notification's signature.
     AlipayVerifyNotification,
+    /// `pingpp.list_received_events`: events the receivers stored (both gateways).
+    PingppListReceivedEvents,
+    /// `pingpp.retrieve_received_event`: one stored event (both gateways).
+    PingppRetrieveReceivedEvent,
+    /// `pingpp.wait_for_payment`: waits for a Ping++ charge or an Alipay trade to settle.
+    PingppWaitForPayment,
+}
+
+impl LocalOp {
+    /// Operations over both gateways: offered when either provider is configured, whichever
+    /// provider's table holds the tool.
+    pub fn any_provider(self) -> bool {
+        matches!(
+            self,
+            LocalOp::PingppListReceivedEvents
+                | LocalOp::PingppRetrieveReceivedEvent
+                | LocalOp::PingppWaitForPayment
+        )
+    }
 }
 
 /// A rule the runtime checks before sending, for what a JSON Schema cannot say.
@@ -208,6 +227,9 @@ pub struct ProviderDef {
     pub base_url: &'static str,
     /// The provider's own sandbox, when it has one (Alipay's sandbox gateway).
     pub sandbox_url: Option<&'static str>,
+    /// Names whose values are secrets wherever a gateway's text carries them as `name=value`
+    /// (`secret_fields:` in the spec): masked by [`crate::redact::scrub`].
+    pub secret_fields: &'static [&'static str],
     /// The error catalogue: the first rule that matches an error applies; the last rule of
     /// each provider matches everything.
     pub errors: &'static [ErrorRule],
@@ -313,6 +335,43 @@ pub struct Batch {
     pub payee: &'static [&'static str],
 }
 
+/// A compatibility mode: another MCP server whose tool names and argument names this server
+/// also answers to (`ZHIFU_COMPAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compat {
+    /// `@alipay/mcp-server-alipay`, Alipay's official MCP server (`alipay-official`).
+    AlipayOfficial,
+}
+
+impl Compat {
+    /// The spelling in specs and in `ZHIFU_COMPAT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compat::AlipayOfficial => "alipay-official",
+        }
+    }
+
+    /// Every mode, for parsing settings.
+    pub const ALL: &'static [Compat] = &[Compat::AlipayOfficial];
+}
+
+/// Another server's name for a tool (spec `aliases:`): a call under this name with these
+/// argument names is the tool's call with the mapped arguments.
+#[derive(Debug)]
+pub struct Alias {
+    pub compat: Compat,
+    /// The other server's tool name (`create-mobile-alipay-payment`).
+    pub name: &'static str,
+    /// Its short name in the other server's allowlist setting (`mobilePay` in `AP_SELECT_TOOLS`).
+    pub select: Option<&'static str>,
+    pub title: &'static str,
+    pub description: &'static str,
+    /// `(its argument, the tool's parameter)`; a decimal-yuan parameter also takes a JSON number.
+    pub args: &'static [(&'static str, &'static str)],
+    /// JSON Schema 2020-12 of the arguments under the other server's names.
+    pub input_schema: &'static str,
+}
+
 /// How a list tool pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pagination {
@@ -389,6 +448,8 @@ pub struct ToolDef {
     pub validation_schema: &'static str,
     /// JSON Schema 2020-12 of `structuredContent` (root `type: object`).
     pub output_schema: &'static str,
+    /// Other servers' names for this tool.
+    pub aliases: &'static [Alias],
 }
 
 /// A provider with nothing declared, for [`ToolDef::BLANK`].
@@ -397,6 +458,7 @@ pub const BLANK_PROVIDER: ProviderDef = ProviderDef {
     title: "",
     base_url: "",
     sandbox_url: None,
+    secret_fields: &[],
     errors: &[],
 };
 
@@ -453,6 +515,7 @@ impl ToolDef {
         input_schema: "{}",
         validation_schema: "{}",
         output_schema: "{}",
+        aliases: &[],
     };
 
     /// MCP `readOnlyHint`.

@@ -17,6 +17,7 @@
 
 mod alipay;
 mod auth;
+mod deliver;
 mod error;
 mod faults;
 mod keys;
@@ -46,6 +47,9 @@ pub struct SandboxOptions {
     /// Run the Alipay gateway in public-key certificate mode (公钥证书模式): requests must carry
     /// `app_cert_sn` / `alipay_root_cert_sn`, responses carry `alipay_cert_sn`.
     pub alipay_cert_mode: bool,
+    /// Where Ping++ events are POSTed (the dashboard's Webhooks URL); `None`: kept, not sent.
+    /// Alipay notifications go to each trade's `notify_url`.
+    pub webhook_url: Option<String>,
 }
 
 impl Default for SandboxOptions {
@@ -54,6 +58,7 @@ impl Default for SandboxOptions {
             auto_pay: false,
             require_signature: true,
             alipay_cert_mode: false,
+            webhook_url: None,
         }
     }
 }
@@ -208,12 +213,17 @@ pub async fn start(listen: SocketAddr, options: SandboxOptions) -> anyhow::Resul
         alipay_public_key_pem: keys.alipay_public_pem,
         cert: cert_files,
     };
+    let webhook_url = options.webhook_url.clone();
     let app = Arc::new(App {
         api_key,
         merchant_public: keys.merchant_public,
         pingpp_private: keys.pingpp_private,
         options,
-        store: Mutex::new(store::Store::new(app_id)),
+        store: Mutex::new({
+            let mut store = store::Store::new(app_id);
+            store.deliveries.webhook_url = webhook_url;
+            store
+        }),
         faults: Mutex::default(),
         stats: Mutex::default(),
         alipay: alipay::AlipayApp {
@@ -232,8 +242,9 @@ pub async fn start(listen: SocketAddr, options: SandboxOptions) -> anyhow::Resul
             axum::routing::get(alipay::gateway::handle).post(alipay::gateway::handle),
         )
         .fallback(pingpp::handle)
-        .with_state(app);
+        .with_state(app.clone());
     let (stop, stopped) = watch::channel(false);
+    tokio::spawn(deliver::run(app.clone(), stopped.clone()));
     let task = tokio::spawn(server::serve(listener, router, stopped));
     tracing::info!(%addr, "Ping++ and Alipay sandbox listening (test mode only; no real money moves)");
     Ok(Sandbox {

@@ -87,6 +87,11 @@ impl<T: Record> Table<T> {
         self.index.get(id).map(|&i| &mut self.items[i])
     }
 
+    /// The items created after the first `n`, oldest first.
+    pub fn since(&self, n: usize) -> &[T] {
+        &self.items[n.min(self.items.len())..]
+    }
+
     pub fn newest_first(&self) -> impl Iterator<Item = &T> {
         self.items.iter().rev()
     }
@@ -123,6 +128,8 @@ pub struct Store {
     /// Channel refusals injected through `/_sandbox/failures`.
     pub failures: Failures,
     pub alipay: crate::alipay::AlipayStore,
+    /// Webhooks and notifications on their way to the merchant (deliver.rs).
+    pub deliveries: crate::deliver::Deliveries,
 }
 
 impl Store {
@@ -149,6 +156,7 @@ impl Store {
             balance_transactions: Table::default(),
             failures: Failures::default(),
             alipay: Default::default(),
+            deliveries: Default::default(),
         }
     }
 

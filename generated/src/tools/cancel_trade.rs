@@ -75,6 +75,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
+    aliases: &[],
     input_schema: ::std::include_str!("../../schemas/cancel_trade.input.json"),
     validation_schema: ::std::include_str!("../../schemas/cancel_trade.validate.json"),
     output_schema: ::std::include_str!("../../schemas/cancel_trade.output.json"),

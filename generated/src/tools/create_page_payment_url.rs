@@ -124,9 +124,31 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     follow_up: ::std::option::Option::None,
     counterparty: &["out_trade_no"],
     upstream_ids: &[],
-    summary: &[],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "url",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+    ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
+    aliases: &[
+        ::zhifu_runtime::tool::Alias {
+            compat: ::zhifu_runtime::tool::Compat::AlipayOfficial,
+            name: "create-web-page-alipay-payment",
+            select: ::std::option::Option::Some("webPagePay"),
+            title: "Create an Alipay desktop payment link",
+            description: "Alipay's official MCP server's name for create_page_payment_url: a signed payment link\nfor a desktop browser, where the buyer pays or scans a QR code (alipay.trade.page.pay).\n`totalAmount` is yuan (15.5 or \"15.50\", at most two decimals); `outTradeNo` is your order\nnumber and the idempotency key. Then call query-alipay-payment until TRADE_SUCCESS.",
+            args: &[
+                ("outTradeNo", "out_trade_no"),
+                ("totalAmount", "total_amount"),
+                ("orderTitle", "subject"),
+            ],
+            input_schema: ::std::include_str!(
+                "../../schemas/create-web-page-alipay-payment.input.json"
+            ),
+        },
+    ],
     input_schema: ::std::include_str!(
         "../../schemas/create_page_payment_url.input.json"
     ),

@@ -124,9 +124,31 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     follow_up: ::std::option::Option::None,
     counterparty: &["out_trade_no"],
     upstream_ids: &[],
-    summary: &[],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "url",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+    ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
+    aliases: &[
+        ::zhifu_runtime::tool::Alias {
+            compat: ::zhifu_runtime::tool::Compat::AlipayOfficial,
+            name: "create-mobile-alipay-payment",
+            select: ::std::option::Option::Some("mobilePay"),
+            title: "Create an Alipay mobile payment link",
+            description: "Alipay's official MCP server's name for create_wap_payment_url: a signed payment link\nfor a mobile browser (alipay.trade.wap.pay). `totalAmount` is yuan (15.5 or \"15.50\", at\nmost two decimals); `outTradeNo` is your order number and the idempotency key. Give the\nbuyer the link, then call query-alipay-payment until the trade is TRADE_SUCCESS.",
+            args: &[
+                ("outTradeNo", "out_trade_no"),
+                ("totalAmount", "total_amount"),
+                ("orderTitle", "subject"),
+            ],
+            input_schema: ::std::include_str!(
+                "../../schemas/create-mobile-alipay-payment.input.json"
+            ),
+        },
+    ],
     input_schema: ::std::include_str!("../../schemas/create_wap_payment_url.input.json"),
     validation_schema: ::std::include_str!(
         "../../schemas/create_wap_payment_url.validate.json"

@@ -63,6 +63,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     summary: &[],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
+    aliases: &[],
     input_schema: ::std::include_str!("../../schemas/get_oauth_token.input.json"),
     validation_schema: ::std::include_str!(
         "../../schemas/get_oauth_token.validate.json"

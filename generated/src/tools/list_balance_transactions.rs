@@ -73,9 +73,27 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     follow_up: ::std::option::Option::None,
     counterparty: &[],
     upstream_ids: &[],
-    summary: &[],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "id",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "user",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "amount",
+            kind: ::zhifu_runtime::tool::SummaryKind::Fen,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "type",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+    ],
     provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
+    aliases: &[],
     input_schema: ::std::include_str!(
         "../../schemas/list_balance_transactions.input.json"
     ),

@@ -63,9 +63,19 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     follow_up: ::std::option::Option::None,
     counterparty: &[],
     upstream_ids: &[],
-    summary: &[],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "id",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "status",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+    ],
     provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
+    aliases: &[],
     input_schema: ::std::include_str!("../../schemas/list_batch_refunds.input.json"),
     validation_schema: ::std::include_str!(
         "../../schemas/list_batch_refunds.validate.json"

@@ -6,7 +6,7 @@
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "list_charges",
     title: "List Ping++ charges",
-    description: "List charges of an app, newest first, a page at a time (limit 1-100, default 10).\nTo get the next page pass `starting_after` = the `next_cursor` of the previous result;\n`has_more` says whether more remain. Filter by `created` (Unix seconds: gt, gte, lt, lte),\n`channel`, `paid`, `refunded`, `reversed`. Amounts are fen (100 = ¥1.00).",
+    description: "List charges of an app, newest first, a page at a time; next page: `starting_after` =\nthe result's `next_cursor`. Amounts are fen (100 = ¥1.00).",
     provider: ::zhifu_runtime::tool::Provider::Pingpp,
     effect: ::zhifu_runtime::tool::Effect::Read,
     idempotent: true,
@@ -123,9 +123,23 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     follow_up: ::std::option::Option::None,
     counterparty: &[],
     upstream_ids: &[],
-    summary: &[],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "id",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "amount",
+            kind: ::zhifu_runtime::tool::SummaryKind::Fen,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "paid",
+            kind: ::zhifu_runtime::tool::SummaryKind::Flag,
+        },
+    ],
     provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
+    aliases: &[],
     input_schema: ::std::include_str!("../../schemas/list_charges.input.json"),
     validation_schema: ::std::include_str!("../../schemas/list_charges.validate.json"),
     output_schema: ::std::include_str!("../../schemas/list_charges.output.json"),

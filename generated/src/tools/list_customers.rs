@@ -6,7 +6,7 @@
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "list_customers",
     title: "List Ping++ customers",
-    description: "List customers of Ping++'s LEGACY customer API (/v1/customers, taken out of the SDKs in\n2017/18; profiles and cards, no balances), newest first, a page at a time (limit 1-100,\ndefault 10). For users with balances use list_users.\n`has_more` says whether more remain; to get the next page pass `starting_after` = the\n`next_cursor` of the previous result. Filter by `created` (Unix seconds: gt, gte, lt, lte).",
+    description: "List customers of Ping++'s LEGACY customer API (/v1/customers, taken out of the SDKs in\n2017/18; profiles and cards, no balances), newest first, a page at a time; next page:\n`starting_after` = the result's `next_cursor`. For users with balances use list_users.",
     provider: ::zhifu_runtime::tool::Provider::Pingpp,
     effect: ::zhifu_runtime::tool::Effect::Read,
     idempotent: true,
@@ -71,9 +71,15 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     follow_up: ::std::option::Option::None,
     counterparty: &[],
     upstream_ids: &[],
-    summary: &[],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "id",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+    ],
     provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
+    aliases: &[],
     input_schema: ::std::include_str!("../../schemas/list_customers.input.json"),
     validation_schema: ::std::include_str!("../../schemas/list_customers.validate.json"),
     output_schema: ::std::include_str!("../../schemas/list_customers.output.json"),

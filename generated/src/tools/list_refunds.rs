@@ -6,7 +6,7 @@
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "list_refunds",
     title: "List the refunds of a Ping++ charge",
-    description: "List the refunds of one charge, newest first, a page at a time (limit 1-100, default 10).\n`has_more` says whether more remain; to get the next page pass `starting_after` = the\n`next_cursor` of the previous result. A refund made by create_refund carries your\n`refund_no` in `metadata.refund_no`. Amounts are fen (100 = ¥1.00).",
+    description: "List the refunds of one charge, newest first, a page at a time; next page:\n`starting_after` = the result's `next_cursor`. A refund made by create_refund carries your\n`refund_no` in `metadata.refund_no`. Amounts are fen (100 = ¥1.00).",
     provider: ::zhifu_runtime::tool::Provider::Pingpp,
     effect: ::zhifu_runtime::tool::Effect::Read,
     idempotent: true,
@@ -81,9 +81,23 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     follow_up: ::std::option::Option::None,
     counterparty: &[],
     upstream_ids: &[],
-    summary: &[],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "id",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "amount",
+            kind: ::zhifu_runtime::tool::SummaryKind::Fen,
+        },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "status",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+    ],
     provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
+    aliases: &[],
     input_schema: ::std::include_str!("../../schemas/list_refunds.input.json"),
     validation_schema: ::std::include_str!("../../schemas/list_refunds.validate.json"),
     output_schema: ::std::include_str!("../../schemas/list_refunds.output.json"),

@@ -157,9 +157,14 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
             field: "out_trade_no",
             kind: ::zhifu_runtime::tool::SummaryKind::Text,
         },
+        ::zhifu_runtime::tool::SummaryField {
+            field: "qr_code",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
     ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
+    aliases: &[],
     input_schema: ::std::include_str!("../../schemas/precreate_trade.input.json"),
     validation_schema: ::std::include_str!(
         "../../schemas/precreate_trade.validate.json"

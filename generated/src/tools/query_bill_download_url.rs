@@ -54,9 +54,15 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     follow_up: ::std::option::Option::None,
     counterparty: &[],
     upstream_ids: &[],
-    summary: &[],
+    summary: &[
+        ::zhifu_runtime::tool::SummaryField {
+            field: "bill_download_url",
+            kind: ::zhifu_runtime::tool::SummaryKind::Text,
+        },
+    ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
+    aliases: &[],
     input_schema: ::std::include_str!(
         "../../schemas/query_bill_download_url.input.json"
     ),

@@ -88,6 +88,19 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
+    aliases: &[
+        ::zhifu_runtime::tool::Alias {
+            compat: ::zhifu_runtime::tool::Compat::AlipayOfficial,
+            name: "query-alipay-refund",
+            select: ::std::option::Option::Some("refundQuery"),
+            title: "Query an Alipay refund",
+            description: "Alipay's official MCP server's name for query_refund: whether the refund `outRequestNo`\nof trade `outTradeNo` happened (`refund_status` REFUND_SUCCESS) and its amount in yuan.",
+            args: &[("outRequestNo", "out_request_no"), ("outTradeNo", "out_trade_no")],
+            input_schema: ::std::include_str!(
+                "../../schemas/query-alipay-refund.input.json"
+            ),
+        },
+    ],
     input_schema: ::std::include_str!("../../schemas/query_refund.input.json"),
     validation_schema: ::std::include_str!("../../schemas/query_refund.validate.json"),
     output_schema: ::std::include_str!("../../schemas/query_refund.output.json"),

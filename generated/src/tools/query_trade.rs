@@ -76,6 +76,19 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
+    aliases: &[
+        ::zhifu_runtime::tool::Alias {
+            compat: ::zhifu_runtime::tool::Compat::AlipayOfficial,
+            name: "query-alipay-payment",
+            select: ::std::option::Option::Some("queryPay"),
+            title: "Query an Alipay trade",
+            description: "Alipay's official MCP server's name for query_trade: a trade's `trade_status`\n(WAIT_BUYER_PAY, TRADE_SUCCESS, TRADE_CLOSED, TRADE_FINISHED), `total_amount` in yuan\nand `trade_no`, by your `outTradeNo`.",
+            args: &[("outTradeNo", "out_trade_no")],
+            input_schema: ::std::include_str!(
+                "../../schemas/query-alipay-payment.input.json"
+            ),
+        },
+    ],
     input_schema: ::std::include_str!("../../schemas/query_trade.input.json"),
     validation_schema: ::std::include_str!("../../schemas/query_trade.validate.json"),
     output_schema: ::std::include_str!("../../schemas/query_trade.output.json"),

@@ -43,6 +43,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     summary: &[],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
+    aliases: &[],
     input_schema: ::std::include_str!("../../schemas/query_user_info.input.json"),
     validation_schema: ::std::include_str!(
         "../../schemas/query_user_info.validate.json"

@@ -106,6 +106,24 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
+    aliases: &[
+        ::zhifu_runtime::tool::Alias {
+            compat: ::zhifu_runtime::tool::Compat::AlipayOfficial,
+            name: "refund-alipay-payment",
+            select: ::std::option::Option::Some("refundPay"),
+            title: "Refund an Alipay trade",
+            description: "Alipay's official MCP server's name for refund_trade: refund part or all of a paid trade.\n`refundAmount` is yuan (5 or \"5.00\", at most two decimals). `outRequestNo` is the retry\nkey: after an error or an UNKNOWN outcome call again with the same `outRequestNo` and\narguments (nothing is refunded twice); a new one is a new refund. Check the result with\nquery-alipay-refund.",
+            args: &[
+                ("outTradeNo", "out_trade_no"),
+                ("refundAmount", "refund_amount"),
+                ("outRequestNo", "out_request_no"),
+                ("refundReason", "refund_reason"),
+            ],
+            input_schema: ::std::include_str!(
+                "../../schemas/refund-alipay-payment.input.json"
+            ),
+        },
+    ],
     input_schema: ::std::include_str!("../../schemas/refund_trade.input.json"),
     validation_schema: ::std::include_str!("../../schemas/refund_trade.validate.json"),
     output_schema: ::std::include_str!("../../schemas/refund_trade.output.json"),

@@ -57,6 +57,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     ],
     provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
+    aliases: &[],
     input_schema: ::std::include_str!("../../schemas/retrieve_red_envelope.input.json"),
     validation_schema: ::std::include_str!(
         "../../schemas/retrieve_red_envelope.validate.json"

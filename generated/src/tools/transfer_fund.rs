@@ -136,6 +136,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
+    aliases: &[],
     input_schema: ::std::include_str!("../../schemas/transfer_fund.input.json"),
     validation_schema: ::std::include_str!("../../schemas/transfer_fund.validate.json"),
     output_schema: ::std::include_str!("../../schemas/transfer_fund.output.json"),

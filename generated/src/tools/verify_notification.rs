@@ -80,6 +80,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     ],
     provider_def: &crate::providers::ALIPAY,
     max_depth: 8u8,
+    aliases: &[],
     input_schema: ::std::include_str!("../../schemas/verify_notification.input.json"),
     validation_schema: ::std::include_str!(
         "../../schemas/verify_notification.validate.json"

@@ -53,6 +53,7 @@ pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::T
     summary: &[],
     provider_def: &crate::providers::PINGPP,
     max_depth: 8u8,
+    aliases: &[],
     input_schema: ::std::include_str!("../../schemas/verify_webhook.input.json"),
     validation_schema: ::std::include_str!("../../schemas/verify_webhook.validate.json"),
     output_schema: ::std::include_str!("../../schemas/verify_webhook.output.json"),

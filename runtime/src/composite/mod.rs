@@ -5,6 +5,8 @@
 //! [`run`] answers `None` for a local operation it does not own; the provider's protocol runs
 //! those (pure functions such as webhook verification).
 
+pub mod received;
+
 use serde_json::{Map, Value};
 
 use crate::config::Config;
@@ -22,6 +24,10 @@ pub async fn run(
     ctx: &CallContext,
 ) -> Option<Result<Value, ToolError>> {
     // Each composite operation gets a `match op` arm here and a module beside this one.
-    let _ = (engine, op, args, config, ctx);
-    None
+    Some(match op {
+        LocalOp::PingppListReceivedEvents => received::list(engine, args).await,
+        LocalOp::PingppRetrieveReceivedEvent => received::retrieve(engine, args).await,
+        LocalOp::PingppWaitForPayment => received::wait(engine, args, config, ctx).await,
+        LocalOp::PingppVerifyWebhook | LocalOp::AlipayVerifyNotification => return None,
+    })
 }

@@ -170,6 +170,11 @@ pub async fn serve_http_on(
             "no auth, loopback"
         }
     );
+    eprintln!(
+        "zhifu-mcp: receiving gateway events at http://{local}{} and http://{local}{}",
+        crate::receive::PINGPP_PATH,
+        crate::receive::ALIPAY_PATH
+    );
     serve_router(listener, app, async move {
         shutdown.await;
         // Ends open SSE streams so the graceful shutdown does not wait on them.
@@ -208,6 +213,9 @@ fn router<M: SessionManager>(
     sessions: M,
     guard: Guard,
 ) -> Router {
+    // The gateways' receivers sit beside /mcp, outside its Host/Origin/token guard: a gateway
+    // sends its own Host and no token; the signature authenticates it (receive/).
+    let receivers = crate::receive::router(server.engine().clone());
     let service =
         StreamableHttpService::new(move || Ok(server.clone()), Arc::new(sessions), config);
     let mcp = Router::new()
@@ -218,10 +226,12 @@ fn router<M: SessionManager>(
         ));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(receivers)
         .merge(mcp)
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

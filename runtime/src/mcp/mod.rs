@@ -2,6 +2,8 @@
 //! HTTP) and how results are presented to a client.
 
 pub mod http_transport;
+pub mod prompts;
+pub mod reference;
 pub mod server;
 pub mod stdio;
 pub mod summary;

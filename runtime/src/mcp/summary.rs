@@ -1,5 +1,6 @@
-//! The one-line human summary that leads every tool result, with amounts in yuan. Which result
-//! fields it shows, and how, is spec data (`summary: true` fields of the tool's response).
+//! The text of every successful tool result: one line with amounts in yuan (and, for a list, one
+//! line per item). Which result fields it shows, and how, is spec data (`summary: true` fields
+//! of the tool's response, or of a list's items); the whole result is the `structuredContent`.
 
 use serde_json::Value;
 
@@ -16,15 +17,21 @@ pub fn summary(tool: &ToolDef, value: &Value, amount: Option<&str>) -> String {
     } else {
         ""
     };
-    let line = match value.get("data").and_then(Value::as_array) {
-        Some(items) if tool.pagination != Pagination::None => list_line(tool, value, items.len()),
-        _ => fields_line(tool, value),
+    let (line, items) = match value.get("data").and_then(Value::as_array) {
+        Some(items) if tool.pagination != Pagination::None => (
+            list_line(tool, value, items.len()),
+            items
+                .iter()
+                .map(|item| format!("\n- {}", fields(tool, item).join(", ")))
+                .collect(),
+        ),
+        _ => (fields_line(tool, value), String::new()),
     };
     let echo = match amount {
         Some(a) if !line.contains(a) => format!(" Amount: {a}."),
         _ => String::new(),
     };
-    format!("{line}{echo}{replay}")
+    format!("{line}{echo}{replay}{items}")
 }
 
 /// `list_charges: 10 items; more remain: pass starting_after="ch_…" for the next page.`
@@ -42,8 +49,17 @@ fn list_line(tool: &ToolDef, value: &Value, n: usize) -> String {
 
 /// `refund_trade: out_trade_no T1, refund_fee ¥5.00.`
 fn fields_line(tool: &ToolDef, value: &Value) -> String {
-    let parts: Vec<String> = tool
-        .summary
+    let parts = fields(tool, value);
+    if parts.is_empty() {
+        format!("{}: done.", tool.name)
+    } else {
+        format!("{}: {}.", tool.name, parts.join(", "))
+    }
+}
+
+/// The summary fields `value` has, shown: `out_trade_no T1`, `refund_fee ¥5.00`.
+fn fields(tool: &ToolDef, value: &Value) -> Vec<String> {
+    tool.summary
         .iter()
         .filter_map(|f| {
             let v = value.get(f.field)?;
@@ -68,12 +84,7 @@ fn fields_line(tool: &ToolDef, value: &Value) -> String {
                 },
             }
         })
-        .collect();
-    if parts.is_empty() {
-        format!("{}: done.", tool.name)
-    } else {
-        format!("{}: {}.", tool.name, parts.join(", "))
-    }
+        .collect()
 }
 
 #[cfg(test)]
@@ -118,5 +129,24 @@ mod tests {
         );
         let replayed = json!({"out_trade_no": "T1", "replayed": true});
         assert!(summary(&TOOL, &replayed, None).contains("nothing was sent again"));
+    }
+
+    #[test]
+    fn a_list_shows_one_line_per_item() {
+        let list = ToolDef {
+            name: "list_refunds",
+            pagination: Pagination::Cursor,
+            ..TOOL
+        };
+        let v = json!({"object": "list", "has_more": true, "next_cursor": "re_2", "data": [
+            {"out_trade_no": "T1", "amount": 100, "paid": true},
+            {"out_trade_no": "T2", "amount": 250, "paid": false},
+        ]});
+        assert_eq!(
+            summary(&list, &v, None),
+            "list_refunds: 2 items; more remain: pass starting_after=\"re_2\" for the next page.\n\
+             - out_trade_no T1, amount ¥1.00 (100 fen), paid\n\
+             - out_trade_no T2, amount ¥2.50 (250 fen), not paid"
+        );
     }
 }

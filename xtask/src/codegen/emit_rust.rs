@@ -217,6 +217,23 @@ pub fn tool_module(t: &Tool) -> String {
         let sf = rt("SummaryField");
         quote!(#sf { field: #field, kind: #kind })
     });
+    let aliases = t.aliases.iter().map(|a| {
+        let (aname, title, description) = (&a.name, &a.title, &a.description);
+        let compat = rt(&format!("Compat::{}", a.compat));
+        let select = opt_str(a.select.as_deref());
+        let args = pairs(&a.args);
+        let schema_path = format!("../../schemas/{}.input.json", a.name);
+        let alias = rt("Alias");
+        quote!(#alias {
+            compat: #compat,
+            name: #aname,
+            select: #select,
+            title: #title,
+            description: #description,
+            args: #args,
+            input_schema: ::std::include_str!(#schema_path),
+        })
+    });
     let max_depth = t.max_depth;
     let input_path = format!("../../schemas/{}.input.json", t.name);
     let validation_path = format!("../../schemas/{}.validate.json", t.name);
@@ -255,6 +272,7 @@ pub fn tool_module(t: &Tool) -> String {
             summary: &[#(#summary),*],
             provider_def: &crate::providers::#provider_static,
             max_depth: #max_depth,
+            aliases: &[#(#aliases),*],
             input_schema: ::std::include_str!(#input_path),
             validation_schema: ::std::include_str!(#validation_path),
             output_schema: ::std::include_str!(#output_path),
@@ -307,6 +325,7 @@ pub fn providers_module(providers: &BTreeMap<String, Provider>) -> String {
         let (title, base_url) = (&p.title, &p.base_url);
         let sandbox_url = opt_str(p.sandbox_url.as_deref());
         let errors = p.errors.iter().map(error_rule);
+        let secret_fields = &p.secret_fields;
         let doc = docs(&format!("{} (`spec/{}/provider.yaml`).", p.title, p.name));
         quote! {
             #doc
@@ -315,6 +334,7 @@ pub fn providers_module(providers: &BTreeMap<String, Provider>) -> String {
                 title: #title,
                 base_url: #base_url,
                 sandbox_url: #sandbox_url,
+                secret_fields: &[#(#secret_fields),*],
                 errors: &[#(#errors),*],
             };
         }

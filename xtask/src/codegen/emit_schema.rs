@@ -276,6 +276,41 @@ pub fn channel_rule_sentences(r: &ChannelRules) -> Vec<String> {
     out
 }
 
+/// The input schema of an alias: its argument names with the schemas of the parameters they map
+/// to. A decimal-yuan parameter also takes a JSON number under an alias (the other server's
+/// `totalAmount: 15.5`); the runtime turns it into the decimal string before validating.
+pub fn alias_input_schema(t: &Tool, alias: &Alias) -> Value {
+    let mut props = Map::new();
+    let mut required = Vec::new();
+    for (theirs, ours) in &alias.args {
+        let p = t
+            .params
+            .iter()
+            .find(|p| p.name == *ours)
+            .expect("checked by lowering");
+        let mut s = node_schema(&p.node);
+        if let (Ty::AmountYuan, Value::Object(m)) = (p.node.ty, &mut s) {
+            m.insert("type".into(), json!(["number", "string"]));
+            m.insert("minimum".into(), json!(0.01));
+            m.insert("maximum".into(), json!(100_000_000));
+        }
+        props.insert(theirs.clone(), s);
+        if p.required && p.default_from.is_none() {
+            required.push(json!(theirs));
+        }
+    }
+    let mut s = Map::new();
+    s.insert("$schema".into(), json!(DIALECT));
+    s.insert("title".into(), json!(format!("{} arguments", alias.name)));
+    s.insert("type".into(), json!("object"));
+    s.insert("properties".into(), Value::Object(props));
+    if !required.is_empty() {
+        s.insert("required".into(), Value::Array(required));
+    }
+    s.insert("additionalProperties".into(), json!(false));
+    Value::Object(s)
+}
+
 /// The output schema of a tool (`structuredContent`).
 pub fn output_schema(t: &Tool) -> Value {
     let body = match &t.response {

@@ -79,6 +79,19 @@ pub fn emit(model: &model::Model) -> Result<Files> {
                 emit_schema::to_text(schema),
             );
         }
+        for alias in &t.aliases {
+            let schema = emit_schema::alias_input_schema(t, alias);
+            if let Err(e) = jsonschema::draft202012::meta::validate(&schema) {
+                bail!(
+                    "generator bug: the input schema of alias `{}` is not valid JSON Schema 2020-12: {e}",
+                    alias.name
+                );
+            }
+            files.insert(
+                format!("generated/schemas/{}.input.json", alias.name),
+                emit_schema::to_text(&schema),
+            );
+        }
         files.insert(
             format!("generated/src/tools/{}.rs", t.module),
             emit_rust::tool_module(t),

@@ -34,6 +34,8 @@ pub struct Provider {
     pub amount_unit: AmountUnit,
     /// How deeply objects and arrays may nest inside one argument.
     pub max_depth: u8,
+    /// Names whose `name=value` values are masked in text from the gateway.
+    pub secret_fields: Vec<String>,
     pub channels: BTreeMap<String, ChannelSpec>,
     /// Gateway methods the tools may call (Alipay), in spec order.
     pub methods: Vec<String>,
@@ -216,6 +218,21 @@ pub struct Tool {
     /// Runtime checks, in spec order.
     pub checks: Vec<Check>,
     pub response: Response,
+    /// Other servers' names for the tool, in spec order.
+    pub aliases: Vec<Alias>,
+}
+
+/// Another server's name for a tool (`zhifu_runtime::tool::Alias`).
+#[derive(Debug, Clone)]
+pub struct Alias {
+    pub name: String,
+    /// The runtime's `Compat` variant (`AlipayOfficial`).
+    pub compat: String,
+    pub select: Option<String>,
+    pub title: String,
+    pub description: String,
+    /// `(its argument, the tool's parameter)`, in spec order.
+    pub args: Vec<(String, String)>,
 }
 
 /// A call that moves money in several items (`zhifu_runtime::tool::Batch`).

@@ -151,6 +151,10 @@ pub struct ProviderSpec {
     pub amount_unit: AmountUnit,
     /// How deeply objects and arrays may nest inside one argument (default 8).
     pub max_depth: Option<u64>,
+    /// Field and parameter names whose values are secrets wherever they appear as `name=value`
+    /// in text a gateway sends back (an echoed signed string): masked before anyone sees it.
+    #[serde(default)]
+    pub secret_fields: Vec<String>,
 }
 
 /// Wire protocol of a provider.
@@ -331,6 +335,26 @@ pub struct ToolSpec {
     pub response: ResponseSpec,
     #[serde(default)]
     pub pagination: PaginationSpec,
+    /// Other servers' names for this tool, with their argument names (`compat:` modes).
+    #[serde(default)]
+    pub aliases: Vec<AliasSpec>,
+}
+
+/// Another server's name for a tool: `{ compat, name, select, title, description, args }`, where
+/// `args` maps each of its argument names to one of the tool's parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AliasSpec {
+    /// The compatibility mode the alias belongs to (`alipay-official`).
+    pub compat: String,
+    /// The other server's tool name.
+    pub name: String,
+    /// The other server's short name in its tool allowlist (`AP_SELECT_TOOLS`).
+    pub select: Option<String>,
+    pub title: Option<String>,
+    pub description: String,
+    /// Its argument name → the tool's parameter.
+    pub args: Ordered<String>,
 }
 
 /// What calling a tool does to the world.

@@ -6,6 +6,7 @@
 //! `Failed` records what did not load or lower; a check whose subject is in it stays silent, so
 //! a mistake is reported where it is and not again wherever something refers to it.
 
+mod aliases;
 mod cross_tool;
 mod errors;
 mod objects;
@@ -124,6 +125,13 @@ pub fn lower(files: &[Loaded]) -> Result<Model, Vec<Diagnostic>> {
     let folders = provider::lower_providers(files, &mut errors, &mut failed, &mut model);
     let refs = tool::lower_tools(files, &folders, &mut errors, &mut failed, &mut model);
     cross_tool::check(files, &refs, &failed, &model, &mut errors);
+    for (source, message) in aliases::check_unique(&model.tools) {
+        errors.push(Diagnostic::new(
+            &source,
+            &YamlPath::root().key("tools"),
+            message,
+        ));
+    }
     errors::lower_catalogues(files, &folders, &refs, &failed, &mut model, &mut errors);
     if errors.is_empty() {
         let lost: Vec<&String> = refs

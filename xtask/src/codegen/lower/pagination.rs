@@ -34,65 +34,45 @@ pub fn pagination_params(p: PaginationSpec) -> Vec<Param> {
     match p {
         PaginationSpec::None => vec![],
         PaginationSpec::Cursor => {
-            let bound = |d: &str| (int(0, UNIX_SECONDS_MAX, None, d), false);
+            // The range's description says what each bound means; the bounds repeat nothing.
+            let bound = || {
+                let node = int(0, UNIX_SECONDS_MAX, None, "");
+                (
+                    Node {
+                        description: None,
+                        ..node
+                    },
+                    false,
+                )
+            };
             let created = Node {
                 properties: Some(BTreeMap::from([
-                    (
-                        "gt".to_owned(),
-                        bound("Created after this Unix time (seconds)."),
-                    ),
-                    (
-                        "gte".to_owned(),
-                        bound("Created at or after this Unix time (seconds)."),
-                    ),
-                    (
-                        "lt".to_owned(),
-                        bound("Created before this Unix time (seconds)."),
-                    ),
-                    (
-                        "lte".to_owned(),
-                        bound("Created at or before this Unix time (seconds)."),
-                    ),
+                    ("gt".to_owned(), bound()),
+                    ("gte".to_owned(), bound()),
+                    ("lt".to_owned(), bound()),
+                    ("lte".to_owned(), bound()),
                 ])),
                 ..Node::new(
                     Ty::Object,
-                    "Only objects created in this range, in Unix seconds: {gt, gte, lt, lte}.",
+                    "Only objects created in this range: Unix seconds after (gt, gte) and before (lt, lte).",
                 )
             };
             vec![
-                query(
-                    "limit",
-                    int(
-                        1,
-                        100,
-                        Some(10),
-                        "How many objects to return, 1-100 (default 10).",
-                    ),
-                ),
+                query("limit", int(1, 100, Some(10), "Page size.")),
                 query(
                     "starting_after",
-                    id(
-                        "Return the page after this object id: pass the `next_cursor` of the previous result.",
-                    ),
+                    id("The previous result's `next_cursor`, for the next page."),
                 ),
                 query(
                     "ending_before",
-                    id("Return the page before this object id (the first id of the current page)."),
+                    id("The first id of the current page, for the page before it."),
                 ),
                 query("created", created),
             ]
         }
         PaginationSpec::Page => vec![
-            query(
-                "page",
-                int(
-                    1,
-                    PAGE_MAX,
-                    None,
-                    "Page number, starting at 1 (default 1), at most 10000.",
-                ),
-            ),
-            query("per_page", int(1, 100, None, "Objects per page, 1-100.")),
+            query("page", int(1, PAGE_MAX, None, "Page number (default 1).")),
+            query("per_page", int(1, 100, None, "Page size.")),
         ],
     }
 }

@@ -156,7 +156,7 @@ fn check_name(
     Some(module)
 }
 
-fn mcp_name_ok(name: &str) -> bool {
+pub(super) fn mcp_name_ok(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .chars()
@@ -196,6 +196,7 @@ fn lower_tool(
     let require_any = rules::lower_require_any(ctx, t, &params, path);
     let checks = rules::lower_checks(ctx, t, operation.as_ref(), &params, path);
     let channel_rules = channel_rules(ctx, provider, t, &mut params, path);
+    let aliases = super::aliases::lower_aliases(ctx, t, &params.list, path);
     let response = objects::lower_response(ctx, provider, object_failed, t, path);
     let conditions = references::lower_result_conditions(ctx, t, response.as_ref(), path);
     if ctx.count() > before || !params.failed.is_empty() {
@@ -208,8 +209,10 @@ fn lower_tool(
         | super::super::model::Response::Inline(object) => {
             (object.summary.clone(), object.ids.clone())
         }
-        // The runtime writes a list's summary line itself; a list identifies no single call.
-        super::super::model::Response::ListOf { .. } => (Vec::new(), Vec::new()),
+        // A list's text shows each item's summary fields; a list identifies no single call.
+        super::super::model::Response::ListOf { object, .. } => {
+            (object.summary.clone(), Vec::new())
+        }
     };
     Some(Tool {
         name: t.name.clone(),
@@ -248,6 +251,7 @@ fn lower_tool(
         require_any,
         checks,
         response,
+        aliases,
     })
 }
 
