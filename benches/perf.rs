@@ -5,7 +5,7 @@
 //! Run with `cargo bench --bench perf`. Cargo builds the `zhifu-mcp` binary with the bench
 //! profile (= release) first and passes its path in `CARGO_BIN_EXE_zhifu-mcp`; set
 //! `ZHIFU_BENCH_BIN` to measure another binary. Free arguments pick sections (`sign`, `startup`,
-//! `calls`, `memory`); with none, all run. Sizes: `PERF_SIGN_ITERS` (default 300),
+//! `calls`, `memory`, `peers`, `signed`); with none, all run. Sizes: `PERF_SIGN_ITERS` (default 300),
 //! `PERF_SPAWNS` (20), `PERF_CALLS` (2000); `PERF_NO_OPENSSL=1` skips `openssl speed`.
 //!
 //! Timings are medians (with p95 and min) over many runs, never pass/fail assertions: the reference
@@ -19,6 +19,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use zhifu_runtime::keys::private_key_from_text;
+
+#[path = "perf/peers.rs"]
+mod peers;
+#[path = "perf/signed.rs"]
+mod signed;
 use zhifu_runtime::signing::{alipay, pingpp, rsa_sha256_sign};
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared");
@@ -46,11 +51,26 @@ fn main() {
     if wants("memory") {
         bench_memory(&mut rows);
     }
+    let mut pairs = Vec::new();
+    if wants("peers") {
+        peers::bench_peers(&mut pairs);
+    }
+    let mut ratios = Vec::new();
+    if wants("signed") {
+        signed::bench_signed(&mut rows, &mut ratios);
+    }
     println!();
     println!("| measurement | median | p95 | min | n |");
     println!("| --- | ---: | ---: | ---: | ---: |");
     for row in &rows {
         println!("{row}");
+    }
+    peers::print_pairs(&pairs);
+    if !ratios.is_empty() {
+        println!();
+        for (name, ratio) in &ratios {
+            println!("{name}: {ratio:.2}×");
+        }
     }
 }
 
@@ -87,6 +107,14 @@ fn summary(samples: &mut [Duration]) -> (Duration, Duration, Duration) {
     };
     let rank = (n * 95).div_ceil(100).max(1);
     (median, samples[rank - 1], samples[0])
+}
+
+/// The `q` quantile (0 < q ≤ 1, nearest rank) of `samples`.
+fn percentile(samples: &mut [Duration], q: f64) -> Duration {
+    assert!(!samples.is_empty(), "no samples");
+    samples.sort_unstable();
+    let rank = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len());
+    samples[rank - 1]
 }
 
 fn fmt_duration(d: Duration) -> String {
@@ -285,6 +313,40 @@ fn binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_zhifu-mcp")))
 }
 
+/// `zhifu-mcp ARGS` (behind `prefix`, e.g. `taskset -c 0`) with `envs`, no inherited
+/// PINGPP_/ALIPAY_/ZHIFU_/RUST_LOG settings and a fresh state directory, which it returns.
+fn zhifu_command(
+    prefix: Option<&[&str]>,
+    args: &[&str],
+    envs: &[(String, String)],
+) -> (Command, PathBuf) {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let state_dir = std::env::temp_dir().join(format!("zhifu-perf-{}-{seq}", std::process::id()));
+    let mut cmd = match prefix {
+        Some([program, rest @ ..]) => {
+            let mut cmd = Command::new(program);
+            cmd.args(rest).arg(binary());
+            cmd
+        }
+        _ => Command::new(binary()),
+    };
+    cmd.args(args);
+    for (name, _) in std::env::vars() {
+        if ["PINGPP_", "ALIPAY_", "ZHIFU_", "RUST_LOG"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env("ZHIFU_STATE_DIR", &state_dir);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    (cmd, state_dir)
+}
+
 struct Server {
     child: Child,
     stdin: ChildStdin,
@@ -297,24 +359,7 @@ struct Server {
 impl Server {
     /// Spawns `zhifu-mcp serve` with `envs` and no inherited PINGPP_/ALIPAY_/ZHIFU_ settings.
     fn spawn(args: &[&str], envs: &[(String, String)]) -> (Server, Instant) {
-        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let state_dir =
-            std::env::temp_dir().join(format!("zhifu-perf-{}-{seq}", std::process::id()));
-        let mut cmd = Command::new(binary());
-        cmd.args(args);
-        for (name, _) in std::env::vars() {
-            if ["PINGPP_", "ALIPAY_", "ZHIFU_", "RUST_LOG"]
-                .iter()
-                .any(|p| name.starts_with(p))
-            {
-                cmd.env_remove(name);
-            }
-        }
-        cmd.env("ZHIFU_STATE_DIR", &state_dir);
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
+        let (cmd, state_dir) = zhifu_command(None, args, envs);
         Server::start(cmd, Some(state_dir))
     }
 

@@ -46,6 +46,11 @@ pub async fn serve(listener: TcpListener, router: Router, mut stop: watch::Recei
             },
             _ = stop.wait_for(|stopped| *stopped) => return,
         };
+        // Answers go out at once (no Nagle wait for the client's delayed ACK), as on the server's
+        // own listeners (zhifu_runtime::http_transport::serve_router).
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%err, "sandbox could not set TCP_NODELAY");
+        }
         let router = router.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {

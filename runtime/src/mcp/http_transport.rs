@@ -175,15 +175,27 @@ pub async fn serve_http_on(
         crate::receive::PINGPP_PATH,
         crate::receive::ALIPAY_PATH
     );
-    axum::serve(listener.tap_io(no_delay), app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Ends open SSE streams so the graceful shutdown does not wait on them.
-            cancel.cancel();
-        })
-        .await
-        .context("HTTP server failed")?;
+    serve_router(listener, app, async move {
+        shutdown.await;
+        // Ends open SSE streams so the graceful shutdown does not wait on them.
+        cancel.cancel();
+    })
+    .await
+    .context("HTTP server failed")?;
     Ok(())
+}
+
+/// The accept loop for every HTTP listener of the server (the MCP endpoint, webhook receivers):
+/// each accepted socket gets `TCP_NODELAY` ([`no_delay`]) before a byte is read. Serve any new
+/// listener through this rather than through `axum::serve` directly.
+pub async fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener.tap_io(no_delay), app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Every accepted connection sends small replies at once: without `TCP_NODELAY`, Nagle's

@@ -71,6 +71,8 @@ impl Http {
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(60))
+            // reqwest's default too (0.13): small signed requests leave at once, no Nagle wait.
+            .tcp_nodelay(true)
             .build()
             .expect("the HTTP client configuration is static and valid");
         Http { client }

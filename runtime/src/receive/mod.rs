@@ -221,8 +221,7 @@ pub async fn serve(
     eprintln!(
         "zhifu-mcp: receiving gateway events at http://{local}{PINGPP_PATH} and http://{local}{ALIPAY_PATH}"
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    // The shared accept loop: every accepted socket gets TCP_NODELAY.
+    crate::http_transport::serve_router(listener, app, shutdown).await?;
     Ok(())
 }
