@@ -46,6 +46,8 @@ pub struct Engine {
     guard: Guard,
     audit: crate::guard::audit::AuditLog,
     tickets: Tickets,
+    /// Files and texts offered as MCP resources (e.g. a parsed bill's rows).
+    resources: Arc<crate::mcp::resources::Resources>,
 }
 
 /// A validated call that policy allows, waiting for confirmation (if needed) and execution.
@@ -106,6 +108,43 @@ impl Engine {
             tickets: Tickets::new(services.store.clone()),
             guard: Guard::new(services.store, timeout),
             audit: services.audit,
+            resources: Arc::default(),
+        })
+    }
+
+    /// The resources this engine offers (read by the MCP layer's `resources/*`).
+    pub fn resources(&self) -> &Arc<crate::mcp::resources::Resources> {
+        &self.resources
+    }
+
+    /// The shared HTTP client, for composite operations that download a linked file.
+    pub(crate) fn http(&self) -> &crate::providers::http::Http {
+        self.gateways.http()
+    }
+
+    /// Runs a `read` tool of the table from inside a composite operation: validated like any
+    /// call and sent through its provider; the composite call itself is the one audited.
+    /// (Boxed: a composite operation runs inside `dispatch` and calls back into it.)
+    pub(crate) fn call_inner<'a>(
+        &'a self,
+        name: &'a str,
+        args: Map<String, Value>,
+        config: &'a Config,
+        ctx: &'a CallContext,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Value, ToolError>> + Send + 'a>> {
+        Box::pin(async move {
+            let Some((index, tool)) = self.find(name).filter(|(_, t)| t.effect == Effect::Read)
+            else {
+                return Err(ToolError::new(
+                    ErrorKind::Configuration,
+                    format!(
+                        "a composite operation needs the read tool `{name}`, which is not in the table"
+                    ),
+                    "Report this bug.",
+                ));
+            };
+            let args = self.validators.check(index, tool, args, config)?;
+            self.dispatch(tool, &args, config, ctx).await
         })
     }
 

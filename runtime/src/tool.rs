@@ -103,6 +103,20 @@ pub enum LocalOp {
     PingppVerifyWebhook,
     /// `alipay.verify_notification`: an Alipay asynchronous notification's signature.
     AlipayVerifyNotification,
+    /// `alipay.summarize_bill`: a settlement bill fetched, read and summed (composite).
+    AlipaySummarizeBill,
+    /// `pingpp.summarize_charges`: charges of a date range paged through and summed (composite).
+    PingppSummarizeCharges,
+}
+
+impl LocalOp {
+    /// Whether the engine runs it (it calls gateways) rather than a pure protocol function.
+    pub fn is_composite(self) -> bool {
+        matches!(
+            self,
+            LocalOp::AlipaySummarizeBill | LocalOp::PingppSummarizeCharges
+        )
+    }
 }
 
 /// A rule the runtime checks before sending, for what a JSON Schema cannot say.
@@ -467,10 +481,11 @@ impl ToolDef {
 
     /// MCP `openWorldHint`: the tool talks to an outside system.
     pub fn open_world(&self) -> bool {
-        !matches!(
-            self.operation,
-            Operation::Local { .. } | Operation::GatewayUrl { .. }
-        )
+        match self.operation {
+            Operation::Local { op } => op.is_composite(),
+            Operation::GatewayUrl { .. } => false,
+            _ => true,
+        }
     }
 
     pub fn param(&self, name: &str) -> Option<&'static Param> {

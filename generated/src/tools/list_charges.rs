@@ -6,7 +6,7 @@
 pub static DESCRIPTOR: ::zhifu_runtime::tool::ToolDef = ::zhifu_runtime::tool::ToolDef {
     name: "list_charges",
     title: "List Ping++ charges",
-    description: "List charges of an app, newest first, a page at a time (limit 1-100, default 10).\nTo get the next page pass `starting_after` = the `next_cursor` of the previous result;\n`has_more` says whether more remain. Filter by `created` (Unix seconds: gt, gte, lt, lte),\n`channel`, `paid`, `refunded`, `reversed`. Amounts are fen (100 = ¥1.00).",
+    description: "List charges of an app, newest first, a page at a time (limit 1-100, default 10).\nTo get the next page pass `starting_after` = the `next_cursor` of the previous result;\n`has_more` says whether more remain. Filter by `created` ({gt, gte, lt, lte}, each Unix\nseconds or a Beijing date yyyy-MM-dd), `channel`, `paid`, `refunded`, `reversed`. Without a\n`created` filter Ping++ searches only roughly the last month. Amounts are fen (100 = ¥1.00).\nFor totals over a date range (revenue by channel) call summarize_charges instead.",
     provider: ::zhifu_runtime::tool::Provider::Pingpp,
     effect: ::zhifu_runtime::tool::Effect::Read,
     idempotent: true,

@@ -5,6 +5,10 @@
 //! [`run`] answers `None` for a local operation it does not own; the provider's protocol runs
 //! those (pure functions such as webhook verification).
 
+pub mod bill;
+pub mod bill_file;
+pub mod charges;
+
 use serde_json::{Map, Value};
 
 use crate::config::Config;
@@ -22,6 +26,9 @@ pub async fn run(
     ctx: &CallContext,
 ) -> Option<Result<Value, ToolError>> {
     // Each composite operation gets a `match op` arm here and a module beside this one.
-    let _ = (engine, op, args, config, ctx);
-    None
+    Some(match op {
+        LocalOp::AlipaySummarizeBill => bill::summarize(engine, args, config, ctx).await,
+        LocalOp::PingppSummarizeCharges => charges::summarize(engine, args, config, ctx).await,
+        LocalOp::PingppVerifyWebhook | LocalOp::AlipayVerifyNotification => return None,
+    })
 }

@@ -2,6 +2,7 @@
 //! HTTP) and how results are presented to a client.
 
 pub mod http_transport;
+pub mod resources;
 pub mod server;
 pub mod stdio;
 pub mod summary;

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ElicitRequest,
     ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, Implementation,
-    InputRequest, InputRequests, InputRequiredResult, JsonObject, ListToolsResult,
-    PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    InputRequest, InputRequests, InputRequiredResult, JsonObject, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ServerCapabilities,
+    ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::{ElicitationMode, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -124,6 +125,13 @@ pub fn to_result(
                     .content
                     .insert(0, ContentBlock::text(summary(def, &value, amount)));
             }
+            // A result that registered a resource (crate::mcp::resources) links to it.
+            if let Some(link) = value
+                .get("resource_link")
+                .and_then(|v| serde_json::from_value::<Resource>(v.clone()).ok())
+            {
+                result.content.push(ContentBlock::resource_link(link));
+            }
             result
         }
         // No structuredContent: `{"error": …}` does not match the tool's outputSchema, and strict
@@ -138,11 +146,16 @@ pub fn to_result(
 
 impl ServerHandler for ZhifuServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(
-                Implementation::new("zhifu-mcp", env!("CARGO_PKG_VERSION")).with_title("zhifu-mcp"),
-            )
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(
+            Implementation::new("zhifu-mcp", env!("CARGO_PKG_VERSION")).with_title("zhifu-mcp"),
+        )
+        .with_instructions(INSTRUCTIONS)
     }
 
     async fn list_tools(
@@ -151,6 +164,57 @@ impl ServerHandler for ZhifuServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(
+            self.engine.resources().list(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        use crate::mcp::resources::ReadError;
+        match self.engine.resources().read(&request.uri) {
+            Ok((text, mime)) => {
+                let mut contents = ResourceContents::text(text, request.uri.clone());
+                if let (ResourceContents::TextResourceContents { mime_type, .. }, Some(m)) =
+                    (&mut contents, mime)
+                {
+                    *mime_type = Some(m);
+                }
+                Ok(ReadResourceResponse::Complete(ReadResourceResult::new(
+                    vec![contents],
+                )))
+            }
+            Err(ReadError::NotFound) => Err(ErrorData::resource_not_found(
+                format!(
+                    "no resource {} (the server keeps the newest {}; call the tool again)",
+                    request.uri,
+                    crate::mcp::resources::KEPT
+                ),
+                None,
+            )),
+            Err(ReadError::TooLarge(size)) => Err(ErrorData::invalid_params(
+                format!(
+                    "resource {} is {size} bytes, more than one answer carries ({} bytes); use the tool's totals, or fetch the bill file yourself with query_bill_download_url",
+                    request.uri,
+                    crate::mcp::resources::MAX_READ_BYTES
+                ),
+                None,
+            )),
+            Err(ReadError::Io(e)) => Err(ErrorData::internal_error(
+                format!("resource {} could not be read: {e}", request.uri),
+                None,
+            )),
+        }
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

@@ -34,29 +34,43 @@ pub fn pagination_params(p: PaginationSpec) -> Vec<Param> {
     match p {
         PaginationSpec::None => vec![],
         PaginationSpec::Cursor => {
-            let bound = |d: &str| (int(0, UNIX_SECONDS_MAX, None, d), false);
+            let bound = |d: &str| {
+                let node = Node {
+                    ty: Ty::UnixOrDate,
+                    ..int(0, UNIX_SECONDS_MAX, None, d)
+                };
+                (node, false)
+            };
             let created = Node {
                 properties: Some(BTreeMap::from([
                     (
                         "gt".to_owned(),
-                        bound("Created after this Unix time (seconds)."),
+                        bound(
+                            "Created after this Unix time (seconds), or after this Beijing date (yyyy-MM-dd).",
+                        ),
                     ),
                     (
                         "gte".to_owned(),
-                        bound("Created at or after this Unix time (seconds)."),
+                        bound(
+                            "Created at or after this Unix time (seconds), or from this Beijing date on (yyyy-MM-dd).",
+                        ),
                     ),
                     (
                         "lt".to_owned(),
-                        bound("Created before this Unix time (seconds)."),
+                        bound(
+                            "Created before this Unix time (seconds), or before this Beijing date (yyyy-MM-dd).",
+                        ),
                     ),
                     (
                         "lte".to_owned(),
-                        bound("Created at or before this Unix time (seconds)."),
+                        bound(
+                            "Created at or before this Unix time (seconds), or up to the end of this Beijing date (yyyy-MM-dd).",
+                        ),
                     ),
                 ])),
                 ..Node::new(
                     Ty::Object,
-                    "Only objects created in this range, in Unix seconds: {gt, gte, lt, lte}.",
+                    "Only objects created in this range: {gt, gte, lt, lte}, each Unix seconds or a Beijing date yyyy-MM-dd ({\"gte\": \"2024-03-01\", \"lte\": \"2024-03-07\"} is the whole week). Without it Ping++ searches only about the last month.",
                 )
             };
             vec![
