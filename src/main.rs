@@ -209,6 +209,7 @@ async fn engine_for(config: Config) -> anyhow::Result<Engine> {
     let pending = Box::pin(async move {
         let options = zhifu_sandbox::SandboxOptions {
             auto_pay: true,
+            demo_bill_yesterday: true,
             ..Default::default()
         };
         let sandbox = zhifu_sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), options)

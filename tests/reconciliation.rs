@@ -432,6 +432,28 @@ async fn summarize_charges_equals_the_sum_of_the_listed_charges() {
         by_channel["wx"].1 + by_channel["wx_pub_qr"].1
     );
     assert_eq!(families["unionpay"], by_channel["upacp"].1);
+    // Compact lists: the same charges without the bulky nested objects.
+    let page = |compact: bool| json!({"limit": 5, "paid": true, "compact": compact, "created": {"gte": from, "lte": to}});
+    let full = h.ok("list_charges", page(false)).await;
+    let small = h.ok("list_charges", page(true)).await;
+    let ids = |v: &Value| -> Vec<String> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&full), ids(&small));
+    assert!(full["data"][0]["credential"].is_object());
+    for c in small["data"].as_array().unwrap() {
+        assert!(
+            c.get("credential").is_none() && c["amount"].is_i64() && c["paid"] == true,
+            "{c}"
+        );
+    }
+    let (f, s) = (full.to_string().len(), small.to_string().len());
+    assert!(s * 10 < f * 6, "compact {s} bytes vs {f}");
     // A filter and a cap.
     let alipay = h
         .ok(

@@ -412,6 +412,9 @@ impl Engine {
         ctx: &CallContext,
     ) -> Result<Value, ToolError> {
         let mut value = self.call_provider(tool, args, config, ctx).await?;
+        if args.get("compact") == Some(&Value::Bool(true)) {
+            compact_list(&mut value);
+        }
         if let Some((field, v)) = tool
             .pending_when
             .iter()
@@ -614,6 +617,17 @@ impl Prepared {
     /// Whether the policy asks the user before sending.
     pub fn needs_confirmation(&self) -> bool {
         self.decision.confirm
+    }
+}
+
+/// A list page in compact form (`compact: true`): each listed object keeps only its plain fields;
+/// nested objects and arrays (a charge's signed `credential`, `extra`, `metadata`, `refunds`)
+/// are left out.
+fn compact_list(value: &mut Value) {
+    if let Some(items) = value.get_mut("data").and_then(Value::as_array_mut) {
+        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            item.retain(|_, v| !v.is_object() && !v.is_array());
+        }
     }
 }
 

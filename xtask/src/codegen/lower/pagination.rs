@@ -31,8 +31,18 @@ pub fn pagination_params(p: PaginationSpec) -> Vec<Param> {
         default: default.map(|d| json!(d)),
         ..Node::new(Ty::Integer, description)
     };
-    match p {
-        PaginationSpec::None => vec![],
+    let compact = Param {
+        location: In::Local,
+        ..query(
+            "compact",
+            Node::new(
+                Ty::Boolean,
+                "true: each listed object keeps only its plain fields (text, numbers, true/false); nested objects and lists such as credential, extra, metadata and refunds are left out, so a page costs a fraction of the tokens.",
+            ),
+        )
+    };
+    let mut params = match p {
+        PaginationSpec::None => return vec![],
         PaginationSpec::Cursor => {
             let bound = |d: &str| {
                 let node = Node {
@@ -108,5 +118,7 @@ pub fn pagination_params(p: PaginationSpec) -> Vec<Param> {
             ),
             query("per_page", int(1, 100, None, "Objects per page, 1-100.")),
         ],
-    }
+    };
+    params.push(compact);
+    params
 }
