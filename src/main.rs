@@ -3,26 +3,77 @@
 //! With no provider credentials configured, the embedded sandbox gateways start in-process on
 //! loopback with fresh keys and the server talks to them over real HTTP; no real money moves.
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use serde_json::Value;
 use zhifu_runtime::config::{
-    AlipayConfig, AlipayEnv, Config, Loader, PingppConfig, Secret, ServerConfig,
+    AlipayConfig, AlipayEnv, Config, ConfigError, Loader, PingppConfig, Secret, ServerConfig,
+    did_you_mean, settings_help, unknown_env_warnings,
 };
 use zhifu_runtime::engine::{Engine, Services};
 use zhifu_runtime::keys;
 use zhifu_runtime::server::{ZhifuServer, mcp_tool, to_result};
 
+/// Exit status: 0 success, 1 a tool reported an error, 2 usage error (clap's too), 3 configuration
+/// error, 4 any other failure (cannot listen, I/O).
+const EXIT_TOOL: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_CONFIG: u8 = 3;
+const EXIT_OTHER: u8 = 4;
+
+const EXIT_HELP: &str = "Exit status: 0 success, 1 a tool reported an error (`call`), 2 usage error, \
+                         3 configuration error, 4 other failure (e.g. cannot listen).";
+
+/// A failure and the exit status it gets.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl Failure {
+    fn usage(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code: EXIT_USAGE,
+            error: error.into(),
+        }
+    }
+    fn config(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code: EXIT_CONFIG,
+            error: error.into(),
+        }
+    }
+}
+
+/// Anything not classified otherwise: a configuration error if it is one, else "other".
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        let error = error.into();
+        let code = if error.downcast_ref::<ConfigError>().is_some() {
+            EXIT_CONFIG
+        } else {
+            EXIT_OTHER
+        };
+        Failure { code, error }
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "zhifu-mcp",
     version,
-    about = "MCP server for Ping++ and Alipay payments, generated from YAML specs"
+    about = "MCP server for Ping++ and Alipay payments, generated from YAML specs",
+    long_about = "MCP server for Ping++ and Alipay payments, generated from YAML specs.\n\n\
+                  With no command it serves MCP over stdio for a client (Claude Desktop, Cursor, \
+                  VS Code, …). With no provider credentials it runs on the embedded sandbox \
+                  gateways: no real money moves. Try it by hand with `zhifu-mcp tools` and \
+                  `zhifu-mcp call list_charges '{\"limit\": 3}'`."
 )]
 struct Cli {
     /// TOML configuration file (also ZHIFU_CONFIG).
@@ -42,14 +93,21 @@ struct Cli {
 enum Command {
     /// Serve MCP over stdio (the default), or over Streamable HTTP with --http.
     Serve {
-        /// Serve Streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8765.
-        /// A non-loopback address needs ZHIFU_HTTP_TOKEN; see also ZHIFU_HTTP_ALLOWED_HOSTS
-        /// and ZHIFU_HTTP_ALLOWED_ORIGINS.
-        #[arg(long, value_name = "ADDR")]
+        /// Serve Streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8765
+        /// (localhost:PORT means 127.0.0.1:PORT). A non-loopback address needs
+        /// ZHIFU_HTTP_TOKEN; see also ZHIFU_HTTP_ALLOWED_HOSTS and ZHIFU_HTTP_ALLOWED_ORIGINS.
+        #[arg(long, value_name = "ADDR", value_parser = parse_listen_addr)]
         http: Option<SocketAddr>,
         /// With --http: no sessions, every request stands alone (JSON responses).
         #[arg(long, requires = "http")]
         stateless: bool,
+    },
+    /// Receive Ping++ webhooks (POST /webhooks/pingpp) and Alipay notifications
+    /// (POST /notify/alipay) into the state database, for servers whose MCP runs over stdio.
+    Receive {
+        /// Address to listen on; the gateways must reach it (usually through a reverse proxy).
+        #[arg(long, default_value = "127.0.0.1:8766", value_parser = parse_listen_addr)]
+        listen: SocketAddr,
     },
     /// List the tools.
     Tools {
@@ -67,8 +125,8 @@ enum Command {
     },
     /// Run the sandbox gateways alone and print the settings that point a server at them.
     Sandbox {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8181")]
+        /// Address to listen on (localhost:PORT means 127.0.0.1:PORT).
+        #[arg(long, default_value = "127.0.0.1:8181", value_parser = parse_listen_addr)]
         listen: SocketAddr,
         /// Folder for the generated key files.
         #[arg(long, value_name = "DIR")]
@@ -76,9 +134,37 @@ enum Command {
     },
 }
 
+/// An address to listen on: `IP:PORT`, or `localhost:PORT` (127.0.0.1, the name clients use).
+fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Some(port) = text.strip_prefix("localhost:") {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("`{port}` is not a port number"))?;
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| {
+        format!("expected IP:PORT such as 127.0.0.1:8765 (or localhost:8765), got `{text}`")
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let help = format!("{}\n{EXIT_HELP}", settings_help());
+    let matches = Cli::command()
+        .after_help(format!(
+            "{EXIT_HELP} `--help` lists the environment variables."
+        ))
+        .after_long_help(help)
+        .get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_logging();
+    for warning in
+        unknown_env_warnings(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
+    {
+        eprintln!("zhifu-mcp: warning: {warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -87,14 +173,14 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("zhifu-mcp: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(EXIT_OTHER);
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("zhifu-mcp: {e:#}");
-            ExitCode::FAILURE
+        Err(Failure { code, error }) => {
+            eprintln!("zhifu-mcp: {error:#}");
+            ExitCode::from(code)
         }
     }
 }
@@ -121,7 +207,7 @@ fn init_logging() {
         .init();
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let command = cli.command.unwrap_or(Command::Serve {
         http: None,
         stateless: false,
@@ -129,20 +215,60 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Sandbox { listen, keys_dir } = command {
         return run_sandbox(listen, keys_dir).await;
     }
-    let config = load_config(cli.config, cli.read_only, cli.tools)?;
+    let config = load_config(cli.config, cli.read_only, cli.tools).map_err(Failure::config)?;
     if let Command::Tools { json } = command {
         let engine = Engine::new(zhifu_generated::TOOLS, config, Services::ephemeral())
-            .map_err(anyhow::Error::msg)?;
+            .map_err(|e| Failure::config(anyhow::Error::msg(e)))?;
         print_tools(&engine, json)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let engine = Arc::new(engine_for(config).await?);
+    if let Command::Call { tool, args } = &command {
+        check_call(tool, args)?;
+    }
+    if let Command::Receive { listen } = command {
+        if config.has_no_provider() {
+            return Err(Failure::config(anyhow::anyhow!(
+                "receive needs the gateways' public keys: configure Ping++ (PINGPP_PUBLIC_KEY) and/or Alipay"
+            )));
+        }
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let engine = Arc::new(engine_for(config, None).await?);
+        zhifu_runtime::receive::serve(
+            engine,
+            listener,
+            zhifu_runtime::http_transport::shutdown_signal(),
+        )
+        .await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // `serve --http` binds first, so the embedded sandbox can deliver to its receivers.
+    let listener = match &command {
+        Command::Serve {
+            http: Some(addr), ..
+        } => {
+            let options = zhifu_runtime::http_transport::HttpOptions::from_env(|name| {
+                std::env::var(name).ok()
+            });
+            zhifu_runtime::http_transport::check_bind(*addr, &options).map_err(Failure::config)?;
+            Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?,
+            )
+        }
+        _ => None,
+    };
+    let receiver = match &listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    let engine = Arc::new(engine_for(config, receiver).await?);
     match command {
         Command::Call { tool, args } => {
-            let args: Value =
-                serde_json::from_str(&args).context("the arguments must be a JSON object")?;
-            let Value::Object(args) = args else {
-                anyhow::bail!("the arguments must be a JSON object")
+            let Ok(Value::Object(args)) = serde_json::from_str(&args) else {
+                unreachable!("check_call accepted the arguments")
             };
             let def = engine.all_tools().iter().copied().find(|t| t.name == tool);
             let outcome = engine.call(&tool, args).await;
@@ -150,13 +276,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let result = to_result(def, outcome, None);
             println!("{}", serde_json::to_string_pretty(&result)?);
             Ok(if failed {
-                ExitCode::FAILURE
+                ExitCode::from(EXIT_TOOL)
             } else {
                 ExitCode::SUCCESS
             })
         }
         Command::Serve {
-            http: Some(addr),
+            http: Some(_),
             stateless,
         } => {
             let options = zhifu_runtime::http_transport::HttpOptions {
@@ -165,14 +291,52 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     std::env::var(name).ok()
                 })
             };
-            zhifu_runtime::http_transport::serve_http(ZhifuServer::new(engine), addr, options)
-                .await?;
+            let listener = listener.context("the HTTP listener is bound above")?;
+            zhifu_runtime::http_transport::serve_http_on(
+                listener,
+                ZhifuServer::new(engine),
+                options,
+                zhifu_runtime::http_transport::shutdown_signal(),
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         _ => {
+            if std::io::stdin().is_terminal() {
+                eprintln!(
+                    "zhifu-mcp: serving MCP over stdio and waiting for an MCP client (Claude Desktop, \
+                     Cursor, VS Code, …) to speak JSON-RPC on stdin; Ctrl-C or Ctrl-D stops. To try \
+                     it by hand: `zhifu-mcp tools` lists the tools, `zhifu-mcp call list_charges \
+                     '{{\"limit\": 3}}'` calls one; `zhifu-mcp --help` says more."
+                );
+            }
             zhifu_runtime::stdio::serve(ZhifuServer::new(engine)).await?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// A usage error before anything starts: an unknown tool (with a did-you-mean), arguments that
+/// are not a JSON object.
+fn check_call(tool: &str, args: &str) -> Result<(), Failure> {
+    let names = || zhifu_generated::TOOLS.iter().map(|t| t.name);
+    if !names().any(|n| n == tool) {
+        let hint = match did_you_mean(tool, names()) {
+            Some(name) => format!("; did you mean `{name}`?"),
+            None => String::new(),
+        };
+        return Err(Failure::usage(anyhow::anyhow!(
+            "unknown tool `{tool}`{hint} (`zhifu-mcp tools` lists them)"
+        )));
+    }
+    match serde_json::from_str::<Value>(args) {
+        Ok(Value::Object(_)) => Ok(()),
+        Ok(_) => Err(Failure::usage(anyhow::anyhow!(
+            "the arguments must be a JSON object, e.g. '{{\"limit\": 3}}'"
+        ))),
+        Err(e) => Err(Failure::usage(
+            anyhow::Error::new(e).context("the arguments must be a JSON object"),
+        )),
     }
 }
 
@@ -197,19 +361,26 @@ fn load_config(
 
 /// With credentials: an engine on them. Without: an engine whose gateways are the embedded sandbox,
 /// started in the background so `tools/list` does not wait for key generation.
-async fn engine_for(config: Config) -> anyhow::Result<Engine> {
+/// `receiver`: where `serve --http` listens; the embedded sandbox then sends its webhooks and
+/// notifications to the receivers there.
+async fn engine_for(config: Config, receiver: Option<SocketAddr>) -> Result<Engine, Failure> {
     let sandbox = config.has_no_provider();
     let services = Services::open(&config.server.state, sandbox)
         .await
         .map_err(anyhow::Error::msg)?;
     if !sandbox {
-        return Engine::new(zhifu_generated::TOOLS, config, services).map_err(anyhow::Error::msg);
+        return Engine::new(zhifu_generated::TOOLS, config, services)
+            .map_err(|e| Failure::config(anyhow::Error::msg(e)));
     }
     let server: ServerConfig = config.server.clone();
     let pending = Box::pin(async move {
+        let receiver = receiver.map(|a| format!("http://{a}"));
         let options = zhifu_sandbox::SandboxOptions {
             auto_pay: true,
             demo_bill_yesterday: true,
+            webhook_url: receiver
+                .as_ref()
+                .map(|r| format!("{r}{}", zhifu_runtime::receive::PINGPP_PATH)),
             ..Default::default()
         };
         let sandbox = zhifu_sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), options)
@@ -250,7 +421,9 @@ async fn engine_for(config: Config) -> anyhow::Result<Engine> {
             cert: None,
             gateway: sandbox.alipay.gateway_url.clone(),
             env: AlipayEnv::Sandbox,
-            notify_url: None,
+            notify_url: receiver
+                .as_ref()
+                .map(|r| format!("{r}{}", zhifu_runtime::receive::ALIPAY_PATH)),
             return_url: None,
             app_auth_token: None,
         };
@@ -266,46 +439,85 @@ async fn engine_for(config: Config) -> anyhow::Result<Engine> {
     eprintln!(
         "zhifu-mcp: no provider credentials configured; starting the embedded sandbox (no real money moves)."
     );
-    Engine::deferred(zhifu_generated::TOOLS, server, pending, services).map_err(anyhow::Error::msg)
+    Engine::deferred(zhifu_generated::TOOLS, server, pending, services)
+        .map_err(|e| Failure::config(anyhow::Error::msg(e)))
 }
 
+/// Prints the listed tools; a closed pipe (`zhifu-mcp tools | head`) is not an error.
 fn print_tools(engine: &Engine, json: bool) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    use std::io::Write as _;
+    let mut out = String::new();
     if json {
         let tools: Vec<_> = engine.listed().map(|(_, t)| mcp_tool(t)).collect();
-        println!("{}", serde_json::to_string_pretty(&tools)?);
-        return Ok(());
+        out = serde_json::to_string_pretty(&tools)? + "\n";
+    } else {
+        for (_, t) in engine.listed() {
+            let (name, provider, effect) = (t.name, t.provider.as_str(), t.effect.as_str());
+            writeln!(out, "{name:<28} {provider:<8} {effect:<13} {}", t.title)?;
+        }
     }
-    for (_, t) in engine.listed() {
-        println!(
-            "{:<28} {:<8} {:<13} {}",
-            t.name,
-            t.provider.as_str(),
-            t.effect.as_str(),
-            t.title
-        );
+    match std::io::stdout().lock().write_all(out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
-async fn run_sandbox(listen: SocketAddr, keys_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+async fn run_sandbox(listen: SocketAddr, keys_dir: Option<PathBuf>) -> Result<ExitCode, Failure> {
     let sandbox = zhifu_sandbox::start(listen, zhifu_sandbox::SandboxOptions::default()).await?;
     let dir = keys_dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("zhifu-sandbox-{}", sandbox.addr.port()))
     });
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let private = dir.join("pingpp_merchant_private_key.pem");
-    let public = dir.join("pingpp_public_key.pem");
-    std::fs::write(&private, &sandbox.pingpp.merchant_private_key_pem)?;
-    std::fs::write(&public, &sandbox.pingpp.pingpp_public_key_pem)?;
+    let write = |name: &str, pem: &str| -> anyhow::Result<PathBuf> {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    };
+    let (pingpp, alipay) = (&sandbox.pingpp, &sandbox.alipay);
+    let settings = [
+        ("PINGPP_API_BASE", sandbox.base_url.clone()),
+        ("PINGPP_API_KEY", pingpp.api_key.clone()),
+        ("PINGPP_APP_ID", pingpp.app_id.clone()),
+        (
+            "PINGPP_PRIVATE_KEY_PATH",
+            write(
+                "pingpp_merchant_private_key.pem",
+                &pingpp.merchant_private_key_pem,
+            )?
+            .display()
+            .to_string(),
+        ),
+        (
+            "PINGPP_PUBLIC_KEY_PATH",
+            write("pingpp_public_key.pem", &pingpp.pingpp_public_key_pem)?
+                .display()
+                .to_string(),
+        ),
+        ("ALIPAY_GATEWAY", alipay.gateway_url.clone()),
+        ("ALIPAY_ENV", "sandbox".to_string()),
+        ("ALIPAY_APP_ID", alipay.app_id.clone()),
+        (
+            "ALIPAY_PRIVATE_KEY_PATH",
+            write("alipay_app_private_key.pem", &alipay.app_private_key_pem)?
+                .display()
+                .to_string(),
+        ),
+        (
+            "ALIPAY_PUBLIC_KEY_PATH",
+            write("alipay_public_key.pem", &alipay.alipay_public_key_pem)?
+                .display()
+                .to_string(),
+        ),
+    ];
     eprintln!(
-        "zhifu-mcp sandbox: Ping++ test-mode gateway on {} (no real money moves). Point a server at it with:",
-        sandbox.base_url
+        "zhifu-mcp sandbox: Ping++ test-mode gateway on {} and Alipay sandbox gateway {} (no real \
+         money moves). Point a server at them with these settings (Ctrl-C stops):",
+        sandbox.base_url, alipay.gateway_url
     );
-    println!("PINGPP_API_BASE={}", sandbox.base_url);
-    println!("PINGPP_API_KEY={}", sandbox.pingpp.api_key);
-    println!("PINGPP_APP_ID={}", sandbox.pingpp.app_id);
-    println!("PINGPP_PRIVATE_KEY_PATH={}", private.display());
-    println!("PINGPP_PUBLIC_KEY_PATH={}", public.display());
+    for (name, value) in settings {
+        println!("{name}={value}");
+    }
     tokio::signal::ctrl_c().await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,22 +7,15 @@
 mod common;
 
 use common::Harness;
-use common::adversary::{MoneyCall, Outcome, call_peer, money_call, options, request_matcher};
+use common::adversary::{
+    MoneyCall, Outcome, call_peer, money_call, options, request_matcher, tool,
+};
 use serde_json::{Value, json};
-use zhifu_runtime::tool::ToolDef;
 
 /// Identical calls in all, half per server process.
 const CALLS: usize = 20;
 /// How long the sandbox holds the first upstream request.
 const HOLD_MS: u64 = 400;
-
-fn tool(name: &str) -> &'static ToolDef {
-    zhifu_generated::TOOLS
-        .iter()
-        .copied()
-        .find(|t| t.name == name)
-        .unwrap_or_else(|| panic!("{name} is in the tool table"))
-}
 
 /// The id that names the one object a successful answer is about.
 fn object_id(text: &str) -> Option<String> {

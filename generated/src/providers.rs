@@ -20,6 +20,15 @@ pub static ALIPAY: ::zhifu_runtime::tool::ProviderDef = ::zhifu_runtime::tool::P
     sandbox_url: ::std::option::Option::Some(
         "https://openapi-sandbox.dl.alipaydev.com/gateway.do",
     ),
+    secret_fields: &[
+        "app_auth_token",
+        "auth_token",
+        "auth_code",
+        "access_token",
+        "refresh_token",
+        "code",
+        "sign",
+    ],
     errors: &[
         ::zhifu_runtime::tool::ErrorRule {
             when: ::zhifu_runtime::tool::ErrorMatch {
@@ -578,6 +587,15 @@ pub static PINGPP: ::zhifu_runtime::tool::ProviderDef = ::zhifu_runtime::tool::P
     title: "Ping++",
     base_url: "https://api.pingxx.com",
     sandbox_url: ::std::option::Option::None,
+    secret_fields: &[
+        "app_auth_token",
+        "auth_token",
+        "auth_code",
+        "access_token",
+        "refresh_token",
+        "code",
+        "sign",
+    ],
     errors: &[
         ::zhifu_runtime::tool::ErrorRule {
             when: ::zhifu_runtime::tool::ErrorMatch {

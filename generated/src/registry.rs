@@ -28,6 +28,7 @@ pub static TOOLS: &[&::zhifu_runtime::tool::ToolDef] = &[
     &crate::tools::list_charges::DESCRIPTOR,
     &crate::tools::list_customers::DESCRIPTOR,
     &crate::tools::list_events::DESCRIPTOR,
+    &crate::tools::list_received_events::DESCRIPTOR,
     &crate::tools::list_recharge_refunds::DESCRIPTOR,
     &crate::tools::list_recharges::DESCRIPTOR,
     &crate::tools::list_red_envelopes::DESCRIPTOR,
@@ -47,6 +48,7 @@ pub static TOOLS: &[&::zhifu_runtime::tool::ToolDef] = &[
     &crate::tools::retrieve_charge::DESCRIPTOR,
     &crate::tools::retrieve_customer::DESCRIPTOR,
     &crate::tools::retrieve_event::DESCRIPTOR,
+    &crate::tools::retrieve_received_event::DESCRIPTOR,
     &crate::tools::retrieve_recharge::DESCRIPTOR,
     &crate::tools::retrieve_recharge_refund::DESCRIPTOR,
     &crate::tools::retrieve_red_envelope::DESCRIPTOR,
@@ -61,4 +63,5 @@ pub static TOOLS: &[&::zhifu_runtime::tool::ToolDef] = &[
     &crate::tools::update_user::DESCRIPTOR,
     &crate::tools::verify_notification::DESCRIPTOR,
     &crate::tools::verify_webhook::DESCRIPTOR,
+    &crate::tools::wait_for_payment::DESCRIPTOR,
 ];

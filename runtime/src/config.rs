@@ -40,60 +40,139 @@ struct Raw {
     source: String,
 }
 
-/// The environment variables each key is read from, first match wins. Aliases follow the canonical name.
-const ENV_NAMES: &[(&str, &[&str])] = &[
-    ("pingpp.api_key", &["PINGPP_API_KEY"]),
-    ("pingpp.app_id", &["PINGPP_APP_ID"]),
-    ("pingpp.private_key", &["PINGPP_PRIVATE_KEY"]),
-    ("pingpp.private_key_path", &["PINGPP_PRIVATE_KEY_PATH"]),
-    ("pingpp.public_key", &["PINGPP_PUBLIC_KEY"]),
-    ("pingpp.public_key_path", &["PINGPP_PUBLIC_KEY_PATH"]),
-    ("pingpp.api_base", &["PINGPP_API_BASE"]),
-    ("alipay.app_id", &["ALIPAY_APP_ID", "AP_APP_ID"]),
-    ("alipay.private_key", &["ALIPAY_PRIVATE_KEY", "AP_APP_KEY"]),
-    ("alipay.private_key_path", &["ALIPAY_PRIVATE_KEY_PATH"]),
-    ("alipay.public_key", &["ALIPAY_PUBLIC_KEY", "AP_PUB_KEY"]),
-    ("alipay.public_key_path", &["ALIPAY_PUBLIC_KEY_PATH"]),
-    ("alipay.gateway", &["ALIPAY_GATEWAY"]),
-    ("alipay.env", &["ALIPAY_ENV", "AP_CURRENT_ENV"]),
-    ("alipay.app_cert_path", &["ALIPAY_APP_CERT_PATH"]),
-    ("alipay.cert_path", &["ALIPAY_CERT_PATH"]),
-    ("alipay.root_cert_path", &["ALIPAY_ROOT_CERT_PATH"]),
-    ("alipay.notify_url", &["ALIPAY_NOTIFY_URL", "AP_NOTIFY_URL"]),
-    ("alipay.return_url", &["ALIPAY_RETURN_URL", "AP_RETURN_URL"]),
-    ("alipay.app_auth_token", &["ALIPAY_APP_AUTH_TOKEN"]),
-    (
-        "alipay.sign_type",
-        &["ALIPAY_SIGN_TYPE", "AP_ENCRYPTION_ALGO"],
-    ),
-    ("server.tools", &["ZHIFU_TOOLS", "AP_SELECT_TOOLS"]),
-    ("server.read_only", &["ZHIFU_READ_ONLY"]),
-    ("server.state_dir", &["ZHIFU_STATE_DIR"]),
-    ("server.state_db", &["ZHIFU_STATE_DB"]),
-    ("server.audit_log", &["ZHIFU_AUDIT_LOG"]),
-    ("server.audit_max_bytes", &["ZHIFU_AUDIT_MAX_BYTES"]),
-    ("server.http_timeout_ms", &["ZHIFU_HTTP_TIMEOUT_MS"]),
-    ("policy.deny_tools", &["ZHIFU_DENY_TOOLS"]),
-    ("policy.allow_live_writes", &["ZHIFU_ALLOW_LIVE_WRITES"]),
-    ("policy.confirm", &["ZHIFU_CONFIRM"]),
-    ("policy.transfer_payees", &["ZHIFU_TRANSFER_PAYEES"]),
-    (
-        "policy.pingpp.max_per_call_yuan",
-        &["ZHIFU_PINGPP_MAX_PER_CALL_YUAN"],
-    ),
-    (
-        "policy.pingpp.max_daily_yuan",
-        &["ZHIFU_PINGPP_MAX_DAILY_YUAN"],
-    ),
-    (
-        "policy.alipay.max_per_call_yuan",
-        &["ZHIFU_ALIPAY_MAX_PER_CALL_YUAN"],
-    ),
-    (
-        "policy.alipay.max_daily_yuan",
-        &["ZHIFU_ALIPAY_MAX_DAILY_YUAN"],
-    ),
+/// One setting: its TOML key (`section.name`, empty for environment-only settings), the environment
+/// variables it is read from (canonical name first, then aliases; first match wins) and a line for
+/// `--help`.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub key: &'static str,
+    pub env: &'static [&'static str],
+    pub help: &'static str,
+}
+
+const fn s(key: &'static str, env: &'static [&'static str], help: &'static str) -> Setting {
+    Setting { key, env, help }
+}
+
+/// Every setting the server reads. The loader reads only these, the unknown-name warnings and
+/// `--help` are made from them: a new setting is one line here (plus the code that uses its value).
+#[rustfmt::skip]
+pub const SETTINGS: &[Setting] = &[
+    s("", &["ZHIFU_CONFIG"], "TOML configuration file (same as --config)"),
+    s("pingpp.api_key", &["PINGPP_API_KEY"], "Ping++ secret key, sk_test_… or sk_live_…"),
+    s("pingpp.app_id", &["PINGPP_APP_ID"], "default Ping++ app id (app_…)"),
+    s("pingpp.private_key", &["PINGPP_PRIVATE_KEY"], "merchant RSA key that signs requests (PEM or base64)"),
+    s("pingpp.private_key_path", &["PINGPP_PRIVATE_KEY_PATH"], "… or the file holding it"),
+    s("pingpp.public_key", &["PINGPP_PUBLIC_KEY"], "Ping++ public key that verifies webhooks"),
+    s("pingpp.public_key_path", &["PINGPP_PUBLIC_KEY_PATH"], "… or the file holding it"),
+    s("pingpp.api_base", &["PINGPP_API_BASE"], "API base URL (default https://api.pingxx.com)"),
+    s("alipay.app_id", &["ALIPAY_APP_ID", "AP_APP_ID"], "Alipay Open Platform app id"),
+    s("alipay.private_key", &["ALIPAY_PRIVATE_KEY", "AP_APP_KEY"], "app private key (RSA2)"),
+    s("alipay.private_key_path", &["ALIPAY_PRIVATE_KEY_PATH"], "… or the file holding it"),
+    s("alipay.public_key", &["ALIPAY_PUBLIC_KEY", "AP_PUB_KEY"], "key mode: Alipay public key"),
+    s("alipay.public_key_path", &["ALIPAY_PUBLIC_KEY_PATH"], "… or the file holding it"),
+    s("alipay.gateway", &["ALIPAY_GATEWAY"], "full gateway.do URL (overrides ALIPAY_ENV)"),
+    s("alipay.env", &["ALIPAY_ENV", "AP_CURRENT_ENV"], "prod (default) or sandbox"),
+    s("alipay.app_cert_path", &["ALIPAY_APP_CERT_PATH"], "certificate mode: app certificate"),
+    s("alipay.cert_path", &["ALIPAY_CERT_PATH"], "certificate mode: Alipay certificate"),
+    s("alipay.root_cert_path", &["ALIPAY_ROOT_CERT_PATH"], "certificate mode: Alipay root certificate"),
+    s("alipay.notify_url", &["ALIPAY_NOTIFY_URL", "AP_NOTIFY_URL"], "default notify_url"),
+    s("alipay.return_url", &["ALIPAY_RETURN_URL", "AP_RETURN_URL"], "default return_url"),
+    s("alipay.app_auth_token", &["ALIPAY_APP_AUTH_TOKEN"], "ISV mode: the merchant's app_auth_token"),
+    s("alipay.sign_type", &["ALIPAY_SIGN_TYPE", "AP_ENCRYPTION_ALGO"], "only RSA2"),
+    s("server.tools", &["ZHIFU_TOOLS", "AP_SELECT_TOOLS"], "allowlist of tool names, comma-separated"),
+    s("server.read_only", &["ZHIFU_READ_ONLY"], "1: only read tools (same as --read-only)"),
+    s("server.state_dir", &["ZHIFU_STATE_DIR"], "folder for the state database and audit log"),
+    s("server.state_db", &["ZHIFU_STATE_DB"], "state store: SQLite file or postgres:// URL"),
+    s("server.state_db_pool", &["ZHIFU_STATE_DB_POOL"], "PostgreSQL connections per instance"),
+    s("server.audit_log", &["ZHIFU_AUDIT_LOG"], "JSON Lines audit log file, or off"),
+    s("server.audit_max_bytes", &["ZHIFU_AUDIT_MAX_BYTES"], "rotate the audit log at this size"),
+    s("server.http_timeout_ms", &["ZHIFU_HTTP_TIMEOUT_MS"], "gateway request timeout (default 30000)"),
+    s("", &["ZHIFU_HTTP_TOKEN"], "serve --http: bearer token (required off loopback)"),
+    s("", &["ZHIFU_HTTP_ALLOWED_HOSTS"], "serve --http: extra accepted Host values"),
+    s("", &["ZHIFU_HTTP_ALLOWED_ORIGINS"], "serve --http: extra accepted Origins"),
+    s("policy.deny_tools", &["ZHIFU_DENY_TOOLS"], "tools never listed or callable"),
+    s("policy.allow_live_writes", &["ZHIFU_ALLOW_LIVE_WRITES"], "1: allow state changes with live keys"),
+    s("policy.confirm", &["ZHIFU_CONFIRM"], "ask the user to confirm: auto, always or never"),
+    s("policy.transfer_payees", &["ZHIFU_TRANSFER_PAYEES"], "allowlist of transfer payees"),
+    s("policy.pingpp.max_per_call_yuan", &["ZHIFU_PINGPP_MAX_PER_CALL_YUAN"], "Ping++ limit per call"),
+    s("policy.pingpp.max_daily_yuan", &["ZHIFU_PINGPP_MAX_DAILY_YUAN"], "Ping++ limit per 24 h"),
+    s("policy.alipay.max_per_call_yuan", &["ZHIFU_ALIPAY_MAX_PER_CALL_YUAN"], "Alipay limit per call"),
+    s("policy.alipay.max_daily_yuan", &["ZHIFU_ALIPAY_MAX_DAILY_YUAN"], "Alipay limit per 24 h"),
 ];
+
+/// The prefixes whose unknown variables are warned about.
+pub const ENV_PREFIXES: &[&str] = &["ZHIFU_", "PINGPP_", "ALIPAY_", "AP_"];
+
+/// Variables with those prefixes that are not settings: the project's own test and bench tooling
+/// passes them through the environment to the processes it starts.
+const TOOLING_ENV: &[&str] = &[
+    "ZHIFU_MCP_BIN",
+    "ZHIFU_BENCH_BIN",
+    "ZHIFU_FUZZ_",
+    "ZHIFU_TEST_",
+];
+
+/// The closest of `candidates` to a misspelt `name`, if one is close: equal ignoring case and
+/// `_`/`-`, or within a small edit distance.
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let wanted = squash(name);
+    candidates
+        .into_iter()
+        .map(|c| (strsim::levenshtein(&wanted, &squash(c)), c))
+        .filter(|(d, _)| *d <= (wanted.len() / 4).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// A warning for every variable named like a setting (see [`ENV_PREFIXES`]) that is none:
+/// `ZHIFU_READONLY=1` would otherwise be ignored without a word.
+pub fn unknown_env_warnings(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let known = || SETTINGS.iter().flat_map(|s| s.env.iter().copied());
+    let mut warnings: Vec<String> = names
+        .into_iter()
+        .filter(|n| ENV_PREFIXES.iter().any(|p| n.starts_with(p)))
+        .filter(|n| !known().any(|k| k == n))
+        .filter(|n| !TOOLING_ENV.iter().any(|t| n.starts_with(t)))
+        .map(|n| match did_you_mean(&n, known()) {
+            Some(k) => format!("unknown environment variable {n} is ignored; did you mean {k}?"),
+            None => format!(
+                "unknown environment variable {n} is ignored (zhifu-mcp --help lists the settings)"
+            ),
+        })
+        .collect();
+    warnings.sort();
+    warnings
+}
+
+/// The settings as `--help` lists them: variable, aliases, TOML key, meaning.
+pub fn settings_help() -> String {
+    let mut out =
+        String::from("Environment variables (and their key in the --config TOML file):\n");
+    for setting in SETTINGS {
+        let (section, name) = setting.key.rsplit_once('.').unwrap_or(("", ""));
+        let toml = if setting.key.is_empty() {
+            String::new()
+        } else {
+            format!("; TOML [{section}] {name}")
+        };
+        let mut names = setting.env[0].to_string();
+        if setting.env.len() > 1 {
+            names.push_str(&format!(" ({})", setting.env[1..].join(", ")));
+        }
+        out.push_str(&format!("  {names:<44}{}{toml}\n", setting.help));
+    }
+    out
+}
 
 /// The official Alipay MCP server's `AP_SELECT_TOOLS` names, mapped to ours.
 const AP_TOOL_ALIASES: &[(&str, &str)] = &[
@@ -110,7 +189,7 @@ pub const PINGPP_DEFAULT_BASE: &str = "https://api.pingxx.com";
 /// A configuration problem, naming the setting (never its value).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{0}")]
+    #[error(transparent)]
     Key(#[from] KeyError),
     #[error("cannot read config file {path}: {err}")]
     FileRead { path: String, err: std::io::Error },
@@ -198,8 +277,10 @@ pub struct ServerConfig {
 pub struct StateConfig {
     /// Folder for the state database and the audit log (`ZHIFU_STATE_DIR`).
     pub dir: Option<PathBuf>,
-    /// SQLite file with idempotency records and spending counters (`ZHIFU_STATE_DB`).
-    pub db: Option<PathBuf>,
+    /// The state store (`ZHIFU_STATE_DB`): a SQLite file, or a PostgreSQL URL.
+    pub db: Option<StateDb>,
+    /// PostgreSQL connections per instance (`ZHIFU_STATE_DB_POOL`).
+    pub db_pool: Option<u64>,
     /// Append-only JSON Lines audit log (`ZHIFU_AUDIT_LOG`; `off` disables it).
     pub audit_log: Option<PathBuf>,
     pub audit_disabled: bool,
@@ -207,6 +288,16 @@ pub struct StateConfig {
     pub audit_max_bytes: u64,
     /// Whole-request timeout for gateway calls (`ZHIFU_HTTP_TIMEOUT_MS`, default 30 s).
     pub http_timeout_ms: Option<u64>,
+}
+
+/// Where the state store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateDb {
+    /// A SQLite file (one host).
+    Sqlite(PathBuf),
+    /// `postgres://…` / `postgresql://…`, shared by several instances (a secret: it may hold a
+    /// password).
+    Postgres(Secret),
 }
 
 /// Everything the runtime needs.
@@ -250,12 +341,22 @@ impl Config {
         }
     }
 
-    /// The settings that configure a provider, for "not configured" messages.
+    /// How to configure a provider, for "not configured" messages.
     pub fn required_setting(&self, provider: Provider) -> &'static str {
         match provider {
-            Provider::Pingpp => "PINGPP_API_KEY",
-            Provider::Alipay => "ALIPAY_APP_ID and its keys",
+            Provider::Pingpp => {
+                "set PINGPP_API_KEY (and PINGPP_APP_ID, PINGPP_PRIVATE_KEY_PATH), or [pingpp] api_key in the --config file"
+            }
+            Provider::Alipay => {
+                "set ALIPAY_APP_ID, ALIPAY_PRIVATE_KEY_PATH and ALIPAY_PUBLIC_KEY_PATH (or the three ALIPAY_*CERT_PATH), or the [alipay] section of the --config file"
+            }
         }
+    }
+
+    /// The providers whose tools are offered: the configured ones (the embedded sandbox, which
+    /// starts when none is, configures them all).
+    pub fn offered(&self, provider: Provider) -> bool {
+        self.has_no_provider() || self.protocol(provider).is_some()
     }
 
     /// Where a provider's calls go: the embedded sandbox overrides what the protocol says.
@@ -276,10 +377,10 @@ impl Config {
 
     /// The setting that supplies `key`, for messages ("set PINGPP_APP_ID").
     pub fn env_name(key: &str) -> &'static str {
-        ENV_NAMES
+        SETTINGS
             .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, names)| names[0])
+            .find(|s| s.key == key)
+            .map(|s| s.env[0])
             .unwrap_or("the configuration")
     }
 }
@@ -295,48 +396,85 @@ impl Loader {
         Self::default()
     }
 
-    /// Reads a TOML file: `[pingpp] api_key = "…"`, `[server] tools = ["…"]`.
+    /// Reads a TOML file: `[pingpp] api_key = "…"`, `[server] tools = ["…"]`. Every problem in
+    /// it is reported at once, with its line and column; an unknown key with a did-you-mean.
     pub fn file(mut self, path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|err| ConfigError::FileRead {
             path: shown.clone(),
             err,
         })?;
-        let table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| ConfigError::FileParse {
-                    path: shown.clone(),
-                    message: e.message().to_string(),
-                })?;
-        let mut flat = Vec::new();
-        flatten(&table, "", &mut flat).map_err(|message| ConfigError::FileParse {
+        let at =
+            |span: Option<std::ops::Range<usize>>| line_column(&text, span.map_or(0, |r| r.start));
+        let table = toml::de::DeTable::parse(&text).map_err(|e| ConfigError::FileParse {
             path: shown.clone(),
-            message,
+            message: format!("{}: {}", at(e.span()), e.message().trim()),
         })?;
-        for (dotted, text) in flat {
-            let Some((key, _)) = ENV_NAMES.iter().find(|(k, _)| *k == dotted) else {
-                let (section, name) = dotted.rsplit_once('.').unwrap_or(("", dotted.as_str()));
-                return Err(ConfigError::FileParse {
-                    path: shown,
-                    message: format!("unknown setting [{section}] {name}"),
-                });
+        let mut flat = Vec::new();
+        flatten(table.get_ref(), "", &mut flat);
+        let mut problems = Vec::new();
+        for (dotted, span, value) in flat {
+            let (section, name) = dotted.rsplit_once('.').unwrap_or(("", dotted.as_str()));
+            let Some(setting) = SETTINGS
+                .iter()
+                .find(|s| !s.key.is_empty() && s.key == dotted)
+            else {
+                let keys = SETTINGS.iter().map(|s| s.key).filter(|k| !k.is_empty());
+                let hint = match did_you_mean(&dotted, keys) {
+                    Some(k) => {
+                        let (sec, key) = k.rsplit_once('.').unwrap_or(("", k));
+                        format!("; did you mean [{sec}] {key}?")
+                    }
+                    None => String::new(),
+                };
+                let what = if section.is_empty() {
+                    format!("`{name}` outside a [section]")
+                } else {
+                    format!("unknown setting [{section}] {name}")
+                };
+                problems.push((span.start, format!("{}: {what}{hint}", at(Some(span)))));
+                continue;
             };
-            let (section, name) = key.rsplit_once('.').unwrap_or(("", key));
-            self.raw.insert(
-                key,
-                Raw {
-                    value: text,
-                    source: format!("config file {shown} [{section}] {name}"),
-                },
-            );
+            match value {
+                Ok(text) => {
+                    self.raw.insert(
+                        setting.key,
+                        Raw {
+                            value: text,
+                            source: format!("config file {shown} [{section}] {name}"),
+                        },
+                    );
+                }
+                Err(why) => problems.push((
+                    span.start,
+                    format!("{}: [{section}] {name} {why}", at(Some(span))),
+                )),
+            }
         }
-        Ok(self)
+        problems.sort();
+        match problems.as_slice() {
+            [] => Ok(self),
+            [(_, one)] => Err(ConfigError::FileParse {
+                path: shown,
+                message: one.clone(),
+            }),
+            many => Err(ConfigError::FileParse {
+                path: shown,
+                message: format!(
+                    "{} problems:{}",
+                    many.len(),
+                    many.iter()
+                        .map(|(_, p)| format!("\n  {p}"))
+                        .collect::<String>()
+                ),
+            }),
+        }
     }
 
     /// Reads the environment through `get` (a function so tests need not touch the process env).
     pub fn env(mut self, get: impl Fn(&str) -> Option<String>) -> Self {
-        for (key, names) in ENV_NAMES {
-            for name in *names {
+        for Setting { key, env, .. } in SETTINGS.iter().filter(|s| !s.key.is_empty()) {
+            for name in *env {
                 if let Some(value) = get(name).filter(|v| !v.trim().is_empty()) {
                     self.raw.insert(
                         key,
@@ -530,7 +668,23 @@ impl Loader {
             .is_some_and(|r| r.value.trim().eq_ignore_ascii_case("off"));
         Ok(StateConfig {
             dir: path("server.state_dir"),
-            db: path("server.state_db"),
+            db: self.get("server.state_db").map(|r| {
+                let value = r.value.trim();
+                if crate::store::is_postgres_url(value) {
+                    StateDb::Postgres(Secret::new(value))
+                } else {
+                    StateDb::Sqlite(PathBuf::from(value))
+                }
+            }),
+            db_pool: match number("server.state_db_pool")? {
+                Some(0) => {
+                    return Err(ConfigError::Invalid {
+                        setting: self.get("server.state_db_pool").unwrap().source.clone(),
+                        message: "must be at least 1".into(),
+                    });
+                }
+                n => n,
+            },
             audit_log: if audit_disabled {
                 None
             } else {
@@ -685,41 +839,47 @@ impl Loader {
     }
 }
 
-/// Flattens nested TOML tables into dotted keys; lists of strings become comma-separated text.
+/// Flattens nested TOML tables into dotted keys with the span of the key; strings, booleans,
+/// integers and lists of strings become text (lists comma-separated), anything else an error.
 fn flatten(
-    table: &toml::Table,
+    table: &toml::de::DeTable<'_>,
     prefix: &str,
-    out: &mut Vec<(String, String)>,
-) -> Result<(), String> {
+    out: &mut Vec<(String, std::ops::Range<usize>, Result<String, &'static str>)>,
+) {
+    use toml::de::DeValue;
     for (name, value) in table {
         let key = if prefix.is_empty() {
-            name.clone()
+            name.get_ref().to_string()
         } else {
-            format!("{prefix}.{name}")
+            format!("{prefix}.{}", name.get_ref())
         };
-        let text = match value {
-            toml::Value::Table(inner) => {
-                flatten(inner, &key, out)?;
+        let text = match value.get_ref() {
+            DeValue::Table(inner) => {
+                flatten(inner, &key, out);
                 continue;
             }
-            _ if prefix.is_empty() => return Err(format!("`{name}` must be inside a [section]")),
-            toml::Value::String(s) => s.clone(),
-            toml::Value::Boolean(b) => b.to_string(),
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Array(items) if items.iter().all(toml::Value::is_str) => items
+            DeValue::String(s) => Ok(s.to_string()),
+            DeValue::Boolean(b) => Ok(b.to_string()),
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+                .map(|n| n.to_string())
+                .map_err(|_| "is too large"),
+            DeValue::Array(items) if items.iter().all(|v| v.get_ref().is_str()) => Ok(items
                 .iter()
-                .filter_map(toml::Value::as_str)
+                .filter_map(|v| v.get_ref().as_str())
                 .collect::<Vec<_>>()
-                .join(","),
-            _ => {
-                return Err(format!(
-                    "{key} must be a string, boolean, integer or list of strings"
-                ));
-            }
+                .join(",")),
+            _ => Err("must be a string, boolean, integer or list of strings"),
         };
-        out.push((key, text));
+        out.push((key, name.span(), text));
     }
-    Ok(())
+}
+
+/// `line L, column C` (both from 1) of a byte offset in `text`.
+fn line_column(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {column}")
 }
 
 fn parse_bool(raw: &Raw) -> Result<bool, ConfigError> {
@@ -815,5 +975,106 @@ mod tests {
         std::fs::write(&path, "[pingpp]\napi_kee = \"x\"\n").unwrap();
         let err = Loader::new().file(&path).err().unwrap().to_string();
         assert!(err.contains("unknown setting [pingpp] api_kee"), "{err}");
+    }
+
+    #[test]
+    fn the_settings_table_is_consistent() {
+        let mut names: Vec<&str> = SETTINGS
+            .iter()
+            .flat_map(|s| s.env.iter().copied())
+            .collect();
+        let count = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), count, "a variable names two settings");
+        for s in SETTINGS {
+            let prefixed = |e: &&str| ENV_PREFIXES.iter().any(|p| e.starts_with(p));
+            assert!(s.env.iter().all(prefixed), "{:?}", s.env);
+            assert!(
+                s.key.is_empty() || s.key.split('.').count() >= 2,
+                "{}",
+                s.key
+            );
+        }
+        let help = settings_help();
+        assert!(names.iter().all(|n| help.contains(n)), "{help}");
+        // The HTTP transport reads its own variables: they must be in the table too.
+        let asked = std::sync::Mutex::new(Vec::new());
+        crate::http_transport::HttpOptions::from_env(|n| {
+            asked.lock().unwrap().push(n.to_string());
+            None
+        });
+        for n in asked.into_inner().unwrap() {
+            assert!(
+                names.contains(&n.as_str()),
+                "{n} is read but not in SETTINGS"
+            );
+        }
+    }
+
+    #[test]
+    fn misspelt_variables_are_warned_about_with_a_suggestion() {
+        let names = [
+            "ZHIFU_READONLY",
+            "PINGPP_APIKEY",
+            "PINGPP_API_KEY",
+            "AP_SELECT_TOOL",
+            "ZHIFU_MCP_BIN",
+            "PATH",
+            "ALIPAY_FOO_BAR_BAZ",
+        ];
+        let warnings = unknown_env_warnings(names.map(String::from));
+        assert_eq!(warnings.len(), 4, "{warnings:?}");
+        let all = warnings.join("\n");
+        for (wrong, right) in [
+            ("ZHIFU_READONLY", "ZHIFU_READ_ONLY"),
+            ("PINGPP_APIKEY", "PINGPP_API_KEY"),
+            ("AP_SELECT_TOOL", "AP_SELECT_TOOLS"),
+        ] {
+            assert!(
+                all.contains(&format!("{wrong} is ignored; did you mean {right}?")),
+                "{all}"
+            );
+        }
+        assert!(
+            all.contains("ALIPAY_FOO_BAR_BAZ is ignored (zhifu-mcp --help"),
+            "{all}"
+        );
+        assert_eq!(
+            did_you_mean("create_chage", ["create_charge", "list_charges"]),
+            Some("create_charge")
+        );
+        assert_eq!(
+            did_you_mean("refund", ["create_charge", "list_charges"]),
+            None
+        );
+    }
+
+    #[test]
+    fn toml_problems_are_all_reported_with_line_and_column() {
+        let dir = std::env::temp_dir().join(format!("zhifu-cfg-lc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "[server]\nread_only = true\nstate = \"x\"\n\n[pingpp]\nap_key = \"sk_test_SECRET\"\n",
+        )
+        .unwrap();
+        let err = Loader::new().file(&path).err().unwrap().to_string();
+        assert!(err.contains("2 problems"), "{err}");
+        assert!(
+            err.contains("line 3, column 1: unknown setting [server] state"),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "line 6, column 1: unknown setting [pingpp] ap_key; did you mean [pingpp] api_key?"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("SECRET"), "{err}");
+        std::fs::write(&path, "[pingpp]\napi_key = \"sk_test_x\"\napp_id = \n").unwrap();
+        let err = Loader::new().file(&path).err().unwrap().to_string();
+        assert!(err.contains("line 3, column"), "{err}");
     }
 }

@@ -19,13 +19,13 @@ use crate::guard::audit::{AuditRecord, pick_upstream_ids, rfc3339_utc_millis, su
 use crate::guard::confirm::{self, ConfirmRequest, Confirmation, Tickets};
 use crate::guard::idempotency::{Calls, Guard, GuardedCall, Spend};
 use crate::guard::policy::{self, CallFacts, Decision};
-use crate::guard::store::args_digest;
+use crate::guard::store::{Store, args_digest};
 use crate::money::yuan_from_fen;
 use crate::money_facts::{self, MoneyFacts, reference_of};
 use crate::providers::{Environment, Gateways, ListPage, http::Http, not_configured};
 
 use crate::time::unix_now;
-use crate::tool::{Effect, Operation, ToolDef};
+use crate::tool::{Effect, Operation, Provider, ToolDef};
 use crate::validate::Validators;
 
 // The path the binary uses.
@@ -42,12 +42,16 @@ pub struct Engine {
     pending: Mutex<Option<PendingConfig>>,
     /// Settings known before the providers are: which tools are listed and callable, policy.
     server: ServerConfig,
+    /// Providers that are not configured: their tools are not listed (a call says how to configure).
+    unconfigured: Vec<Provider>,
     gateways: Gateways,
     guard: Guard,
     audit: crate::guard::audit::AuditLog,
     tickets: Tickets,
     /// Files and texts offered as MCP resources (e.g. a parsed bill's rows).
     resources: Arc<crate::mcp::resources::Resources>,
+    /// The state store, for operations that read received events (and the receivers).
+    store: Arc<dyn Store>,
 }
 
 /// A validated call that policy allows, waiting for confirmation (if needed) and execution.
@@ -72,7 +76,14 @@ impl Engine {
         config: Config,
         services: Services,
     ) -> Result<Self, String> {
-        let engine = Self::build(tools, config.server.clone(), None, services)?;
+        let mut engine = Self::build(tools, config.server.clone(), None, services)?;
+        engine.unconfigured = tools
+            .iter()
+            .map(|t| t.provider)
+            .filter(|p| !config.offered(*p))
+            .collect();
+        engine.unconfigured.sort();
+        engine.unconfigured.dedup();
         let _ = engine.config.set(Ok(Arc::new(config)));
         Ok(engine)
     }
@@ -104,8 +115,10 @@ impl Engine {
             config: OnceCell::new(),
             pending: Mutex::new(pending),
             server,
+            unconfigured: Vec::new(),
             gateways: Gateways::new(Http::with_timeout(timeout)),
             tickets: Tickets::new(services.store.clone()),
+            store: services.store.clone(),
             guard: Guard::new(services.store, timeout),
             audit: services.audit,
             resources: Arc::default(),
@@ -148,6 +161,11 @@ impl Engine {
         })
     }
 
+    /// The state store (idempotency records, received events).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// Every tool in the table, listed or not.
     pub fn all_tools(&self) -> &'static [&'static ToolDef] {
         self.tools
@@ -166,12 +184,13 @@ impl Engine {
         policy::availability(&self.server, tool)
     }
 
-    /// The tools a client sees.
+    /// The tools a client sees: those of configured providers that policy offers.
     pub fn listed(&self) -> impl Iterator<Item = (usize, &'static ToolDef)> + '_ {
         self.tools
             .iter()
             .copied()
             .enumerate()
+            .filter(|(_, t)| !self.unconfigured.contains(&t.provider))
             .filter(|(_, t)| self.refusal(t).is_none())
     }
 
@@ -279,7 +298,7 @@ impl Engine {
             return Err(refusal);
         }
         let config = self.config().await?;
-        let Some(protocol) = config.protocol(tool.provider) else {
+        let Some(protocol) = protocol_for(&config, tool) else {
             return Err(not_configured(tool, config.required_setting(tool.provider)));
         };
         let environment = config.environment(tool.provider, protocol);
@@ -385,6 +404,45 @@ impl Engine {
         guarded.outcome
     }
 
+    /// A gateway read on behalf of an engine-run operation (wait_for_payment's query):
+    /// availability, validation, the gateway call. Only `read` tools over the network; no guard
+    /// (reads need none) and no audit line of its own.
+    pub async fn read(
+        &self,
+        name: &str,
+        args: Map<String, Value>,
+        config: &Config,
+    ) -> Result<Value, ToolError> {
+        let Some((index, tool)) = self.find(name) else {
+            return Err(ToolError::new(
+                ErrorKind::NotAvailable,
+                format!("unknown tool `{name}`"),
+                "",
+            ));
+        };
+        if let Some(refusal) = self.refusal(tool) {
+            return Err(refusal);
+        }
+        let (Effect::Read, false) = (
+            tool.effect,
+            matches!(tool.operation, Operation::Local { .. }),
+        ) else {
+            return Err(ToolError::new(
+                ErrorKind::NotAvailable,
+                format!("`{name}` is not a gateway read"),
+                "",
+            ));
+        };
+        let Some(protocol) = config.protocol(tool.provider) else {
+            return Err(not_configured(tool, config.required_setting(tool.provider)));
+        };
+        let args = self.validators.check(index, tool, args, config)?;
+        self.gateways
+            .call(protocol, tool, &args)
+            .await
+            .map_err(|e| e.scrubbed(&protocol.secrets(), tool.provider_def.secret_fields))
+    }
+
     /// The spend a money-moving call reserves against its provider's daily limit.
     fn spend(&self, p: &Prepared) -> Option<Spend> {
         let (Some(fen), Effect::MovesMoney) = (p.decision.reserve_fen, p.tool.effect) else {
@@ -480,7 +538,7 @@ impl Engine {
         config: &Config,
         ctx: &CallContext,
     ) -> Result<Value, ToolError> {
-        let Some(protocol) = config.protocol(tool.provider) else {
+        let Some(protocol) = protocol_for(config, tool) else {
             return Err(not_configured(tool, config.required_setting(tool.provider)));
         };
         let outcome = match tool.operation {
@@ -500,7 +558,7 @@ impl Engine {
                     .filter(|p| p.secret)
                     .filter_map(|p| args.get(p.name).and_then(Value::as_str)),
             );
-            e.scrubbed(&secrets)
+            e.scrubbed(&secrets, tool.provider_def.secret_fields)
         })
     }
 
@@ -629,6 +687,20 @@ fn compact_list(value: &mut Value) {
             item.retain(|_, v| !v.is_object() && !v.is_array());
         }
     }
+}
+
+/// The protocol a tool runs under: its provider's, or for an operation over both gateways
+/// ([`crate::tool::LocalOp::any_provider`]) any configured one.
+fn protocol_for<'c>(
+    config: &'c Config,
+    tool: &ToolDef,
+) -> Option<&'c dyn crate::providers::Protocol> {
+    config.protocol(tool.provider).or(match tool.operation {
+        Operation::Local { op } if op.any_provider() => config
+            .protocol(crate::tool::Provider::Pingpp)
+            .or_else(|| config.protocol(crate::tool::Provider::Alipay)),
+        _ => None,
+    })
 }
 
 /// A success the gateway itself calls not final (`pending_when`): the outcome is UNKNOWN.

@@ -171,10 +171,10 @@ impl ToolError {
 
     /// The same error with every secret value (and `token=…`-style parameter) a gateway may
     /// have echoed masked in the texts.
-    pub fn scrubbed(mut self, secrets: &[&str]) -> Self {
-        self.message = crate::redact::scrub(&self.message, secrets);
+    pub fn scrubbed(mut self, secrets: &[&str], names: &[&str]) -> Self {
+        self.message = crate::redact::scrub(&self.message, secrets, names);
         if let Some(m) = self.upstream.as_mut().and_then(|u| u.message.as_mut()) {
-            *m = crate::redact::scrub(m, secrets);
+            *m = crate::redact::scrub(m, secrets, names);
         }
         self
     }

@@ -16,6 +16,7 @@ pub mod mcp;
 pub mod money;
 pub mod money_facts;
 pub mod providers;
+pub mod receive;
 pub mod redact;
 pub mod services;
 pub mod time;

@@ -107,14 +107,32 @@ pub enum LocalOp {
     AlipaySummarizeBill,
     /// `pingpp.summarize_charges`: charges of a date range paged through and summed (composite).
     PingppSummarizeCharges,
+    /// `pingpp.list_received_events`: events the receivers stored (both gateways).
+    PingppListReceivedEvents,
+    /// `pingpp.retrieve_received_event`: one stored event (both gateways).
+    PingppRetrieveReceivedEvent,
+    /// `pingpp.wait_for_payment`: waits for a Ping++ charge or an Alipay trade to settle.
+    PingppWaitForPayment,
 }
 
 impl LocalOp {
-    /// Whether the engine runs it (it calls gateways) rather than a pure protocol function.
+    /// Whether the engine runs it and it calls gateways (MCP openWorldHint), rather than a pure
+    /// protocol function.
     pub fn is_composite(self) -> bool {
         matches!(
             self,
             LocalOp::AlipaySummarizeBill | LocalOp::PingppSummarizeCharges
+        )
+    }
+
+    /// Operations over both gateways: offered when either provider is configured, whichever
+    /// provider's table holds the tool.
+    pub fn any_provider(self) -> bool {
+        matches!(
+            self,
+            LocalOp::PingppListReceivedEvents
+                | LocalOp::PingppRetrieveReceivedEvent
+                | LocalOp::PingppWaitForPayment
         )
     }
 }
@@ -222,6 +240,9 @@ pub struct ProviderDef {
     pub base_url: &'static str,
     /// The provider's own sandbox, when it has one (Alipay's sandbox gateway).
     pub sandbox_url: Option<&'static str>,
+    /// Names whose values are secrets wherever a gateway's text carries them as `name=value`
+    /// (`secret_fields:` in the spec): masked by [`crate::redact::scrub`].
+    pub secret_fields: &'static [&'static str],
     /// The error catalogue: the first rule that matches an error applies; the last rule of
     /// each provider matches everything.
     pub errors: &'static [ErrorRule],
@@ -411,6 +432,7 @@ pub const BLANK_PROVIDER: ProviderDef = ProviderDef {
     title: "",
     base_url: "",
     sandbox_url: None,
+    secret_fields: &[],
     errors: &[],
 };
 

@@ -17,6 +17,7 @@
 
 mod alipay;
 mod auth;
+mod deliver;
 mod error;
 mod faults;
 mod keys;
@@ -49,6 +50,9 @@ pub struct SandboxOptions {
     /// Yesterday (Beijing) has generated business from the start — 120 paid trades, 6 partly and
     /// 3 fully refunded — so its trade bill exists (embedded-mode convenience).
     pub demo_bill_yesterday: bool,
+    /// Where Ping++ events are POSTed (the dashboard's Webhooks URL); `None`: kept, not sent.
+    /// Alipay notifications go to each trade's `notify_url`.
+    pub webhook_url: Option<String>,
 }
 
 impl Default for SandboxOptions {
@@ -58,6 +62,7 @@ impl Default for SandboxOptions {
             require_signature: true,
             alipay_cert_mode: false,
             demo_bill_yesterday: false,
+            webhook_url: None,
         }
     }
 }
@@ -224,12 +229,16 @@ pub async fn start(listen: SocketAddr, options: SandboxOptions) -> anyhow::Resul
         };
         let _ = store.alipay.bills.generate(yesterday, day, now);
     }
+    let webhook_url = options.webhook_url.clone();
     let app = Arc::new(App {
         api_key,
         merchant_public: keys.merchant_public,
         pingpp_private: keys.pingpp_private,
         options,
-        store: Mutex::new(store),
+        store: Mutex::new({
+            store.deliveries.webhook_url = webhook_url;
+            store
+        }),
         faults: Mutex::default(),
         stats: Mutex::default(),
         alipay: alipay::AlipayApp {
@@ -248,8 +257,9 @@ pub async fn start(listen: SocketAddr, options: SandboxOptions) -> anyhow::Resul
             axum::routing::get(alipay::gateway::handle).post(alipay::gateway::handle),
         )
         .fallback(pingpp::handle)
-        .with_state(app);
+        .with_state(app.clone());
     let (stop, stopped) = watch::channel(false);
+    tokio::spawn(deliver::run(app.clone(), stopped.clone()));
     let task = tokio::spawn(server::serve(listener, router, stopped));
     tracing::info!(%addr, "Ping++ and Alipay sandbox listening (test mode only; no real money moves)");
     Ok(Sandbox {

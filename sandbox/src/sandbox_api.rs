@@ -1,7 +1,8 @@
 //! Sandbox-only endpoints under `/_sandbox` (no API key, loopback only): pay a charge, settle or
 //! fail a refund, read events and their signed webhook bodies, request statistics, fault injection,
 //! channel refusals of payouts (`/_sandbox/failures`), the clock, and the money movements booked
-//! per merchant reference (`/_sandbox/ledger`).
+//! per merchant reference (`/_sandbox/ledger`), the webhook URL (`/_sandbox/webhooks`) and the
+//! delivery counters (`/_sandbox/deliveries`).
 
 use std::sync::Arc;
 
@@ -152,6 +153,23 @@ async fn clock(State(app): State<Arc<App>>, raw: Bytes) -> Response {
     reply(result)
 }
 
+/// `{"url": "http://…/webhooks/pingpp"}` (or `null`): where Ping++ events are POSTed from now on.
+async fn set_webhook_url(State(app): State<Arc<App>>, raw: Bytes) -> Response {
+    let result = Body::parse(&raw).and_then(|body| {
+        body.allow_only(&["url"])?;
+        let url = body.opt_str("url", 2048)?;
+        let mut store = lock(&app.store);
+        store.deliveries.webhook_url = url;
+        Ok(store.deliveries.json())
+    });
+    reply(result)
+}
+
+/// Delivery counters: queued, attempts, retries, delivered, given up, pending.
+async fn deliveries(State(app): State<Arc<App>>) -> Response {
+    reply(Ok(lock(&app.store).deliveries.json()))
+}
+
 pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/_sandbox/charges/{id}/pay", post(pay))
@@ -178,4 +196,6 @@ pub fn router() -> Router<Arc<App>> {
         )
         .route("/_sandbox/charges/generate", post(generate_charges))
         .route("/_sandbox/ledger", get(crate::movements::ledger))
+        .route("/_sandbox/webhooks", post(set_webhook_url))
+        .route("/_sandbox/deliveries", get(deliveries))
 }

@@ -87,6 +87,11 @@ impl<T: Record> Table<T> {
         self.index.get(id).map(|&i| &mut self.items[i])
     }
 
+    /// The items created after the first `n`, oldest first.
+    pub fn since(&self, n: usize) -> &[T] {
+        &self.items[n.min(self.items.len())..]
+    }
+
     pub fn newest_first(&self) -> impl Iterator<Item = &T> {
         self.items.iter().rev()
     }
@@ -125,6 +130,8 @@ pub struct Store {
     /// Charges kept unpaid or failed (`/_sandbox/charge_fates`).
     pub charge_fates: crate::pingpp::charge_fates::Fates,
     pub alipay: crate::alipay::AlipayStore,
+    /// Webhooks and notifications on their way to the merchant (deliver.rs).
+    pub deliveries: crate::deliver::Deliveries,
 }
 
 impl Store {
@@ -152,6 +159,7 @@ impl Store {
             failures: Failures::default(),
             charge_fates: Default::default(),
             alipay: Default::default(),
+            deliveries: Default::default(),
         }
     }
 

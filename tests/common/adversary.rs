@@ -244,6 +244,13 @@ pub fn tools() -> impl Iterator<Item = &'static ToolDef> {
     zhifu_generated::TOOLS.iter().copied()
 }
 
+/// The tool called `name` in the generated table.
+pub fn tool(name: &str) -> &'static ToolDef {
+    tools()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("{name} is in the tool table"))
+}
+
 /// The money-moving tools whose operation goes over the network. Payment links
 /// (`Operation::GatewayUrl`) are signed locally and never reach a gateway, so there is no request
 /// to fault and nothing for the ledger to count; local operations likewise.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod adversary;
+pub mod backend;
 pub mod elicit;
 
 use std::path::PathBuf;
@@ -87,13 +88,23 @@ pub fn server_command(
     dir: &std::path::Path,
     options: &Options,
 ) -> tokio::process::Command {
+    configured_command(sandbox, dir, options, &["serve"])
+}
+
+/// `zhifu-mcp ARGS…` configured for `sandbox`, with key files and state under `dir`.
+pub fn configured_command(
+    sandbox: &zhifu_sandbox::Sandbox,
+    dir: &std::path::Path,
+    options: &Options,
+    args: &[&str],
+) -> tokio::process::Command {
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
         path
     };
     let mut cmd = command();
-    cmd.arg("serve")
+    cmd.args(args)
         .env("ZHIFU_STATE_DIR", dir.join("state"))
         .env("PINGPP_API_BASE", &sandbox.base_url)
         .env("PINGPP_API_KEY", &sandbox.pingpp.api_key)

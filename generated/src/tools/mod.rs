@@ -74,6 +74,9 @@ pub mod list_customers;
 /// `list_events`: List Ping++ events.
 pub mod list_events;
 
+/// `list_received_events`: List received gateway events.
+pub mod list_received_events;
+
 /// `list_recharge_refunds`: List the refunds of a Ping++ recharge.
 pub mod list_recharge_refunds;
 
@@ -131,6 +134,9 @@ pub mod retrieve_customer;
 /// `retrieve_event`: Retrieve a Ping++ event.
 pub mod retrieve_event;
 
+/// `retrieve_received_event`: Retrieve a received gateway event.
+pub mod retrieve_received_event;
+
 /// `retrieve_recharge`: Retrieve a Ping++ recharge.
 pub mod retrieve_recharge;
 
@@ -172,3 +178,6 @@ pub mod verify_notification;
 
 /// `verify_webhook`: Verify a Ping++ webhook.
 pub mod verify_webhook;
+
+/// `wait_for_payment`: Wait for a payment to settle.
+pub mod wait_for_payment;

@@ -8,6 +8,7 @@
 pub mod bill;
 pub mod bill_file;
 pub mod charges;
+pub mod received;
 
 use serde_json::{Map, Value};
 
@@ -29,6 +30,9 @@ pub async fn run(
     Some(match op {
         LocalOp::AlipaySummarizeBill => bill::summarize(engine, args, config, ctx).await,
         LocalOp::PingppSummarizeCharges => charges::summarize(engine, args, config, ctx).await,
+        LocalOp::PingppListReceivedEvents => received::list(engine, args).await,
+        LocalOp::PingppRetrieveReceivedEvent => received::retrieve(engine, args).await,
+        LocalOp::PingppWaitForPayment => received::wait(engine, args, config, ctx).await,
         LocalOp::PingppVerifyWebhook | LocalOp::AlipayVerifyNotification => return None,
     })
 }

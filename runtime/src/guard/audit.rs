@@ -393,7 +393,6 @@ fn is_secret_name(secret_names: &[&str], name: &str) -> bool {
         || lower.ends_with("token")
         || lower == "api_key"
         || lower == "apikey"
-        || lower == "auth_code"
 }
 
 fn redact_string(text: &str) -> String {
@@ -484,7 +483,11 @@ mod tests {
             "blob": "A".repeat(199) + "=",
             "short_blob": "QUJD",
         });
-        let summary = redact_args(&["pingpp_private_key_path"], args.as_object().unwrap());
+        // `auth_code` is a provider's secret field (spec `secret_fields`): the caller names it.
+        let summary = redact_args(
+            &["pingpp_private_key_path", "auth_code"],
+            args.as_object().unwrap(),
+        );
         assert_eq!(
             summary,
             json!({

@@ -170,6 +170,11 @@ pub async fn serve_http_on(
             "no auth, loopback"
         }
     );
+    eprintln!(
+        "zhifu-mcp: receiving gateway events at http://{local}{} and http://{local}{}",
+        crate::receive::PINGPP_PATH,
+        crate::receive::ALIPAY_PATH
+    );
     axum::serve(listener.tap_io(no_delay), app)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -196,6 +201,9 @@ fn router<M: SessionManager>(
     sessions: M,
     guard: Guard,
 ) -> Router {
+    // The gateways' receivers sit beside /mcp, outside its Host/Origin/token guard: a gateway
+    // sends its own Host and no token; the signature authenticates it (receive/).
+    let receivers = crate::receive::router(server.engine().clone());
     let service =
         StreamableHttpService::new(move || Ok(server.clone()), Arc::new(sessions), config);
     let mcp = Router::new()
@@ -206,10 +214,12 @@ fn router<M: SessionManager>(
         ));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(receivers)
         .merge(mcp)
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -166,11 +166,11 @@ pub fn not_configured(tool: &ToolDef, setting: &str) -> ToolError {
     ToolError::new(
         ErrorKind::Configuration,
         format!(
-            "{} cannot run: {} is not configured ({setting})",
+            "{} cannot run: {} is not configured on this server; to use it, {setting}",
             tool.name,
             tool.provider.title()
         ),
-        "Tell the operator which setting is missing.",
+        "Use the tools this server lists, or tell the operator which settings are missing.",
     )
 }
 

@@ -307,6 +307,7 @@ pub fn providers_module(providers: &BTreeMap<String, Provider>) -> String {
         let (title, base_url) = (&p.title, &p.base_url);
         let sandbox_url = opt_str(p.sandbox_url.as_deref());
         let errors = p.errors.iter().map(error_rule);
+        let secret_fields = &p.secret_fields;
         let doc = docs(&format!("{} (`spec/{}/provider.yaml`).", p.title, p.name));
         quote! {
             #doc
@@ -315,6 +316,7 @@ pub fn providers_module(providers: &BTreeMap<String, Provider>) -> String {
                 title: #title,
                 base_url: #base_url,
                 sandbox_url: #sandbox_url,
+                secret_fields: &[#(#secret_fields),*],
                 errors: &[#(#errors),*],
             };
         }

@@ -34,6 +34,8 @@ pub struct Provider {
     pub amount_unit: AmountUnit,
     /// How deeply objects and arrays may nest inside one argument.
     pub max_depth: u8,
+    /// Names whose `name=value` values are masked in text from the gateway.
+    pub secret_fields: Vec<String>,
     pub channels: BTreeMap<String, ChannelSpec>,
     /// Gateway methods the tools may call (Alipay), in spec order.
     pub methods: Vec<String>,

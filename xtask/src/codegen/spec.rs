@@ -151,6 +151,10 @@ pub struct ProviderSpec {
     pub amount_unit: AmountUnit,
     /// How deeply objects and arrays may nest inside one argument (default 8).
     pub max_depth: Option<u64>,
+    /// Field and parameter names whose values are secrets wherever they appear as `name=value`
+    /// in text a gateway sends back (an echoed signed string): masked before anyone sees it.
+    #[serde(default)]
+    pub secret_fields: Vec<String>,
 }
 
 /// Wire protocol of a provider.

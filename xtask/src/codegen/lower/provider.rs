@@ -151,6 +151,7 @@ pub(super) fn lower_providers(
                 error_model: p.error_model.clone(),
                 amount_unit: p.amount_unit,
                 max_depth,
+                secret_fields: p.secret_fields.clone(),
                 channels,
                 methods,
                 errors: Vec::new(),

@@ -1,38 +1,11 @@
-//! Idempotency records and rolling spend counters behind a small [`Store`] trait, with a SQLite
-//! implementation ([`SqliteStore`]) for one server instance or several processes on one host.
+//! [`SqliteStore`]: the [`Store`] on one SQLite file (or memory), for one server instance or
+//! several processes on one host.
 //!
-//! # What is stored
-//!
-//! * **Idempotency records**, keyed by (provider, tool, merchant reference). Before a write tool
-//!   calls the gateway, the engine [`claim`](Store::claim)s the key with a digest of the
-//!   canonical arguments ([`args_digest`]). A repeat of the same logical call finds the existing
-//!   record: same digest and `Done` → replay the stored result; different digest → refuse
-//!   (idempotency conflict); `Pending`/`Unknown` → the outcome is not known, so the model is told
-//!   to query the gateway before acting again. A claim carries a [`Lease`]: an owner token and
-//!   the time until which the call may still be in flight. A `Pending` record whose lease has not
-//!   run out is *in flight* — nobody else may send under that key; its lease runs out only if its
-//!   owner died mid-call, and then the record counts as `Unknown`. Taking over an `Unknown` (or
-//!   orphaned) record for recovery is a compare-and-set on its owner
-//!   ([`take_over`](Store::take_over)), so of several callers exactly one queries and perhaps
-//!   resends. [`begin`](Store::begin) claims the key and reserves the spend in one transaction
-//!   (one durable commit). [`complete`](Store::complete) records the outcome:
-//!   `Done` keeps the result, `Failed` (the call definitely did not execute) deletes the record so
-//!   the reference can be used again, `Unknown` keeps the key blocked.
-//! * **Spend rows**: one row per money-moving call, reserved *before* the call against a rolling
-//!   24-hour limit per provider ([`reserve_spend`](Store::reserve_spend): the sum check and the
-//!   insert happen in one write transaction, so two concurrent calls cannot both slip under the
-//!   limit). A call that definitely moved no money gives its reservation back
-//!   ([`release_spend`](Store::release_spend)); a call with an unknown outcome keeps it.
-//!
-//! Retention: idempotency records are pruned 30 days after their last update
-//! ([`IDEM_RETENTION_SECS`]), spend rows after 48 hours ([`SPEND_RETENTION_SECS`], twice the
-//! window). Pruning only happens when [`Store::prune`] is called.
-//!
-//! # Why a `Mutex<Connection>` and a synchronous API
+//! # Why a `Mutex<Connection>` and a synchronous core
 //!
 //! rusqlite is synchronous. Every operation is one short transaction on an indexed table. A
 //! single connection behind a [`Mutex`] serializes callers within the process, which is also what
-//! makes the check-and-insert of `claim` and `reserve_spend` atomic there. Across processes
+//! makes the check-and-insert of `begin` and `reserve_spend` atomic there. Across processes
 //! sharing one database file, atomicity comes from SQLite itself: every write runs in a
 //! `BEGIN IMMEDIATE` transaction, and a second process waits up to [`BUSY_TIMEOUT`] for the write
 //! lock.
@@ -42,59 +15,30 @@
 //! The price is one `fsync` per write. Measured on the development VM (release build): `get`
 //! ≈ 6 µs, `claim` / `finish` / `reserve_spend` ≈ 3.5–4 ms on a file (≈ 7 µs in memory). That
 //! is small next to the gateway round trip it protects, but too long to block an async worker
-//! thread, so the engine should run writes inside `tokio::task::spawn_blocking` (reads may be
-//! called directly). Writes are serialized, so one database takes a few hundred writes per second
-//! on such a disk — plenty for tool calls. `synchronous=NORMAL` would make writes take microseconds but could lose the
+//! thread, so the async [`Store`] methods run on `tokio::task::spawn_blocking`. Writes are
+//! serialized, so one database takes a few hundred writes per second on such a disk — plenty
+//! for tool calls. `synchronous=NORMAL` would make writes take microseconds but could lose the
 //! last claims on power loss, i.e. allow a double payment after a reboot; it is deliberately not
 //! used.
 //!
-//! # Several instances behind a load balancer
-//!
-//! A SQLite file only coordinates processes on one host. When several server instances run behind
-//! a load balancer, they must share one database, or the same merchant reference can be executed
-//! twice (once per instance) and each instance only sees its own share of the daily spend. The
-//! engine only talks to `dyn Store`, so a shared database takes over by implementing the trait;
-//! the semantics each method must keep are:
-//!
-//! * `claim` is a single atomic insert that never overwrites. In PostgreSQL:
-//!   `INSERT INTO idempotency (provider, tool, reference, args_digest, state, created, updated)
-//!   VALUES ($1, $2, $3, $4, 'pending', $5, $5) ON CONFLICT DO NOTHING RETURNING 1`; when no row
-//!   comes back, `SELECT` the existing record and return [`Claim::Existing`] (if it vanished in
-//!   between because its owner finished it as `Failed`, retry the insert).
-//! * `finish` is a single `UPDATE … WHERE state <> 'done'` (or `DELETE` for `Failed`).
-//! * `reserve_spend` reads the window sum and inserts in one transaction that no concurrent
-//!   reservation for the same provider can interleave with: either lock a per-provider row first
-//!   (`SELECT … FROM spend_limits WHERE provider = $1 FOR UPDATE`, then `SELECT sum(fen) …` and
-//!   `INSERT`), or run the transaction at `SERIALIZABLE` isolation and retry on serialization
-//!   failures (SQLSTATE `40001`). Plain `READ COMMITTED` with `SELECT sum` then `INSERT` is **not**
-//!   enough: two instances can both read the same sum and both insert.
-//! * Reservation ids must never be reused (use a sequence / identity column), so a late
-//!   `release_spend` cannot free someone else's reservation.
-//! * Times are the callers' `now_unix`; keep instance clocks in sync (NTP), since the window and
-//!   retention are computed from them.
-//!
-//! Redis can implement `claim` with `SET key value NX` but needs a Lua script (or `WATCH`/`MULTI`)
-//! for the check-and-insert of `reserve_spend` over a sorted set of spend rows.
+//! A SQLite file only coordinates processes on one host. Several instances on several hosts
+//! share a [`PostgresStore`](super::PostgresStore) instead.
 
 use std::fmt;
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use rsa::sha2::{Digest, Sha256};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
-/// Length of the rolling spend window.
-pub const SPEND_WINDOW_SECS: i64 = 24 * 3600;
-/// Idempotency records older than this (since their last update) may be pruned.
-pub const IDEM_RETENTION_SECS: i64 = 30 * 24 * 3600;
-/// Lease of [`Store::claim`] (callers that do not manage leases): long enough for any call.
-pub const DEFAULT_LEASE_SECS: i64 = 120;
-/// Spend rows older than this may be pruned (twice the window).
-pub const SPEND_RETENTION_SECS: i64 = 48 * 3600;
+use super::{
+    Begin, Begun, Claim, CompleteStep, DEFAULT_LEASE_SECS, EventFilter, IDEM_RETENTION_SECS,
+    IdemKey, IdemRecord, IdemState, Lease, ObjectState, Pruned, ReceivedEvent, Recorded,
+    Reservation, SPEND_RETENTION_SECS, SPEND_WINDOW_SECS, Spend, SpendRequest, Store, StoreError,
+    StoreFuture, check_amount, complete_step, exceeds, record_from_columns,
+};
+
 /// How long a write waits for another process holding the database's write lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Schema version kept in SQLite's `user_version`.
@@ -102,387 +46,6 @@ pub const SCHEMA_VERSION: i64 = 3;
 /// How long opening a database retries while another process holds a lock it needs (the WAL
 /// switch and the migration take write locks that a busy handler does not always wait for).
 pub const OPEN_RETRY: Duration = Duration::from_secs(10);
-
-/// Failure of the store itself (not of the payment).
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store database error: {0}")]
-    Database(#[from] rusqlite::Error),
-    #[error("store I/O error: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("idempotency key {0} is not claimed")]
-    NotClaimed(String),
-    #[error("idempotency key {0} is already done; its result cannot change")]
-    AlreadyDone(String),
-    #[error("invalid store request: {0}")]
-    Invalid(String),
-    #[error("store schema version {found} is newer than this build supports ({SCHEMA_VERSION})")]
-    SchemaTooNew { found: i64 },
-    #[error("corrupt store record: {0}")]
-    Corrupt(String),
-}
-
-/// Identity of one logical call: provider, tool and the caller-supplied merchant reference.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct IdemKey {
-    pub provider: String,
-    pub tool: String,
-    pub reference: String,
-}
-
-impl IdemKey {
-    pub fn new(
-        provider: impl Into<String>,
-        tool: impl Into<String>,
-        reference: impl Into<String>,
-    ) -> Self {
-        IdemKey {
-            provider: provider.into(),
-            tool: tool.into(),
-            reference: reference.into(),
-        }
-    }
-}
-
-impl fmt::Display for IdemKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.provider, self.tool, self.reference)
-    }
-}
-
-/// State of an idempotency record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum IdemState {
-    /// Claimed; the call is in flight (or the process died during it).
-    Pending,
-    /// The call completed; the record holds its result.
-    Done,
-    /// The outcome is unknown (timeout, unreadable answer): the key stays blocked until the
-    /// gateway is queried.
-    Unknown,
-    /// The call definitely did not execute. Only an argument to [`Store::finish`], which then
-    /// deletes the record; never stored.
-    Failed,
-}
-
-impl IdemState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdemState::Pending => "pending",
-            IdemState::Done => "done",
-            IdemState::Unknown => "unknown",
-            IdemState::Failed => "failed",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "pending" => IdemState::Pending,
-            "done" => IdemState::Done,
-            "unknown" => IdemState::Unknown,
-            "failed" => IdemState::Failed,
-            _ => return None,
-        })
-    }
-}
-
-/// A stored idempotency record.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IdemRecord {
-    pub key: IdemKey,
-    /// [`args_digest`] of the arguments of the call that claimed the key.
-    pub args_digest: String,
-    pub state: IdemState,
-    /// The result JSON when `Done` (optionally also for `Unknown`).
-    pub result: Option<Value>,
-    pub created_unix: i64,
-    pub updated_unix: i64,
-    /// Token of the caller that claimed (or last took over) the key.
-    pub owner: String,
-    /// A `Pending` record is in flight until then; after it, its owner is presumed dead.
-    pub lease_until_unix: i64,
-}
-
-impl IdemRecord {
-    /// `Pending` with a live lease: another call is sending right now.
-    pub fn in_flight(&self, now_unix: i64) -> bool {
-        self.state == IdemState::Pending && self.lease_until_unix >= now_unix
-    }
-}
-
-/// Who holds a claim, and until when the call may be in flight.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
-    pub owner: String,
-    pub until_unix: i64,
-}
-
-/// A spend reservation to make together with a claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SpendRequest<'a> {
-    pub provider: &'a str,
-    pub fen: i64,
-    /// `None`: no limit (the spend is still recorded).
-    pub daily_limit_fen: Option<i64>,
-    /// Recorded with the spend row.
-    pub reference: &'a str,
-}
-
-/// Answer of [`Store::begin`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Begun {
-    /// The key was free and is now `Pending` under the lease; the spend (if asked) is reserved.
-    Claimed { reservation: Option<i64> },
-    /// The key is taken; this is its record (unchanged). Nothing was reserved.
-    Existing(Box<IdemRecord>),
-    /// The key was free but the spend would exceed the daily limit: nothing was written.
-    OverLimit { spent: i64, limit: i64 },
-}
-
-/// Answer of [`Store::claim`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Claim {
-    /// The key was free and is now `Pending` for this call.
-    Claimed,
-    /// The key is taken; this is its record (unchanged).
-    Existing(Box<IdemRecord>),
-}
-
-/// Answer of [`Store::reserve_spend`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reservation {
-    /// The amount is reserved; `spent_before` is the window total before it.
-    Reserved { id: i64, spent_before: i64 },
-    /// Reserving would exceed the limit; nothing was recorded. `spent` is the current window
-    /// total.
-    OverLimit { spent: i64, limit: i64 },
-}
-
-/// Rows removed by [`Store::prune`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pruned {
-    pub idempotency: usize,
-    pub spend: usize,
-}
-
-/// A store operation in flight: owns its inputs, so it can run on any thread or connection.
-pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
-
-/// Idempotency records and spend counters. See the module documentation for the semantics an
-/// implementation must keep. Every method is asynchronous and owns its arguments: the SQLite
-/// implementation runs on the blocking pool (a write waits for `fsync`), a database server's
-/// runs on its client.
-pub trait Store: Send + Sync + 'static {
-    /// The record for (provider, tool, merchant reference), if any.
-    fn get(&self, key: IdemKey) -> StoreFuture<Option<IdemRecord>>;
-
-    /// Claims the key for a new call — inserts a `Pending` record with the digest and the lease —
-    /// and reserves `spend` against its daily limit, atomically and in one durable commit;
-    /// returns the existing record instead when the key is already taken (never overwrites).
-    fn begin(&self, begin: Begin) -> StoreFuture<Begun>;
-
-    /// Takes over a record for recovery: succeeds (`true`) only if it is still owned by
-    /// `from_owner` and is `Unknown` or `Pending` with an expired lease; it becomes `Pending`
-    /// under `lease`. Of several callers racing for the same record exactly one wins.
-    fn take_over(
-        &self,
-        key: IdemKey,
-        from_owner: String,
-        now_unix: i64,
-        lease: Lease,
-    ) -> StoreFuture<bool>;
-
-    /// Records the final state of a claimed call: `Done` with the result JSON, `Failed`
-    /// (definitely not executed: deletes the record, freeing the key), or `Unknown` (outcome
-    /// unknown: the key stays taken); `release` gives a spend reservation back in the same
-    /// transaction. A `Done` record never changes ([`StoreError::AlreadyDone`]); `Pending` is
-    /// not a final state ([`StoreError::Invalid`]); completing a key that is not stored is
-    /// [`StoreError::NotClaimed`], except for `Failed`, which is then a no-op.
-    fn complete(
-        &self,
-        key: IdemKey,
-        state: IdemState,
-        result: Option<Value>,
-        now_unix: i64,
-        release: Option<i64>,
-    ) -> StoreFuture<()>;
-
-    /// Reserves `spend.fen` against a rolling 24-hour limit for its provider, atomically (check
-    /// and insert in one transaction). No limit: the spend is still recorded. Reaching the limit
-    /// exactly is allowed; exceeding it is [`Reservation::OverLimit`].
-    fn reserve_spend(&self, spend: Spend, now_unix: i64) -> StoreFuture<Reservation>;
-
-    /// Gives a reservation back (the call definitely did not move money). Releasing an id that
-    /// does not exist (already released or pruned) is a no-op.
-    fn release_spend(&self, reservation_id: i64) -> StoreFuture<()>;
-
-    /// Sum of reserved spend of `provider` in `(now - 86400, now]`.
-    fn spent_last_24h(&self, provider: String, now_unix: i64) -> StoreFuture<i64>;
-
-    /// Deletes idempotency records not updated for [`IDEM_RETENTION_SECS`] and spend rows older
-    /// than [`SPEND_RETENTION_SECS`].
-    fn prune(&self, now_unix: i64) -> StoreFuture<Pruned>;
-
-    /// Stores a received gateway event once: a second event with the same (provider, event id)
-    /// is [`Recorded::Duplicate`] and changes nothing. In the same transaction, the object's
-    /// known state advances to the event's when its rank is higher (an event arriving late never
-    /// moves an object backwards). Durable when the future completes: only then may the
-    /// receiver acknowledge the gateway.
-    fn record_event(&self, event: ReceivedEvent) -> StoreFuture<Recorded>;
-
-    /// Received events, newest first (by arrival order), filtered.
-    fn list_events(&self, filter: EventFilter) -> StoreFuture<Vec<ReceivedEvent>>;
-
-    /// One received event.
-    fn get_event(&self, provider: String, event_id: String) -> StoreFuture<Option<ReceivedEvent>>;
-
-    /// The known state of an object (a charge, a trade) from received events.
-    fn object_state(&self, provider: String, object_id: String)
-    -> StoreFuture<Option<ObjectState>>;
-
-    /// The key that seals confirmation tickets, shared by every instance using this store:
-    /// `candidate` is stored if no key exists yet; the stored key is returned either way.
-    fn ticket_key(&self, candidate: Vec<u8>) -> StoreFuture<Vec<u8>>;
-
-    /// Marks a ticket nonce used: `true` the first time (on any instance), `false` after.
-    /// Nonces past `expires_unix` may be forgotten.
-    fn use_nonce(&self, nonce: String, expires_unix: i64, now_unix: i64) -> StoreFuture<bool>;
-}
-
-/// A notification a gateway sent (a Ping++ webhook event, an Alipay asynchronous
-/// notification), verified before it was stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReceivedEvent {
-    /// `pingpp` or `alipay`.
-    pub provider: String,
-    /// Ping++ event id (`evt_…`), Alipay `notify_id`.
-    pub event_id: String,
-    /// `charge.succeeded`, `refund.succeeded`, `trade_status_sync.TRADE_SUCCESS`, …
-    pub event_type: String,
-    /// The object the event is about (`ch_…`, a trade_no), when it names one.
-    pub object_id: Option<String>,
-    /// The merchant reference (`order_no`, `out_trade_no`), when it names one.
-    pub reference: Option<String>,
-    /// The amount the event reports, in fen.
-    pub amount_fen: Option<i64>,
-    /// The object state the event reports (`paid`, `refunded`, `TRADE_SUCCESS`, …).
-    pub object_state: Option<String>,
-    /// Order of `object_state` in its object's life: a higher rank is a later state.
-    pub state_rank: i64,
-    /// When it arrived (set by the store's caller).
-    pub received_unix: i64,
-    /// The body exactly as received.
-    pub raw_body: String,
-    /// Whether its signature verified (only verified events are stored today).
-    pub verified: bool,
-    /// Arrival sequence number, assigned by the store (0 before).
-    pub seq: i64,
-}
-
-/// Answer of [`Store::record_event`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    Inserted,
-    /// Already stored: acknowledged again, nothing changed.
-    Duplicate,
-}
-
-/// Which events [`Store::list_events`] returns.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EventFilter {
-    pub provider: Option<String>,
-    pub event_type: Option<String>,
-    pub object_id: Option<String>,
-    pub reference: Option<String>,
-    /// Only events received at or after this time.
-    pub since_unix: Option<i64>,
-    /// Only events older than this sequence number (the next page).
-    pub before_seq: Option<i64>,
-    /// At most this many (the caller bounds it).
-    pub limit: usize,
-}
-
-/// What the received events say about an object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectState {
-    pub state: String,
-    pub rank: i64,
-    pub reference: Option<String>,
-    pub amount_fen: Option<i64>,
-    pub updated_unix: i64,
-    /// The event that set this state.
-    pub event_id: String,
-}
-
-/// Everything [`Store::begin`] needs.
-#[derive(Debug, Clone)]
-pub struct Begin {
-    pub key: IdemKey,
-    pub args_digest: String,
-    pub now_unix: i64,
-    pub lease: Lease,
-    pub spend: Option<Spend>,
-}
-
-/// A spend to reserve: `fen` of `provider` under an optional rolling daily limit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spend {
-    pub provider: String,
-    pub fen: i64,
-    pub daily_limit_fen: Option<i64>,
-    /// Recorded with the spend row.
-    pub reference: String,
-}
-
-/// Hex SHA-256 of the canonical JSON of `canonical_args` (see [`canonical_json`]).
-pub fn args_digest(canonical_args: &Value) -> String {
-    let digest = Sha256::digest(canonical_json(canonical_args).as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
-        hex.push(char::from(b"0123456789abcdef"[usize::from(byte & 15)]));
-    }
-    hex
-}
-
-/// Canonical JSON text: object keys sorted recursively (by their UTF-8 bytes), no whitespace,
-/// strings and numbers as serde_json writes them. Values are not normalised: `1` and `1.0`, or
-/// `"1"` and `1`, are different arguments.
-pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(value, &mut out);
-    out
-}
-
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(item, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
-}
 
 const SCHEMA_V1: &str = "
 CREATE TABLE idempotency (
@@ -617,7 +180,10 @@ impl SqliteStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
         if version > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew { found: version });
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                known: SCHEMA_VERSION,
+            });
         }
         if version < 1 {
             tx.execute_batch(SCHEMA_V1)?;
@@ -673,30 +239,10 @@ fn read_record(key: &IdemKey, conn: &Connection) -> Result<Option<IdemRecord>, S
             },
         )
         .optional()?;
-    let Some((args_digest, state, result, created_unix, updated_unix, owner, lease_until_unix)) =
-        row
-    else {
-        return Ok(None);
-    };
-    let state = IdemState::parse(&state)
-        .ok_or_else(|| StoreError::Corrupt(format!("{key}: unknown state {state:?}")))?;
-    let result = match result {
-        Some(text) => Some(
-            serde_json::from_str(&text)
-                .map_err(|e| StoreError::Corrupt(format!("{key}: result is not JSON: {e}")))?,
-        ),
-        None => None,
-    };
-    Ok(Some(IdemRecord {
-        key: key.clone(),
-        args_digest,
-        state,
-        result,
-        created_unix,
-        updated_unix,
-        owner,
-        lease_until_unix,
-    }))
+    row.map(|(digest, state, result, created, updated, owner, lease)| {
+        record_from_columns(key, digest, &state, result, created, updated, owner, lease)
+    })
+    .transpose()
 }
 
 /// Checks the window sum and inserts a spend row, inside the caller's write transaction.
@@ -706,14 +252,10 @@ fn reserve_in(
     now_unix: i64,
 ) -> Result<Reservation, StoreError> {
     let spent = window_sum(conn, spend.provider, now_unix)?;
-    if let Some(limit) = spend.daily_limit_fen {
-        let over = match spent.checked_add(spend.fen) {
-            Some(total) => total > limit,
-            None => true,
-        };
-        if over {
-            return Ok(Reservation::OverLimit { spent, limit });
-        }
+    if let Some(limit) = spend.daily_limit_fen
+        && exceeds(spent, spend.fen, Some(limit))
+    {
+        return Ok(Reservation::OverLimit { spent, limit });
     }
     conn.execute(
         "INSERT INTO spend (provider, fen, created_unix, reference) VALUES (?1, ?2, ?3, ?4)",
@@ -749,13 +291,8 @@ impl SqliteStore {
         lease: &Lease,
         spend: Option<SpendRequest<'_>>,
     ) -> Result<Begun, StoreError> {
-        if let Some(s) = &spend
-            && s.fen < 0
-        {
-            return Err(StoreError::Invalid(format!(
-                "cannot reserve a negative amount ({} fen)",
-                s.fen
-            )));
+        if let Some(s) = &spend {
+            check_amount(s.fen)?;
         }
         let mut conn = self.conn();
         // IMMEDIATE takes the write lock first: no other connection (thread or process) can
@@ -829,25 +366,16 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current = read_record(key, &tx)?;
-        match (state, current) {
-            (IdemState::Pending, _) => {
-                return Err(StoreError::Invalid(format!(
-                    "{key}: pending is not a final state"
-                )));
-            }
-            (_, Some(record)) if record.state == IdemState::Done => {
-                return Err(StoreError::AlreadyDone(key.to_string()));
-            }
-            (IdemState::Failed, None) => {}
-            (_, None) => return Err(StoreError::NotClaimed(key.to_string())),
-            (IdemState::Failed, Some(_)) => {
+        let current = read_record(key, &tx)?.map(|r| r.state);
+        match complete_step(key, state, current)? {
+            CompleteStep::Nothing => {}
+            CompleteStep::Delete => {
                 tx.execute(
                     "DELETE FROM idempotency WHERE provider = ?1 AND tool = ?2 AND reference = ?3",
                     params![key.provider, key.tool, key.reference],
                 )?;
             }
-            (IdemState::Done | IdemState::Unknown, Some(_)) => {
+            CompleteStep::Update => {
                 let result = result.map(Value::to_string);
                 tx.execute(
                     "UPDATE idempotency SET state = ?4, result = ?5, updated_unix = ?6
@@ -879,11 +407,7 @@ impl SqliteStore {
         now_unix: i64,
         reference: &str,
     ) -> Result<Reservation, StoreError> {
-        if fen < 0 {
-            return Err(StoreError::Invalid(format!(
-                "cannot reserve a negative amount ({fen} fen)"
-            )));
-        }
+        check_amount(fen)?;
         let mut conn = self.conn();
         // IMMEDIATE takes the write lock before reading the sum: no other connection (thread or
         // process) can insert between the check and the insert.
@@ -1253,25 +777,6 @@ impl SqliteStore {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn canonical_json_sorts_keys_recursively_without_whitespace() {
-        let value = json!({"b": 1, "a": {"z": [1, {"y": "x", "c": null}], "m": true}});
-        assert_eq!(
-            canonical_json(&value),
-            r#"{"a":{"m":true,"z":[1,{"c":null,"y":"x"}]},"b":1}"#
-        );
-        assert_eq!(canonical_json(&json!("引号\"")), r#""引号\"""#);
-    }
-
-    #[test]
-    fn digest_is_sha256_hex_of_canonical_text() {
-        // sha256("{}")
-        assert_eq!(
-            args_digest(&json!({})),
-            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
-        );
-    }
 
     #[test]
     fn pending_is_not_a_final_state_and_done_never_changes() {
