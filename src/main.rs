@@ -406,6 +406,7 @@ async fn engine_for(config: Config, receiver: Option<SocketAddr>) -> Result<Engi
         let receiver = receiver.map(|a| format!("http://{a}"));
         let options = zhifu_sandbox::SandboxOptions {
             auto_pay: true,
+            demo_bill_yesterday: true,
             webhook_url: receiver
                 .as_ref()
                 .map(|r| format!("{r}{}", zhifu_runtime::receive::PINGPP_PATH)),

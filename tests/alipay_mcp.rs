@@ -209,6 +209,15 @@ async fn every_alipay_tool_once() {
         "nothing from an unverified notification is passed on"
     );
 
+    h.sandbox_post(
+        "/_sandbox/alipay/bills/days",
+        json!({"date": yesterday, "trades": 5, "full_refunds": 1}),
+    )
+    .await;
+    let summary = ok!("summarize_bill", json!({"bill_date": yesterday}));
+    assert_eq!(summary["trade_count"], 5);
+    assert_eq!(summary["refund_count"], 1);
+
     let missing: Vec<_> = alipay_tools().difference(&called).copied().collect();
     assert!(missing.is_empty(), "never called: {missing:?}");
     h.stop().await;

@@ -300,6 +300,13 @@ async fn every_tool_in_a_payment_flow() {
     transfers_and_red_envelopes(&mut flow).await;
     batches_reversal_and_events(&mut flow).await;
 
+    let today = zhifu_runtime::time::beijing_today();
+    let summary = flow
+        .ok("summarize_charges", json!({"from": today, "to": today}))
+        .await;
+    assert!(summary["count"].as_u64().unwrap() >= 1, "{summary}");
+    assert!(summary["gross"].as_i64().unwrap() > 0, "{summary}");
+
     let missing: Vec<_> = pingpp_tools().difference(&flow.called).copied().collect();
     assert!(missing.is_empty(), "tools never called: {missing:?}");
     h.stop().await;

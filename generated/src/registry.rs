@@ -57,6 +57,8 @@ pub static TOOLS: &[&::zhifu_runtime::tool::ToolDef] = &[
     &crate::tools::retrieve_user::DESCRIPTOR,
     &crate::tools::reverse_charge::DESCRIPTOR,
     &crate::tools::reverse_transfer::DESCRIPTOR,
+    &crate::tools::summarize_bill::DESCRIPTOR,
+    &crate::tools::summarize_charges::DESCRIPTOR,
     &crate::tools::transfer_fund::DESCRIPTOR,
     &crate::tools::update_user::DESCRIPTOR,
     &crate::tools::verify_notification::DESCRIPTOR,

@@ -48,6 +48,8 @@ pub struct Engine {
     guard: Guard,
     audit: crate::guard::audit::AuditLog,
     tickets: Tickets,
+    /// Files and texts offered as MCP resources (e.g. a parsed bill's rows).
+    resources: Arc<crate::mcp::resources::Resources>,
     /// The state store, for operations that read received events (and the receivers).
     store: Arc<dyn Store>,
 }
@@ -125,6 +127,43 @@ impl Engine {
             store: services.store.clone(),
             guard: Guard::new(services.store, timeout),
             audit: services.audit,
+            resources: Arc::default(),
+        })
+    }
+
+    /// The resources this engine offers (read by the MCP layer's `resources/*`).
+    pub fn resources(&self) -> &Arc<crate::mcp::resources::Resources> {
+        &self.resources
+    }
+
+    /// The shared HTTP client, for composite operations that download a linked file.
+    pub(crate) fn http(&self) -> &crate::providers::http::Http {
+        self.gateways.http()
+    }
+
+    /// Runs a `read` tool of the table from inside a composite operation: validated like any
+    /// call and sent through its provider; the composite call itself is the one audited.
+    /// (Boxed: a composite operation runs inside `dispatch` and calls back into it.)
+    pub(crate) fn call_inner<'a>(
+        &'a self,
+        name: &'a str,
+        args: Map<String, Value>,
+        config: &'a Config,
+        ctx: &'a CallContext,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Value, ToolError>> + Send + 'a>> {
+        Box::pin(async move {
+            let Some((index, tool)) = self.find(name).filter(|(_, t)| t.effect == Effect::Read)
+            else {
+                return Err(ToolError::new(
+                    ErrorKind::Configuration,
+                    format!(
+                        "a composite operation needs the read tool `{name}`, which is not in the table"
+                    ),
+                    "Report this bug.",
+                ));
+            };
+            let args = self.validators.check(index, tool, args, config)?;
+            self.dispatch(tool, &args, config, ctx).await
         })
     }
 
@@ -442,6 +481,9 @@ impl Engine {
         ctx: &CallContext,
     ) -> Result<Value, ToolError> {
         let mut value = self.call_provider(tool, args, config, ctx).await?;
+        if args.get("compact") == Some(&Value::Bool(true)) {
+            compact_list(&mut value);
+        }
         if let Some((field, v)) = tool
             .pending_when
             .iter()
@@ -644,6 +686,17 @@ impl Prepared {
     /// Whether the policy asks the user before sending.
     pub fn needs_confirmation(&self) -> bool {
         self.decision.confirm
+    }
+}
+
+/// A list page in compact form (`compact: true`): each listed object keeps only its plain fields;
+/// nested objects and arrays (a charge's signed `credential`, `extra`, `metadata`, `refunds`)
+/// are left out.
+fn compact_list(value: &mut Value) {
+    if let Some(items) = value.get_mut("data").and_then(Value::as_array_mut) {
+        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            item.retain(|_, v| !v.is_object() && !v.is_array());
+        }
     }
 }
 

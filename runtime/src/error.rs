@@ -34,6 +34,8 @@ pub enum ErrorKind {
     /// An identical call (same merchant reference, same arguments) is being sent right now;
     /// this one sent nothing.
     InProgress,
+    /// The client cancelled the call before it finished (only reads are cancelled).
+    Cancelled,
 }
 
 impl ErrorKind {
@@ -50,6 +52,7 @@ impl ErrorKind {
             ErrorKind::NotConfirmed => "not_confirmed",
             ErrorKind::IdempotencyConflict => "idempotency_conflict",
             ErrorKind::InProgress => "in_progress",
+            ErrorKind::Cancelled => "cancelled",
         }
     }
 }

@@ -103,6 +103,10 @@ pub enum LocalOp {
     PingppVerifyWebhook,
     /// `alipay.verify_notification`: an Alipay asynchronous notification's signature.
     AlipayVerifyNotification,
+    /// `alipay.summarize_bill`: a settlement bill fetched, read and summed (composite).
+    AlipaySummarizeBill,
+    /// `pingpp.summarize_charges`: charges of a date range paged through and summed (composite).
+    PingppSummarizeCharges,
     /// `pingpp.list_received_events`: events the receivers stored (both gateways).
     PingppListReceivedEvents,
     /// `pingpp.retrieve_received_event`: one stored event (both gateways).
@@ -112,6 +116,15 @@ pub enum LocalOp {
 }
 
 impl LocalOp {
+    /// Whether the engine runs it and it calls gateways (MCP openWorldHint), rather than a pure
+    /// protocol function.
+    pub fn is_composite(self) -> bool {
+        matches!(
+            self,
+            LocalOp::AlipaySummarizeBill | LocalOp::PingppSummarizeCharges
+        )
+    }
+
     /// Operations over both gateways: offered when either provider is configured, whichever
     /// provider's table holds the tool.
     pub fn any_provider(self) -> bool {
@@ -530,10 +543,11 @@ impl ToolDef {
 
     /// MCP `openWorldHint`: the tool talks to an outside system.
     pub fn open_world(&self) -> bool {
-        !matches!(
-            self.operation,
-            Operation::Local { .. } | Operation::GatewayUrl { .. }
-        )
+        match self.operation {
+            Operation::Local { op } => op.is_composite(),
+            Operation::GatewayUrl { .. } => false,
+            _ => true,
+        }
     }
 
     pub fn param(&self, name: &str) -> Option<&'static Param> {

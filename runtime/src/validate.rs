@@ -90,6 +90,11 @@ impl Validators {
             }
         }
         fill_defaults(tool, &mut args, config)?;
+        if tool.pagination == crate::tool::Pagination::Cursor
+            && let Some(created) = args.get_mut("created")
+        {
+            crate::composite::charges::dates_to_unix(created)?;
+        }
         Ok(args)
     }
 }

@@ -47,6 +47,9 @@ pub struct SandboxOptions {
     /// Run the Alipay gateway in public-key certificate mode (公钥证书模式): requests must carry
     /// `app_cert_sn` / `alipay_root_cert_sn`, responses carry `alipay_cert_sn`.
     pub alipay_cert_mode: bool,
+    /// Yesterday (Beijing) has generated business from the start — 120 paid trades, 6 partly and
+    /// 3 fully refunded — so its trade bill exists (embedded-mode convenience).
+    pub demo_bill_yesterday: bool,
     /// Where Ping++ events are POSTed (the dashboard's Webhooks URL); `None`: kept, not sent.
     /// Alipay notifications go to each trade's `notify_url`.
     pub webhook_url: Option<String>,
@@ -58,6 +61,7 @@ impl Default for SandboxOptions {
             auto_pay: false,
             require_signature: true,
             alipay_cert_mode: false,
+            demo_bill_yesterday: false,
             webhook_url: None,
         }
     }
@@ -213,6 +217,18 @@ pub async fn start(listen: SocketAddr, options: SandboxOptions) -> anyhow::Resul
         alipay_public_key_pem: keys.alipay_public_pem,
         cert: cert_files,
     };
+    let mut store = store::Store::new(app_id);
+    if options.demo_bill_yesterday {
+        let now = store.now();
+        let yesterday = &zhifu_signing::alipay::beijing_timestamp(now - 86_400)[..10];
+        let day = alipay::bills::GeneratedDay {
+            trades: 120,
+            partial_refunds: 6,
+            full_refunds: 3,
+            seed: 1,
+        };
+        let _ = store.alipay.bills.generate(yesterday, day, now);
+    }
     let webhook_url = options.webhook_url.clone();
     let app = Arc::new(App {
         api_key,
@@ -220,7 +236,6 @@ pub async fn start(listen: SocketAddr, options: SandboxOptions) -> anyhow::Resul
         pingpp_private: keys.pingpp_private,
         options,
         store: Mutex::new({
-            let mut store = store::Store::new(app_id);
             store.deliveries.webhook_url = webhook_url;
             store
         }),

@@ -112,6 +112,30 @@ async fn clear_failures(State(app): State<Arc<App>>) -> Response {
     reply(Ok(store.failures.json()))
 }
 
+/// `{"channel"?, "order_no"?, "failure_code"?, "failure_msg"?, "count"?}`: charges that will stay
+/// unpaid, or fail with that code, instead of being paid.
+async fn add_charge_fate(State(app): State<Arc<App>>, raw: Bytes) -> Response {
+    reply(Body::parse(&raw).and_then(|body| lock(&app.store).charge_fates.add(&body)))
+}
+
+async fn list_charge_fates(State(app): State<Arc<App>>) -> Response {
+    reply(Ok(lock(&app.store).charge_fates.json()))
+}
+
+async fn clear_charge_fates(State(app): State<Arc<App>>) -> Response {
+    let mut store = lock(&app.store);
+    store.charge_fates.clear();
+    reply(Ok(store.charge_fates.json()))
+}
+
+/// Many charges at once (see `charge_fates::generate`).
+async fn generate_charges(State(app): State<Arc<App>>, raw: Bytes) -> Response {
+    reply(
+        Body::parse(&raw)
+            .and_then(|body| crate::pingpp::charge_fates::generate(&mut lock(&app.store), &body)),
+    )
+}
+
 /// `{"advance_seconds": n}` moves the sandbox clock forward (e.g. past a de-duplication window).
 async fn clock(State(app): State<Arc<App>>, raw: Bytes) -> Response {
     let result = Body::parse(&raw).and_then(|body| {
@@ -164,6 +188,13 @@ pub fn router() -> Router<Arc<App>> {
             post(add_failure).get(list_failures).delete(clear_failures),
         )
         .route("/_sandbox/clock", post(clock).get(clock))
+        .route(
+            "/_sandbox/charge_fates",
+            post(add_charge_fate)
+                .get(list_charge_fates)
+                .delete(clear_charge_fates),
+        )
+        .route("/_sandbox/charges/generate", post(generate_charges))
         .route("/_sandbox/ledger", get(crate::movements::ledger))
         .route("/_sandbox/webhooks", post(set_webhook_url))
         .route("/_sandbox/deliveries", get(deliveries))

@@ -127,6 +127,8 @@ pub struct Store {
     pub balance_transactions: Table<BalanceTransaction>,
     /// Channel refusals injected through `/_sandbox/failures`.
     pub failures: Failures,
+    /// Charges kept unpaid or failed (`/_sandbox/charge_fates`).
+    pub charge_fates: crate::pingpp::charge_fates::Fates,
     pub alipay: crate::alipay::AlipayStore,
     /// Webhooks and notifications on their way to the merchant (deliver.rs).
     pub deliveries: crate::deliver::Deliveries,
@@ -155,6 +157,7 @@ impl Store {
             users: Table::default(),
             balance_transactions: Table::default(),
             failures: Failures::default(),
+            charge_fates: Default::default(),
             alipay: Default::default(),
             deliveries: Default::default(),
         }

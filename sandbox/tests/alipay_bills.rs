@@ -53,15 +53,24 @@ fn unzip(bytes: &[u8]) -> Vec<(String, String, u16)> {
         assert!(std::str::from_utf8(&data).is_err(), "content is not UTF-8");
         out.push((name, text.into_owned(), 0));
     }
-    // General-purpose flags of the local headers: bit 11 (UTF-8) never set.
-    let mut at = 0;
+    // General-purpose flags of the local headers (found through the central directory, since
+    // entries are deflated with sizes after the data): bit 11 (UTF-8) never set.
     let mut flags = Vec::new();
-    while bytes[at..].starts_with(b"PK\x03\x04") {
-        flags.push(u16::from_le_bytes([bytes[at + 6], bytes[at + 7]]));
-        let size = u32::from_le_bytes(bytes[at + 18..at + 22].try_into().unwrap()) as usize;
-        let name_len = u16::from_le_bytes([bytes[at + 26], bytes[at + 27]]) as usize;
-        let extra = u16::from_le_bytes([bytes[at + 28], bytes[at + 29]]) as usize;
-        at += 30 + name_len + extra + size;
+    let end = bytes.len() - 22;
+    assert_eq!(
+        &bytes[end..end + 4],
+        b"PK\x05\x06",
+        "end of central directory"
+    );
+    let mut at = u32::from_le_bytes(bytes[end + 16..end + 20].try_into().unwrap()) as usize;
+    while bytes[at..].starts_with(b"PK\x01\x02") {
+        let local = u32::from_le_bytes(bytes[at + 42..at + 46].try_into().unwrap()) as usize;
+        assert_eq!(&bytes[local..local + 4], b"PK\x03\x04");
+        flags.push(u16::from_le_bytes([bytes[local + 6], bytes[local + 7]]));
+        let name_len = u16::from_le_bytes([bytes[at + 28], bytes[at + 29]]) as usize;
+        let extra = u16::from_le_bytes([bytes[at + 30], bytes[at + 31]]) as usize;
+        let comment = u16::from_le_bytes([bytes[at + 32], bytes[at + 33]]) as usize;
+        at += 46 + name_len + extra + comment;
     }
     assert_eq!(flags.len(), out.len());
     for (entry, flag) in out.iter_mut().zip(flags) {

@@ -161,6 +161,12 @@ pub mod reverse_charge;
 /// `reverse_transfer`: Reverse (撤销) a pending Ping++ transfer.
 pub mod reverse_transfer;
 
+/// `summarize_bill`: Summarise an Alipay settlement bill.
+pub mod summarize_bill;
+
+/// `summarize_charges`: Summarise Ping++ charges by channel.
+pub mod summarize_charges;
+
 /// `transfer_fund`: Transfer money to an Alipay account.
 pub mod transfer_fund;
 

@@ -5,6 +5,9 @@
 //! [`run`] answers `None` for a local operation it does not own; the provider's protocol runs
 //! those (pure functions such as webhook verification).
 
+pub mod bill;
+pub mod bill_file;
+pub mod charges;
 pub mod received;
 
 use serde_json::{Map, Value};
@@ -25,6 +28,8 @@ pub async fn run(
 ) -> Option<Result<Value, ToolError>> {
     // Each composite operation gets a `match op` arm here and a module beside this one.
     Some(match op {
+        LocalOp::AlipaySummarizeBill => bill::summarize(engine, args, config, ctx).await,
+        LocalOp::PingppSummarizeCharges => charges::summarize(engine, args, config, ctx).await,
         LocalOp::PingppListReceivedEvents => received::list(engine, args).await,
         LocalOp::PingppRetrieveReceivedEvent => received::retrieve(engine, args).await,
         LocalOp::PingppWaitForPayment => received::wait(engine, args, config, ctx).await,

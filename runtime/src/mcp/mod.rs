@@ -4,6 +4,7 @@
 pub mod http_transport;
 pub mod prompts;
 pub mod reference;
+pub mod resources;
 pub mod server;
 pub mod stdio;
 pub mod summary;

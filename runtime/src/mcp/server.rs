@@ -14,7 +14,8 @@ use rmcp::model::{
     GetPromptRequestParams, GetPromptResponse, Implementation, InputRequest, InputRequests,
     InputRequiredResult, JsonObject, ListPromptsResult, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams,
-    ReadResourceResponse, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ServerCapabilities,
+    ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::{ElicitationMode, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -299,6 +300,10 @@ pub fn to_result(
             };
             let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
             result.structured_content = Some(value);
+            // A result that registered a resource (crate::mcp::resources) links to it.
+            if let Some(link) = value_link(result.structured_content.as_ref()) {
+                result.content.push(ContentBlock::resource_link(link));
+            }
             result
         }
         Err(err) => CallToolResult::error(vec![
@@ -381,9 +386,9 @@ impl ServerHandler for ZhifuServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(ListResourcesResult::with_all_items(reference::list(
-            self.reference,
-        )))
+        let mut all = reference::list(self.reference);
+        all.extend(self.engine.resources().list());
+        Ok(ListResourcesResult::with_all_items(all))
     }
 
     async fn read_resource(
@@ -391,14 +396,43 @@ impl ServerHandler for ZhifuServer {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        reference::read(self.reference, &request.uri)
-            .map(ReadResourceResponse::Complete)
-            .ok_or_else(|| {
-                ErrorData::resource_not_found(
-                    format!("no resource {}", request.uri),
-                    Some(serde_json::json!({ "uri": request.uri })),
-                )
-            })
+        if let Some(found) = reference::read(self.reference, &request.uri) {
+            return Ok(ReadResourceResponse::Complete(found));
+        }
+        use crate::mcp::resources::ReadError;
+        match self.engine.resources().read(&request.uri) {
+            Ok((text, mime)) => {
+                let mut contents = ResourceContents::text(text, request.uri.clone());
+                if let (ResourceContents::TextResourceContents { mime_type, .. }, Some(m)) =
+                    (&mut contents, mime)
+                {
+                    *mime_type = Some(m);
+                }
+                Ok(ReadResourceResponse::Complete(ReadResourceResult::new(
+                    vec![contents],
+                )))
+            }
+            Err(ReadError::NotFound) => Err(ErrorData::resource_not_found(
+                format!(
+                    "no resource {} (the server keeps the newest {}; call the tool again)",
+                    request.uri,
+                    crate::mcp::resources::KEPT
+                ),
+                None,
+            )),
+            Err(ReadError::TooLarge(size)) => Err(ErrorData::invalid_params(
+                format!(
+                    "resource {} is {size} bytes, more than one answer carries ({} bytes); use the tool's totals, or fetch the bill file yourself with query_bill_download_url",
+                    request.uri,
+                    crate::mcp::resources::MAX_READ_BYTES
+                ),
+                None,
+            )),
+            Err(ReadError::Io(e)) => Err(ErrorData::internal_error(
+                format!("resource {} could not be read: {e}", request.uri),
+                None,
+            )),
+        }
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -489,6 +523,12 @@ fn call_context(context: &RequestContext<RoleServer>) -> CallContext {
         sink
     });
     CallContext::new(sink, context.ct.clone())
+}
+
+/// The `resource_link` a result carries when its operation registered a resource.
+fn value_link(value: Option<&Value>) -> Option<Resource> {
+    let link = value?.get("resource_link")?;
+    serde_json::from_value::<Resource>(link.clone()).ok()
 }
 
 /// Result of asking the user.

@@ -115,6 +115,37 @@ impl Http {
     }
 }
 
+/// A response whose body is read a chunk at a time (a bill file is never held whole).
+pub struct Download {
+    pub status: u16,
+    /// `Content-Length`, when the server sent one.
+    pub length: Option<u64>,
+    response: reqwest::Response,
+}
+
+impl Download {
+    /// The next piece of the body; `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<Vec<u8>>, TransportError> {
+        self.response
+            .chunk()
+            .await
+            .map(|c| c.map(|b| b.to_vec()))
+            .map_err(classify)
+    }
+}
+
+impl Http {
+    /// GETs `url`; the body is read with [`Download::chunk`].
+    pub async fn download(&self, url: &str) -> Result<Download, TransportError> {
+        let response = self.client.get(url).send().await.map_err(classify)?;
+        Ok(Download {
+            status: response.status().as_u16(),
+            length: response.content_length(),
+            response,
+        })
+    }
+}
+
 impl Default for Http {
     fn default() -> Self {
         Self::new()

@@ -99,6 +99,11 @@ impl Gateways {
         Gateways { http }
     }
 
+    /// The shared client (downloads of files a gateway links to).
+    pub fn http(&self) -> &Http {
+        &self.http
+    }
+
     /// Calls `tool` on `protocol`'s gateway. A request is sent again only when a second try
     /// cannot act twice: it never connected, or the tool only reads.
     pub async fn call(

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::bills::Fetch;
+use super::bills::{Fetch, GeneratedDay};
 use super::biz::{parse_yuan, yuan};
 use super::ledger::Movement;
 use super::trades;
@@ -131,28 +131,79 @@ async fn notifications(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn bill(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
-    let store = lock(&app.store);
-    match store.alipay.bills.fetch(&token, store.now()) {
-        Fetch::Ok(file) => {
-            let mut response = (StatusCode::OK, file.bytes.clone()).into_response();
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            );
-            if let Ok(v) =
-                HeaderValue::from_str(&format!("attachment; filename=\"{}\"", file.file_name))
-            {
-                headers.insert(header::CONTENT_DISPOSITION, v);
+    let line = format!("GET /_sandbox/alipay/bills/{token}");
+    let fault = lock(&app.faults).take("GET /_sandbox/alipay/bills/{token}", &line);
+    if let Some(crate::faults::FaultKind::Status(status)) = fault {
+        return (status, "injected fault").into_response();
+    }
+    let (path, file_name) = {
+        let store = lock(&app.store);
+        match store.alipay.bills.fetch(&token, store.now()) {
+            Fetch::Ok(file) => (file.path.clone(), file.file_name.clone()),
+            Fetch::Expired => {
+                return (
+                    StatusCode::GONE,
+                    "bill download link expired (valid 30 seconds)",
+                )
+                    .into_response();
             }
-            response
+            Fetch::Unknown => return (StatusCode::NOT_FOUND, "no such bill").into_response(),
         }
-        Fetch::Expired => (
-            StatusCode::GONE,
-            "bill download link expired (valid 30 seconds)",
-        )
-            .into_response(),
-        Fetch::Unknown => (StatusCode::NOT_FOUND, "no such bill").into_response(),
+    };
+    let file = match tokio::fs::File::open(path.path()).await {
+        Ok(f) => f,
+        Err(_) => return (StatusCode::NOT_FOUND, "no such bill").into_response(),
+    };
+    let length = file.metadata().await.map(|m| m.len()).ok();
+    // An open file outlives its path: a link dropped meanwhile does not cut the download.
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
+    let mut response = (StatusCode::OK, axum::body::Body::from_stream(stream)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Some(len) = length {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+/// `{"date": "yyyy-MM-dd", "trades": N, "partial_refunds"?: n, "full_refunds"?: n, "seed"?: n}`:
+/// generated business for a past day (its trade bill then has these rows).
+async fn generate_day(State(app): State<Arc<App>>, raw: Bytes) -> Response {
+    let parsed = Body::parse(&raw).and_then(|b| {
+        b.allow_only(&["date", "trades", "partial_refunds", "full_refunds", "seed"])?;
+        let date = b.req_str("date", 10)?;
+        let n = |k: &str| -> Result<u64, ApiError> {
+            Ok(b.opt_int(k, 0, 10_000_000)?.unwrap_or(0) as u64)
+        };
+        let day = GeneratedDay {
+            trades: n("trades")?,
+            partial_refunds: n("partial_refunds")?,
+            full_refunds: n("full_refunds")?,
+            seed: b.opt_int("seed", 0, i64::MAX)?.unwrap_or(1) as u64,
+        };
+        Ok((date, day))
+    });
+    let (date, day) = match parsed {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let mut store = lock(&app.store);
+    let now = store.now();
+    match store.alipay.bills.generate(&date, day, now) {
+        Ok(()) => ok(json!({
+            "date": date,
+            "trades": day.trades,
+            "partial_refunds": day.partial_refunds,
+            "full_refunds": day.full_refunds,
+            "seed": day.seed,
+        })),
+        Err(e) => conflict(e.sub_msg),
     }
 }
 
@@ -165,4 +216,5 @@ pub fn router() -> Router<Arc<App>> {
         .route("/_sandbox/alipay/transfers", get(transfers))
         .route("/_sandbox/alipay/notifications", get(notifications))
         .route("/_sandbox/alipay/bills/{token}", get(bill))
+        .route("/_sandbox/alipay/bills/days", post(generate_day))
 }

@@ -2,9 +2,14 @@
 //! a link valid 30 seconds (sandbox clock) to a ZIP of GBK CSVs built from the sandbox's own
 //! ledger — `trade` bills (业务明细 + 汇总) from payments and refunds, `signcustomer` bills
 //! (账务明细 + 汇总) from every movement of the merchant account — for one past Beijing day or
-//! month.
+//! month. `POST /_sandbox/alipay/bills/days` adds generated business to a past day (N paid trades,
+//! partial and full refunds, fees; deterministic from a seed) so a bill of any size exists; a
+//! day with neither real nor generated business has no bill (isp.bill_not_exist). Archives are
+//! written to a temporary file as they are generated (deflated, GBK), never held in memory.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 use encoding_rs::GBK;
 use serde_json::{Map, Value};
@@ -12,24 +17,61 @@ use zhifu_signing::alipay::{beijing_timestamp, parse_beijing_timestamp};
 
 use super::biz::{GwError, GwResult, yuan};
 use super::gateway::Ctx;
+use super::ledger::service_fee;
 use super::trades::{Trade, sorted};
-use super::zipfile::stored_zip;
+use super::zipfile::{EntryWriter, ZipStream};
 use super::{AlipayApp, AlipayStore};
 use crate::store::alnum;
 
 /// How long a download link works (seconds, sandbox clock).
 pub const LINK_SECONDS: i64 = 30;
 
+/// A file deleted when dropped.
+pub struct TempPath(PathBuf);
+
+impl TempPath {
+    fn new() -> TempPath {
+        TempPath(std::env::temp_dir().join(format!(
+            "zhifu-sandbox-bill-{}-{}.zip",
+            std::process::id(),
+            alnum(16)
+        )))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// A built archive behind a download token.
 pub struct BillFile {
-    pub bytes: Vec<u8>,
+    pub path: std::sync::Arc<TempPath>,
     pub file_name: String,
     pub expires: i64,
+}
+
+/// Generated business of one past day (`POST /_sandbox/alipay/bills/days`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GeneratedDay {
+    pub trades: u64,
+    /// The first `partial_refunds` trades are refunded by half.
+    pub partial_refunds: u64,
+    /// The next `full_refunds` trades are refunded in full.
+    pub full_refunds: u64,
+    pub seed: u64,
 }
 
 #[derive(Default)]
 pub struct BillLinks {
     pub files: HashMap<String, BillFile>,
+    /// `yyyy-MM-dd` → what was generated for it.
+    pub days: BTreeMap<String, GeneratedDay>,
 }
 
 /// Why a download failed.
@@ -40,6 +82,19 @@ pub enum Fetch<'a> {
 }
 
 impl BillLinks {
+    /// Adds generated business to a past day (replacing what was generated for it before).
+    pub fn generate(&mut self, date: &str, day: GeneratedDay, now: i64) -> GwResult<()> {
+        let p = period(date, now)?;
+        if p.end - p.start != 86_400 {
+            return Err(invalid("date 应为 yyyy-MM-dd"));
+        }
+        if day.partial_refunds + day.full_refunds > day.trades {
+            return Err(invalid("退款笔数不能多于交易笔数"));
+        }
+        self.days.insert(date.to_string(), day);
+        Ok(())
+    }
+
     pub fn fetch(&self, token: &str, now: i64) -> Fetch<'_> {
         match self.files.get(token) {
             None => Fetch::Unknown,
@@ -117,32 +172,38 @@ pub fn download_url_query(ctx: &mut Ctx) -> GwResult<Map<String, Value>> {
         .ok_or_else(|| invalid("缺少必选参数 bill_date"))?;
     let p = period(&bill_date, now)?;
     let store = &ctx.store.alipay;
-    let files = match bill_type.as_str() {
-        "trade" => trade_bill(ctx.app, store, &p, now),
-        "signcustomer" => account_bill(ctx.app, store, &p, now),
+    let account = ctx.app.bill_account();
+    let path = TempPath::new();
+    let io = |e: io::Error| GwError::business("isp.unknown-error", format!("账单生成失败：{e}"));
+    let file = std::fs::File::create(path.path()).map_err(io)?;
+    let mut zip = ZipStream::new(BufWriter::with_capacity(256 * 1024, file), local_time(now));
+    let built = match bill_type.as_str() {
+        "trade" => trade_bill(ctx.app, store, &p, now, &mut zip),
+        "signcustomer" => account_bill(ctx.app, store, &p, now, &mut zip),
         other => {
             return Err(invalid(format!(
                 "bill_type 无效：{other}，可选 trade、signcustomer"
             )));
         }
     }
-    .ok_or_else(|| GwError::business("isp.bill_not_exist", "账单不存在"))?;
-    let entries: Vec<(Vec<u8>, Vec<u8>)> = files
-        .iter()
-        .map(|(name, text)| (gbk(name), gbk(text)))
-        .collect();
-    let bytes = stored_zip(&entries, local_time(now));
-    let account = ctx.app.bill_account();
+    .map_err(io)?;
+    if !built {
+        return Err(GwError::business("isp.bill_not_exist", "账单不存在"));
+    }
+    zip.finish().map_err(io)?.flush().map_err(io)?;
     let file_name = format!("{account}_{}.csv.zip", p.label);
     let token = alnum(32);
     let url = format!(
         "{}/_sandbox/alipay/bills/{token}?bizType={bill_type}&userId={}&fileType=csv.zip&bizDates={}&downloadFileName={file_name}",
         ctx.app.base_url, ctx.app.pid, p.label
     );
-    ctx.store.alipay.bills.files.insert(
+    let links = &mut ctx.store.alipay.bills;
+    // Links expired a while ago go, with their files.
+    links.files.retain(|_, f| f.expires + 600 > now);
+    links.files.insert(
         token,
         BillFile {
-            bytes,
+            path: std::sync::Arc::new(path),
             file_name,
             expires: now + LINK_SECONDS,
         },
@@ -152,6 +213,11 @@ pub fn download_url_query(ctx: &mut Ctx) -> GwResult<Map<String, Value>> {
 
 fn gbk(text: &str) -> Vec<u8> {
     GBK.encode(text).0.into_owned()
+}
+
+/// Writes `text` GBK-encoded.
+fn put(out: &mut EntryWriter<'_>, text: &str) -> io::Result<()> {
+    out.write_all(&GBK.encode(text).0)
 }
 
 /// `(y, mo, d, h, mi, s)` in Beijing time.
@@ -211,105 +277,76 @@ fn in_period(p: &Period, at: i64) -> bool {
     (p.start..p.end).contains(&at)
 }
 
-/// One 业务明细 row.
-struct TradeRow<'a> {
-    trade: &'a Trade,
-    refund: Option<(&'a str, i64, i64, Option<&'a str>)>,
-    at: i64,
-}
-
 const TRADE_COLUMNS: &str = "支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注";
 
 const SUMMARY_COLUMNS: &str = "门店编号,门店名称,交易订单总笔数,退款订单总笔数,订单金额（元）,商家实收（元）,支付宝优惠（元）,商家优惠（元）,卡消费金额（元）,服务费（元）,分润（元）,实收净额（元）";
 
-/// The trade bill's two files, or `None` for a period without payments or refunds.
-fn trade_bill(
-    app: &AlipayApp,
-    store: &AlipayStore,
-    p: &Period,
-    now: i64,
-) -> Option<Vec<(String, String)>> {
-    let mut rows: Vec<TradeRow> = Vec::new();
-    for t in &store.trades {
-        if let Some(paid) = t.paid_at.filter(|at| in_period(p, *at)) {
-            rows.push(TradeRow {
-                trade: t,
-                refund: None,
-                at: paid,
-            });
+/// One 业务明细 row, real or generated.
+struct DetailRow<'a> {
+    trade_no: &'a str,
+    out_trade_no: &'a str,
+    refund: bool,
+    subject: &'a str,
+    created: i64,
+    at: i64,
+    store_id: &'a str,
+    operator: &'a str,
+    terminal: &'a str,
+    counterparty: &'a str,
+    /// Signed: refunds negative.
+    amount: i64,
+    /// Signed: fees negative, fees given back positive.
+    fee: i64,
+    batch: &'a str,
+    remark: &'a str,
+}
+
+/// Totals while the detail is written: per store (trades, refunds, order amount, fee), and
+/// (trades, refunds, trade amount, refund amount) for the footer.
+#[derive(Default)]
+struct TradeTotals {
+    stores: BTreeMap<String, (u64, u64, i64, i64)>,
+    n_trades: u64,
+    n_refunds: u64,
+    trade_sum: i64,
+    refund_sum: i64,
+}
+
+impl TradeTotals {
+    fn write(&mut self, out: &mut EntryWriter<'_>, r: &DetailRow) -> io::Result<()> {
+        let kind = if r.refund { "退款" } else { "交易" };
+        if r.refund {
+            self.n_refunds += 1;
+            self.refund_sum += r.amount;
+        } else {
+            self.n_trades += 1;
+            self.trade_sum += r.amount;
         }
-        for r in t.refunds.iter().filter(|r| in_period(p, r.at)) {
-            rows.push(TradeRow {
-                trade: t,
-                refund: Some((&r.out_request_no, r.amount, r.fee_back, r.reason.as_deref())),
-                at: r.at,
-            });
-        }
-    }
-    if rows.is_empty() {
-        return None;
-    }
-    rows.sort_by_key(|r| r.at);
-    let account = app.bill_account();
-    let mut detail = header("支付宝业务明细查询", "业务明细列表", &account, p);
-    detail.push_str(TRADE_COLUMNS);
-    detail.push_str(EOL);
-    // store_id → (trades, refunds, order amount, fee)
-    let mut stores: BTreeMap<String, (u32, u32, i64, i64)> = BTreeMap::new();
-    let (mut n_trades, mut n_refunds, mut trade_sum, mut refund_sum) = (0u32, 0u32, 0i64, 0i64);
-    for row in &rows {
-        let t = row.trade;
-        let (kind, amount, fee, batch, remark) = match row.refund {
-            None => (
-                "交易",
-                t.total,
-                -t.fee(),
-                String::new(),
-                t.body.clone().unwrap_or_else(|| t.subject.clone()),
-            ),
-            Some((no, amount, fee_back, reason)) => (
-                "退款",
-                -amount,
-                fee_back,
-                no.to_string(),
-                reason.map_or_else(|| t.subject.clone(), str::to_string),
-            ),
+        let s = match self.stores.get_mut(r.store_id) {
+            Some(s) => s,
+            None => self.stores.entry(r.store_id.to_string()).or_default(),
         };
-        if row.refund.is_none() {
-            n_trades += 1;
-            trade_sum += amount;
-        } else {
-            n_refunds += 1;
-            refund_sum += amount;
-        }
-        let store_id = t.store_id.clone().unwrap_or_default();
-        let s = stores.entry(store_id.clone()).or_default();
-        if row.refund.is_none() {
-            s.0 += 1;
-        } else {
+        if r.refund {
             s.1 += 1;
+        } else {
+            s.0 += 1;
         }
-        s.2 += amount;
-        s.3 += fee;
-        let counterparty = t
-            .buyer
-            .as_ref()
-            .map(|b| b.bill_account())
-            .unwrap_or_default();
+        s.2 += r.amount;
+        s.3 += r.fee;
         let cells = [
-            id(&t.trade_no),
-            id(&t.out_trade_no),
+            id(r.trade_no),
+            id(r.out_trade_no),
             id(kind),
-            cell(&t.subject),
-            beijing_timestamp(t.created),
-            beijing_timestamp(row.at),
-            id(&store_id),
+            cell(r.subject),
+            beijing_timestamp(r.created),
+            beijing_timestamp(r.at),
+            id(r.store_id),
             id(""),
-            id(t.operator_id.as_deref().unwrap_or_default()),
-            id(t.terminal_id.as_deref().unwrap_or_default()),
-            id(&counterparty),
-            yuan(amount),
-            yuan(amount),
+            id(r.operator),
+            id(r.terminal),
+            id(r.counterparty),
+            yuan(r.amount),
+            yuan(r.amount),
             yuan(0),
             yuan(0),
             yuan(0),
@@ -318,36 +355,222 @@ fn trade_bill(
             String::new(),
             id(&yuan(0)),
             yuan(0),
-            id(&batch),
-            yuan(fee),
+            id(r.batch),
+            yuan(r.fee),
             yuan(0),
-            cell(&remark),
+            cell(r.remark),
         ];
-        detail.push_str(&cells.join(","));
-        detail.push_str(EOL);
+        let mut line = cells.join(",");
+        line.push_str(EOL);
+        put(out, &line)
     }
-    let exported = format!("#导出时间：[{}]", cn_time(now));
-    detail.push_str(
-        &[
-            footer_rule("业务明细列表"),
-            format!(
-                "#交易合计：{n_trades}笔，商家实收共{}元，商家优惠共0.00元",
-                yuan(trade_sum)
-            ),
-            format!(
-                "#退款合计：{n_refunds}笔，商家实收退款共{}元，商家优惠退款共0.00元",
-                yuan(refund_sum)
-            ),
-            exported.clone(),
-        ]
-        .join(EOL),
-    );
-    detail.push_str(EOL);
+}
 
+/// Products of generated trades (one with a comma, quoted in the CSV).
+const PRODUCTS: [&str; 8] = [
+    "测试商品",
+    "会员月卡",
+    "咖啡豆 500g",
+    "保温杯",
+    "蓝牙耳机",
+    "数据线",
+    "礼盒,限量版",
+    "雨伞",
+];
+
+/// A deterministic 64-bit mix (splitmix64).
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// Writes the generated rows of one day.
+fn generated_rows(
+    out: &mut EntryWriter<'_>,
+    totals: &mut TradeTotals,
+    date: &str,
+    day: &GeneratedDay,
+) -> io::Result<()> {
+    let Some(start) = parse_beijing_timestamp(&format!("{date} 00:00:00")) else {
+        return Ok(());
+    };
+    let ymd = date.replace('-', "");
+    let n = day.trades.max(1);
+    for i in 0..day.trades {
+        let h = mix(day.seed ^ mix(i));
+        // ¥1.00 to ¥999.99; one trade in 97 is fifty times larger.
+        let mut amount = 100 + (h % 99_900) as i64;
+        if i % 97 == 96 {
+            amount *= 50;
+        }
+        let fee = service_fee(amount);
+        let paid = start + 60 + (i as i64 * 86_000) / n as i64;
+        let trade_no = format!("{ymd}22001{:04}{i:011}", day.seed % 10_000);
+        let out_trade_no = format!("GEN{ymd}{i:08}");
+        let subject = PRODUCTS[(h >> 32) as usize % PRODUCTS.len()];
+        let mut row = DetailRow {
+            trade_no: &trade_no,
+            out_trade_no: &out_trade_no,
+            refund: false,
+            subject,
+            created: paid - 5,
+            at: paid,
+            store_id: "",
+            operator: "",
+            terminal: "",
+            counterparty: "*三(138****0000)",
+            amount,
+            fee: -fee,
+            batch: "",
+            remark: subject,
+        };
+        totals.write(out, &row)?;
+        let refund = if i < day.partial_refunds {
+            amount / 2
+        } else if i < day.partial_refunds + day.full_refunds {
+            amount
+        } else {
+            0
+        };
+        if refund > 0 {
+            let batch = format!("R{out_trade_no}");
+            row.refund = true;
+            row.at = paid + 30;
+            row.amount = -refund;
+            row.fee = if refund == amount {
+                fee
+            } else {
+                service_fee(refund).min(fee)
+            };
+            row.batch = &batch;
+            row.remark = "退款";
+            totals.write(out, &row)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the trade bill's two files; `false` for a period without payments, refunds or
+/// generated days.
+fn trade_bill<W: Write>(
+    app: &AlipayApp,
+    store: &AlipayStore,
+    p: &Period,
+    now: i64,
+    zip: &mut ZipStream<W>,
+) -> io::Result<bool> {
+    struct Real<'a> {
+        trade: &'a Trade,
+        refund: Option<(&'a str, i64, i64, Option<&'a str>)>,
+        at: i64,
+    }
+    let mut rows: Vec<Real> = Vec::new();
+    for t in &store.trades {
+        if let Some(paid) = t.paid_at.filter(|at| in_period(p, *at)) {
+            rows.push(Real {
+                trade: t,
+                refund: None,
+                at: paid,
+            });
+        }
+        for r in t.refunds.iter().filter(|r| in_period(p, r.at)) {
+            rows.push(Real {
+                trade: t,
+                refund: Some((&r.out_request_no, r.amount, r.fee_back, r.reason.as_deref())),
+                at: r.at,
+            });
+        }
+    }
+    let days: Vec<(&String, &GeneratedDay)> = store
+        .bills
+        .days
+        .iter()
+        .filter(|(d, _)| {
+            parse_beijing_timestamp(&format!("{d} 00:00:00")).is_some_and(|t| in_period(p, t))
+        })
+        .collect();
+    if rows.is_empty() && days.is_empty() {
+        return Ok(false);
+    }
+    rows.sort_by_key(|r| r.at);
+    let account = app.bill_account();
+    let mut totals = TradeTotals::default();
+    let exported = format!("#导出时间：[{}]", cn_time(now));
+    let detail_name = gbk(&format!("{account}_{}_业务明细.csv", p.label));
+    zip.entry(&detail_name, |out| {
+        put(
+            out,
+            &header("支付宝业务明细查询", "业务明细列表", &account, p),
+        )?;
+        put(out, TRADE_COLUMNS)?;
+        put(out, EOL)?;
+        for row in &rows {
+            let t = row.trade;
+            let counterparty = t
+                .buyer
+                .as_ref()
+                .map(|b| b.bill_account())
+                .unwrap_or_default();
+            let body = t.body.clone().unwrap_or_else(|| t.subject.clone());
+            let (refund, amount, fee, batch, remark) = match row.refund {
+                None => (false, t.total, -t.fee(), "", body.as_str()),
+                Some((no, amount, fee_back, reason)) => (
+                    true,
+                    -amount,
+                    fee_back,
+                    no,
+                    reason.unwrap_or(t.subject.as_str()),
+                ),
+            };
+            totals.write(
+                out,
+                &DetailRow {
+                    trade_no: &t.trade_no,
+                    out_trade_no: &t.out_trade_no,
+                    refund,
+                    subject: &t.subject,
+                    created: t.created,
+                    at: row.at,
+                    store_id: t.store_id.as_deref().unwrap_or_default(),
+                    operator: t.operator_id.as_deref().unwrap_or_default(),
+                    terminal: t.terminal_id.as_deref().unwrap_or_default(),
+                    counterparty: &counterparty,
+                    amount,
+                    fee,
+                    batch,
+                    remark,
+                },
+            )?;
+        }
+        for (date, day) in &days {
+            generated_rows(out, &mut totals, date, day)?;
+        }
+        put(
+            out,
+            &[
+                footer_rule("业务明细列表"),
+                format!(
+                    "#交易合计：{}笔，商家实收共{}元，商家优惠共0.00元",
+                    totals.n_trades,
+                    yuan(totals.trade_sum)
+                ),
+                format!(
+                    "#退款合计：{}笔，商家实收退款共{}元，商家优惠退款共0.00元",
+                    totals.n_refunds,
+                    yuan(totals.refund_sum)
+                ),
+                exported.clone(),
+            ]
+            .join(EOL),
+        )?;
+        put(out, EOL)
+    })?;
     let mut summary = header("支付宝业务汇总查询", "业务汇总列表", &account, p);
     summary.push_str(SUMMARY_COLUMNS);
     summary.push_str(EOL);
-    let summary_row = |first: String, second: String, s: &(u32, u32, i64, i64)| {
+    let summary_row = |first: String, second: String, s: &(u64, u64, i64, i64)| {
         [
             first,
             second,
@@ -364,8 +587,8 @@ fn trade_bill(
         ]
         .join(",")
     };
-    let mut total = (0u32, 0u32, 0i64, 0i64);
-    for (store_id, s) in &stores {
+    let mut total = (0u64, 0u64, 0i64, 0i64);
+    for (store_id, s) in &totals.stores {
         summary.push_str(&summary_row(id(store_id), id(""), s));
         summary.push_str(EOL);
         total = (total.0 + s.0, total.1 + s.1, total.2 + s.2, total.3 + s.3);
@@ -374,10 +597,11 @@ fn trade_bill(
     summary.push_str(EOL);
     summary.push_str(&[footer_rule("业务汇总列表"), exported].join(EOL));
     summary.push_str(EOL);
-    Some(vec![
-        (format!("{account}_{}_业务明细.csv", p.label), detail),
-        (format!("{account}_{}_业务明细(汇总).csv", p.label), summary),
-    ])
+    zip.entry(
+        &gbk(&format!("{account}_{}_业务明细(汇总).csv", p.label)),
+        |out| put(out, &summary),
+    )?;
+    Ok(true)
 }
 
 const ACCOUNT_COLUMNS: &str = "账务流水号,业务流水号,商户订单号,商品名称,发生时间,对方账号,收入金额（+元）,支出金额（-元）,账户余额（元）,交易渠道,业务类型,备注";
@@ -385,13 +609,14 @@ const ACCOUNT_COLUMNS: &str = "账务流水号,业务流水号,商户订单号,�
 const ACCOUNT_SUMMARY_COLUMNS: &str =
     "业务类型,收入笔数,收入金额（+元）,支出笔数,支出金额（-元）,合计（元）";
 
-/// The signcustomer bill's two files, or `None` for a period without account movements.
-fn account_bill(
+/// Writes the signcustomer bill's two files; `false` for a period without account movements.
+fn account_bill<W: Write>(
     app: &AlipayApp,
     store: &AlipayStore,
     p: &Period,
     now: i64,
-) -> Option<Vec<(String, String)>> {
+    zip: &mut ZipStream<W>,
+) -> io::Result<bool> {
     let entries: Vec<_> = store
         .account
         .entries
@@ -399,7 +624,7 @@ fn account_bill(
         .filter(|e| in_period(p, e.at))
         .collect();
     if entries.is_empty() {
-        return None;
+        return Ok(false);
     }
     let account = app.bill_account();
     let mut detail = header("支付宝账务明细查询", "账务明细列表", &account, p);
@@ -475,10 +700,15 @@ fn account_bill(
     summary.push_str(EOL);
     summary.push_str(&[footer_rule("账务汇总列表"), exported].join(EOL));
     summary.push_str(EOL);
-    Some(vec![
-        (format!("{account}_{}_账务明细.csv", p.label), detail),
-        (format!("{account}_{}_账务明细(汇总).csv", p.label), summary),
-    ])
+    zip.entry(
+        &gbk(&format!("{account}_{}_账务明细.csv", p.label)),
+        |out| put(out, &detail),
+    )?;
+    zip.entry(
+        &gbk(&format!("{account}_{}_账务明细(汇总).csv", p.label)),
+        |out| put(out, &summary),
+    )?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -1,6 +1,12 @@
-//! A minimal ZIP writer (stored entries, no compression) whose entry names are raw bytes and
-//! whose "language encoding" flag (bit 11) is never set — what Alipay bill archives look like
-//! (GBK names, alipay.md §8) and what the `zip` crate's writer cannot produce.
+//! A minimal ZIP writer whose entry names are raw bytes and whose "language encoding" flag
+//! (bit 11) is never set — what Alipay bill archives look like (GBK names, alipay.md §8) and what
+//! the `zip` crate's writer cannot produce: [`stored_zip`] in memory, and [`ZipStream`], which
+//! deflates entries as they are written (a bill of a million rows never sits in memory).
+
+use std::io::{self, Write};
+
+use flate2::Compression;
+use flate2::write::DeflateEncoder;
 
 /// MS-DOS time and date of a local time `(y, mo, d, h, mi, s)`.
 fn dos_time(t: (u16, u16, u16, u16, u16, u16)) -> (u16, u16) {
@@ -10,66 +16,146 @@ fn dos_time(t: (u16, u16, u16, u16, u16, u16)) -> (u16, u16) {
     (time, date)
 }
 
-/// Builds a ZIP of `(raw name, content)` entries, all stamped with local time `modified`.
-pub fn stored_zip(
-    entries: &[(Vec<u8>, Vec<u8>)],
-    modified: (u16, u16, u16, u16, u16, u16),
-) -> Vec<u8> {
-    let (time, date) = dos_time(modified);
-    let mut out = Vec::new();
-    let mut central = Vec::new();
-    for (name, data) in entries {
-        let crc = crc32fast::hash(data);
-        let offset = out.len() as u32;
-        let size = data.len() as u32;
-        let name_len = name.len() as u16;
-        // Local file header.
-        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
-        out.extend_from_slice(&20u16.to_le_bytes()); // version needed: 2.0
-        out.extend_from_slice(&0u16.to_le_bytes()); // flags: no UTF-8 bit
-        out.extend_from_slice(&0u16.to_le_bytes()); // method: stored
-        out.extend_from_slice(&time.to_le_bytes());
-        out.extend_from_slice(&date.to_le_bytes());
-        out.extend_from_slice(&crc.to_le_bytes());
-        out.extend_from_slice(&size.to_le_bytes());
-        out.extend_from_slice(&size.to_le_bytes());
-        out.extend_from_slice(&name_len.to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes());
-        out.extend_from_slice(name);
-        out.extend_from_slice(data);
-        // Central directory record.
-        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
-        central.extend_from_slice(&20u16.to_le_bytes()); // made by: MS-DOS, 2.0
-        central.extend_from_slice(&20u16.to_le_bytes());
-        central.extend_from_slice(&0u16.to_le_bytes());
-        central.extend_from_slice(&0u16.to_le_bytes());
-        central.extend_from_slice(&time.to_le_bytes());
-        central.extend_from_slice(&date.to_le_bytes());
-        central.extend_from_slice(&crc.to_le_bytes());
-        central.extend_from_slice(&size.to_le_bytes());
-        central.extend_from_slice(&size.to_le_bytes());
-        central.extend_from_slice(&name_len.to_le_bytes());
-        central.extend_from_slice(&0u16.to_le_bytes()); // extra
-        central.extend_from_slice(&0u16.to_le_bytes()); // comment
-        central.extend_from_slice(&0u16.to_le_bytes()); // disk
-        central.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
-        central.extend_from_slice(&0u32.to_le_bytes()); // external attributes
-        central.extend_from_slice(&offset.to_le_bytes());
-        central.extend_from_slice(name);
+/// Counts the bytes written through it.
+struct Counting<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
     }
-    let cd_offset = out.len() as u32;
-    let cd_size = central.len() as u32;
-    out.extend_from_slice(&central);
-    let count = entries.len() as u16;
-    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&count.to_le_bytes());
-    out.extend_from_slice(&count.to_le_bytes());
-    out.extend_from_slice(&cd_size.to_le_bytes());
-    out.extend_from_slice(&cd_offset.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// CRC-32 and length of what goes through it (the uncompressed data).
+pub struct EntryWriter<'a> {
+    inner: DeflateEncoder<&'a mut dyn Write>,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl Write for EntryWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A ZIP written entry after entry to `W`, each entry deflated as it is written; sizes and CRC
+/// follow each entry in a data descriptor (bit 3) and in the central directory.
+pub struct ZipStream<W: Write> {
+    out: Counting<W>,
+    central: Vec<u8>,
+    count: u16,
+    time: u16,
+    date: u16,
+}
+
+impl<W: Write> ZipStream<W> {
+    pub fn new(out: W, modified: (u16, u16, u16, u16, u16, u16)) -> Self {
+        let (time, date) = dos_time(modified);
+        ZipStream {
+            out: Counting {
+                inner: out,
+                count: 0,
+            },
+            central: Vec::new(),
+            count: 0,
+            time,
+            date,
+        }
+    }
+
+    /// Adds one entry named `name` (raw bytes) whose content `fill` writes.
+    pub fn entry(
+        &mut self,
+        name: &[u8],
+        fill: impl FnOnce(&mut EntryWriter<'_>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let offset = self.out.count as u32;
+        let (time, date) = (self.time, self.date);
+        let name_len = name.len() as u16;
+        let mut header = Vec::with_capacity(30 + name.len());
+        header.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        header.extend_from_slice(&20u16.to_le_bytes());
+        header.extend_from_slice(&8u16.to_le_bytes()); // flags: data descriptor, no UTF-8 bit
+        header.extend_from_slice(&8u16.to_le_bytes()); // method: deflate
+        header.extend_from_slice(&time.to_le_bytes());
+        header.extend_from_slice(&date.to_le_bytes());
+        header.extend_from_slice(&[0; 12]); // CRC and sizes: in the descriptor
+        header.extend_from_slice(&name_len.to_le_bytes());
+        header.extend_from_slice(&0u16.to_le_bytes());
+        header.extend_from_slice(name);
+        self.out.write_all(&header)?;
+        let start = self.out.count;
+        let (crc, len) = {
+            let sink: &mut dyn Write = &mut self.out;
+            let mut w = EntryWriter {
+                inner: DeflateEncoder::new(sink, Compression::fast()),
+                crc: crc32fast::Hasher::new(),
+                len: 0,
+            };
+            fill(&mut w)?;
+            let EntryWriter { inner, crc, len } = w;
+            inner.finish()?;
+            (crc.finalize(), len as u32)
+        };
+        let compressed = (self.out.count - start) as u32;
+        let mut descriptor = Vec::with_capacity(16);
+        descriptor.extend_from_slice(&0x0807_4b50u32.to_le_bytes());
+        descriptor.extend_from_slice(&crc.to_le_bytes());
+        descriptor.extend_from_slice(&compressed.to_le_bytes());
+        descriptor.extend_from_slice(&len.to_le_bytes());
+        self.out.write_all(&descriptor)?;
+        let c = &mut self.central;
+        c.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        c.extend_from_slice(&20u16.to_le_bytes());
+        c.extend_from_slice(&20u16.to_le_bytes());
+        c.extend_from_slice(&8u16.to_le_bytes());
+        c.extend_from_slice(&8u16.to_le_bytes());
+        c.extend_from_slice(&time.to_le_bytes());
+        c.extend_from_slice(&date.to_le_bytes());
+        c.extend_from_slice(&crc.to_le_bytes());
+        c.extend_from_slice(&compressed.to_le_bytes());
+        c.extend_from_slice(&len.to_le_bytes());
+        c.extend_from_slice(&name_len.to_le_bytes());
+        c.extend_from_slice(&[0; 12]); // extra, comment, disk, internal and external attributes
+        c.extend_from_slice(&offset.to_le_bytes());
+        c.extend_from_slice(name);
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Writes the central directory; returns the sink.
+    pub fn finish(mut self) -> io::Result<W> {
+        let cd_offset = self.out.count as u32;
+        let central = std::mem::take(&mut self.central);
+        self.out.write_all(&central)?;
+        let mut end = Vec::with_capacity(22);
+        end.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+        end.extend_from_slice(&[0; 4]);
+        end.extend_from_slice(&self.count.to_le_bytes());
+        end.extend_from_slice(&self.count.to_le_bytes());
+        end.extend_from_slice(&(central.len() as u32).to_le_bytes());
+        end.extend_from_slice(&cd_offset.to_le_bytes());
+        end.extend_from_slice(&0u16.to_le_bytes());
+        self.out.write_all(&end)?;
+        self.out.flush()?;
+        Ok(self.out.inner)
+    }
 }
 
 #[cfg(test)]
@@ -78,18 +164,37 @@ mod tests {
 
     #[test]
     fn layout() {
-        let zip = stored_zip(
-            &[(b"a.csv".to_vec(), b"hello".to_vec())],
-            (2024, 1, 2, 9, 30, 10),
-        );
+        let mut zip = ZipStream::new(Vec::new(), (2024, 1, 2, 9, 30, 10));
+        zip.entry(b"a.csv", |w| w.write_all(b"hello")).unwrap();
+        let zip = zip.finish().unwrap();
         assert_eq!(&zip[..4], b"PK\x03\x04");
-        assert_eq!(u16::from_le_bytes([zip[6], zip[7]]), 0, "no UTF-8 flag");
-        assert_eq!(&zip[30..35], b"a.csv");
-        assert_eq!(&zip[35..40], b"hello");
-        assert_eq!(&zip[zip.len() - 22..zip.len() - 18], b"PK\x05\x06");
         assert_eq!(
-            u32::from_le_bytes(zip[14..18].try_into().unwrap()),
-            crc32fast::hash(b"hello")
+            u16::from_le_bytes([zip[6], zip[7]]),
+            8,
+            "descriptor, no UTF-8 flag"
         );
+        assert_eq!(&zip[30..35], b"a.csv");
+        assert_eq!(&zip[zip.len() - 22..zip.len() - 18], b"PK\x05\x06");
+    }
+
+    #[test]
+    fn streamed_entries_read_back() {
+        use std::io::Read;
+        let mut zip = ZipStream::new(Vec::new(), (2024, 1, 2, 9, 30, 10));
+        zip.entry("明细.csv".as_bytes(), |w| {
+            w.write_all(&b"a,b\r\n".repeat(1000))
+        })
+        .unwrap();
+        zip.entry(b"b.csv", |w| w.write_all(b"x")).unwrap();
+        let bytes = zip.finish().unwrap();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut text = String::new();
+        archive
+            .by_index(0)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "a,b\r\n".repeat(1000));
+        assert_eq!(archive.by_index(1).unwrap().name_raw(), b"b.csv");
     }
 }

@@ -39,6 +39,9 @@ pub struct Charge {
     pub description: Option<String>,
     /// Set when the charge was created by a recharge (refund it through the recharge instead).
     pub recharge_id: Option<String>,
+    /// Set when paying it failed (`/_sandbox/charge_fates`).
+    pub failure_code: Option<String>,
+    pub failure_msg: Option<String>,
 }
 
 impl Record for Charge {
@@ -102,8 +105,8 @@ pub fn to_json(store: &Store, ch: &Charge, expand_app: bool) -> Value {
         "transaction_no": ch.transaction_no,
         "refunds": list_object(&format!("/v1/charges/{}/refunds", ch.id), ch.refund_ids.len() > 10, refunds),
         "amount_refunded": ch.amount_refunded,
-        "failure_code": null,
-        "failure_msg": null,
+        "failure_code": ch.failure_code,
+        "failure_msg": ch.failure_msg,
         "metadata": ch.metadata,
         "credential": ch.credential,
         "description": ch.description,
@@ -299,6 +302,8 @@ pub fn insert(
         metadata: new.metadata,
         description: new.description,
         recharge_id,
+        failure_code: None,
+        failure_msg: None,
     };
     store.order_nos.insert(new.order_no, id.clone());
     store.charges.insert(charge);
@@ -312,7 +317,22 @@ pub fn pay(store: &mut Store, id: &str, request_id: &str) -> ApiResult<Value> {
         .charges
         .get_mut(id)
         .ok_or_else(|| ApiError::not_found("charge", id))?;
-    if !charge.paid {
+    if !charge.paid && charge.failure_code.is_none() {
+        if let Some(fate) = store.charge_fates.take(charge) {
+            // Kept unpaid, or failed with the rule's code.
+            if let Some(code) = fate.failure_code {
+                let msg = fate
+                    .failure_msg
+                    .unwrap_or_else(|| "支付失败 (sandbox 注入)".to_string());
+                charge.failure_code = Some(code);
+                charge.failure_msg = Some(msg);
+            }
+            return Ok(to_json(
+                store,
+                store.charges.get(id).expect("exists"),
+                false,
+            ));
+        }
         if charge.reversed {
             return Err(ApiError::invalid(format!("Charge {id} 已撤销，不能支付。")));
         }

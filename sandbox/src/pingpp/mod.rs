@@ -5,6 +5,7 @@
 pub mod batch_refunds;
 pub mod batch_transfers;
 pub mod channels;
+pub mod charge_fates;
 pub mod charges;
 pub mod customers;
 pub mod events;

@@ -352,6 +352,9 @@ pub enum Ty {
     Metadata,
     AmountFen,
     AmountYuan,
+    /// Unix seconds or a Beijing date `yyyy-MM-dd` (the runtime converts dates): only the
+    /// `created` bounds a cursor list gains, never written in a spec.
+    UnixOrDate,
 }
 
 impl Ty {
@@ -396,6 +399,7 @@ impl Ty {
             Ty::Metadata => "metadata",
             Ty::AmountFen => "amount_fen",
             Ty::AmountYuan => "amount_yuan",
+            Ty::UnixOrDate => "unix_or_date",
         }
     }
 }

@@ -31,14 +31,25 @@ pub fn pagination_params(p: PaginationSpec) -> Vec<Param> {
         default: default.map(|d| json!(d)),
         ..Node::new(Ty::Integer, description)
     };
-    match p {
-        PaginationSpec::None => vec![],
+    let compact = Param {
+        location: In::Local,
+        ..query(
+            "compact",
+            Node::new(
+                Ty::Boolean,
+                "true: each listed object keeps only its plain fields (text, numbers, true/false); nested objects and lists such as credential, extra, metadata and refunds are left out, so a page costs a fraction of the tokens.",
+            ),
+        )
+    };
+    let mut params = match p {
+        PaginationSpec::None => return vec![],
         PaginationSpec::Cursor => {
             // The range's description says what each bound means; the bounds repeat nothing.
             let bound = || {
                 let node = int(0, UNIX_SECONDS_MAX, None, "");
                 (
                     Node {
+                        ty: Ty::UnixOrDate,
                         description: None,
                         ..node
                     },
@@ -54,7 +65,7 @@ pub fn pagination_params(p: PaginationSpec) -> Vec<Param> {
                 ])),
                 ..Node::new(
                     Ty::Object,
-                    "Only objects created in this range: Unix seconds after (gt, gte) and before (lt, lte).",
+                    "Only objects created in this range: after (gt, gte) and before (lt, lte), each Unix seconds or a Beijing date yyyy-MM-dd ({\"gte\": \"2024-03-01\", \"lte\": \"2024-03-07\"} is the whole week; lte/lt of a date mean up to the end / the start of that day). Without it Ping++ searches only about the last month.",
                 )
             };
             vec![
@@ -74,5 +85,7 @@ pub fn pagination_params(p: PaginationSpec) -> Vec<Param> {
             query("page", int(1, PAGE_MAX, None, "Page number (default 1).")),
             query("per_page", int(1, 100, None, "Page size.")),
         ],
-    }
+    };
+    params.push(compact);
+    params
 }

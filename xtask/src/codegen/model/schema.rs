@@ -9,6 +9,9 @@ use super::*;
 /// Decimal yuan: up to 9 integer digits, at most 2 decimals, no sign, no leading zeros.
 pub const YUAN_PATTERN: &str = r"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,2})?$";
 
+/// A Beijing date `yyyy-MM-dd`.
+pub const DATE_PATTERN: &str = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
+
 /// The most keys a `metadata` argument may have.
 pub const METADATA_MAX_KEYS: usize = 10;
 
@@ -16,6 +19,18 @@ pub const METADATA_MAX_KEYS: usize = 10;
 pub fn node_schema(n: &Node) -> Value {
     let mut s = Map::new();
     let json_type = match n.ty {
+        Ty::UnixOrDate => {
+            let mut s = json!({
+                "type": ["integer", "string"],
+                "minimum": n.minimum,
+                "maximum": n.maximum,
+                "pattern": DATE_PATTERN,
+            });
+            if let Some(d) = &n.description {
+                s["description"] = json!(d);
+            }
+            return s;
+        }
         Ty::String | Ty::AmountYuan => "string",
         Ty::Integer | Ty::AmountFen => "integer",
         Ty::Number => "number",
