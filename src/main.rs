@@ -106,7 +106,7 @@ enum Command {
     /// (POST /notify/alipay) into the state database, for servers whose MCP runs over stdio.
     Receive {
         /// Address to listen on; the gateways must reach it (usually through a reverse proxy).
-        #[arg(long, default_value = "127.0.0.1:8766")]
+        #[arg(long, default_value = "127.0.0.1:8766", value_parser = parse_listen_addr)]
         listen: SocketAddr,
     },
     /// List the tools.
@@ -222,6 +222,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         print_tools(&engine, json)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Call { tool, args } = &command {
+        check_call(tool, args)?;
+    }
     if let Command::Receive { listen } = command {
         if config.has_no_provider() {
             return Err(Failure::config(anyhow::anyhow!(
@@ -240,9 +243,6 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         .await?;
         return Ok(ExitCode::SUCCESS);
     }
-    if let Command::Call { tool, args } = &command {
-        check_call(tool, args)?;
-    }
     // `serve --http` binds first, so the embedded sandbox can deliver to its receivers.
     let listener = match &command {
         Command::Serve {
@@ -251,7 +251,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let options = zhifu_runtime::http_transport::HttpOptions::from_env(|name| {
                 std::env::var(name).ok()
             });
-            zhifu_runtime::http_transport::check_bind(*addr, &options)?;
+            zhifu_runtime::http_transport::check_bind(*addr, &options).map_err(Failure::config)?;
             Some(
                 tokio::net::TcpListener::bind(addr)
                     .await

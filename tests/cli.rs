@@ -294,10 +294,11 @@ async fn help_lists_every_environment_variable_and_the_exit_codes() {
     );
 }
 
-#[tokio::test]
-async fn serve_http_accepts_localhost() {
+/// Starts the binary with `args` (a `serve --http`), waits for its address and checks that it
+/// answers `/healthz`; returns its stderr so far.
+async fn serve_http_answers(args: &[&str]) -> String {
     let mut child = common::command()
-        .args(["serve", "--http", "localhost:0"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -310,10 +311,68 @@ async fn serve_http_accepts_localhost() {
         .split_whitespace()
         .find(|w| w.starts_with("http://127.0.0.1:") && w.ends_with("/mcp"))
         .unwrap_or_else(|| panic!("{text}"));
-    let health = url.replace("/mcp", "/healthz");
-    let res = reqwest::get(&health).await.unwrap();
+    let res = reqwest::get(url.replace("/mcp", "/healthz")).await.unwrap();
     assert_eq!(res.status(), 200);
     child.kill().await.unwrap();
+    text
+}
+
+#[tokio::test]
+async fn serve_http_accepts_localhost() {
+    serve_http_answers(&["serve", "--http", "localhost:0"]).await;
+}
+
+/// The packaging: the systemd unit's command line (on the example configuration) serves, the
+/// example configuration loads without a word, server.json names real settings and this version.
+#[tokio::test]
+async fn packaging_files_match_the_binary() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let example = format!("{root}/packaging/zhifu.toml");
+    let (code, _, err) = run_env(&["--config", &example, "tools"], &[]).await;
+    assert_eq!(
+        (code, err.as_str()),
+        (0, ""),
+        "the example configuration loads cleanly"
+    );
+
+    let unit = std::fs::read_to_string(format!("{root}/packaging/zhifu-mcp.service")).unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart=/usr/bin/zhifu-mcp "))
+        .expect("ExecStart runs /usr/bin/zhifu-mcp");
+    let args: Vec<String> = exec
+        .replace("/etc/zhifu-mcp/zhifu.toml", &example)
+        .replace("127.0.0.1:8765", "127.0.0.1:0")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(args.contains(&"--http"), "{exec}");
+    serve_http_answers(&args).await;
+    assert!(
+        unit.contains("StateDirectory=zhifu-mcp")
+            && unit.contains("ZHIFU_STATE_DIR=/var/lib/zhifu-mcp")
+    );
+
+    let server: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{root}/server.json")).unwrap())
+            .unwrap();
+    assert_eq!(server["version"], env!("CARGO_PKG_VERSION"));
+    assert!(server["description"].as_str().unwrap().chars().count() <= 100);
+    let package = &server["packages"][0];
+    assert_eq!(package["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(package["identifier"], env!("CARGO_PKG_NAME"));
+    let known: Vec<&str> = zhifu_runtime::config::SETTINGS
+        .iter()
+        .flat_map(|s| s.env.iter().copied())
+        .collect();
+    for var in package["environmentVariables"].as_array().unwrap() {
+        let name = var["name"].as_str().unwrap();
+        assert!(
+            known.contains(&name),
+            "server.json names {name}, which is no setting"
+        );
+    }
 }
 
 /// `zhifu-mcp` typed in a terminal says what it waits for (`script` gives it a terminal).

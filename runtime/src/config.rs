@@ -56,212 +56,49 @@ const fn s(key: &'static str, env: &'static [&'static str], help: &'static str) 
 
 /// Every setting the server reads. The loader reads only these, the unknown-name warnings and
 /// `--help` are made from them: a new setting is one line here (plus the code that uses its value).
+#[rustfmt::skip]
 pub const SETTINGS: &[Setting] = &[
-    s(
-        "",
-        &["ZHIFU_CONFIG"],
-        "TOML configuration file (same as --config)",
-    ),
-    s(
-        "pingpp.api_key",
-        &["PINGPP_API_KEY"],
-        "Ping++ secret key, sk_test_… or sk_live_…",
-    ),
-    s(
-        "pingpp.app_id",
-        &["PINGPP_APP_ID"],
-        "default Ping++ app id (app_…)",
-    ),
-    s(
-        "pingpp.private_key",
-        &["PINGPP_PRIVATE_KEY"],
-        "merchant RSA key that signs requests (PEM or base64)",
-    ),
-    s(
-        "pingpp.private_key_path",
-        &["PINGPP_PRIVATE_KEY_PATH"],
-        "… or the file holding it",
-    ),
-    s(
-        "pingpp.public_key",
-        &["PINGPP_PUBLIC_KEY"],
-        "Ping++ public key that verifies webhooks",
-    ),
-    s(
-        "pingpp.public_key_path",
-        &["PINGPP_PUBLIC_KEY_PATH"],
-        "… or the file holding it",
-    ),
-    s(
-        "pingpp.api_base",
-        &["PINGPP_API_BASE"],
-        "API base URL (default https://api.pingxx.com)",
-    ),
-    s(
-        "alipay.app_id",
-        &["ALIPAY_APP_ID", "AP_APP_ID"],
-        "Alipay Open Platform app id",
-    ),
-    s(
-        "alipay.private_key",
-        &["ALIPAY_PRIVATE_KEY", "AP_APP_KEY"],
-        "app private key (RSA2)",
-    ),
-    s(
-        "alipay.private_key_path",
-        &["ALIPAY_PRIVATE_KEY_PATH"],
-        "… or the file holding it",
-    ),
-    s(
-        "alipay.public_key",
-        &["ALIPAY_PUBLIC_KEY", "AP_PUB_KEY"],
-        "key mode: Alipay public key",
-    ),
-    s(
-        "alipay.public_key_path",
-        &["ALIPAY_PUBLIC_KEY_PATH"],
-        "… or the file holding it",
-    ),
-    s(
-        "alipay.gateway",
-        &["ALIPAY_GATEWAY"],
-        "full gateway.do URL (overrides ALIPAY_ENV)",
-    ),
-    s(
-        "alipay.env",
-        &["ALIPAY_ENV", "AP_CURRENT_ENV"],
-        "prod (default) or sandbox",
-    ),
-    s(
-        "alipay.app_cert_path",
-        &["ALIPAY_APP_CERT_PATH"],
-        "certificate mode: app certificate",
-    ),
-    s(
-        "alipay.cert_path",
-        &["ALIPAY_CERT_PATH"],
-        "certificate mode: Alipay certificate",
-    ),
-    s(
-        "alipay.root_cert_path",
-        &["ALIPAY_ROOT_CERT_PATH"],
-        "certificate mode: Alipay root certificate",
-    ),
-    s(
-        "alipay.notify_url",
-        &["ALIPAY_NOTIFY_URL", "AP_NOTIFY_URL"],
-        "default notify_url",
-    ),
-    s(
-        "alipay.return_url",
-        &["ALIPAY_RETURN_URL", "AP_RETURN_URL"],
-        "default return_url",
-    ),
-    s(
-        "alipay.app_auth_token",
-        &["ALIPAY_APP_AUTH_TOKEN"],
-        "ISV mode: the merchant's app_auth_token",
-    ),
-    s(
-        "alipay.sign_type",
-        &["ALIPAY_SIGN_TYPE", "AP_ENCRYPTION_ALGO"],
-        "only RSA2",
-    ),
-    s(
-        "server.tools",
-        &["ZHIFU_TOOLS", "AP_SELECT_TOOLS"],
-        "allowlist of tool names, comma-separated",
-    ),
-    s(
-        "server.read_only",
-        &["ZHIFU_READ_ONLY"],
-        "1: only read tools (same as --read-only)",
-    ),
-    s(
-        "server.state_dir",
-        &["ZHIFU_STATE_DIR"],
-        "folder for the state database and audit log",
-    ),
-    s(
-        "server.state_db",
-        &["ZHIFU_STATE_DB"],
-        "state store: a SQLite file, or postgres://… shared by several instances",
-    ),
-    s(
-        "server.state_db_pool",
-        &["ZHIFU_STATE_DB_POOL"],
-        "PostgreSQL connections per instance",
-    ),
-    s(
-        "server.audit_log",
-        &["ZHIFU_AUDIT_LOG"],
-        "JSON Lines audit log file, or off",
-    ),
-    s(
-        "server.audit_max_bytes",
-        &["ZHIFU_AUDIT_MAX_BYTES"],
-        "rotate the audit log at this size",
-    ),
-    s(
-        "server.http_timeout_ms",
-        &["ZHIFU_HTTP_TIMEOUT_MS"],
-        "gateway request timeout (default 30000)",
-    ),
-    s(
-        "",
-        &["ZHIFU_HTTP_TOKEN"],
-        "serve --http: bearer token (required off loopback)",
-    ),
-    s(
-        "",
-        &["ZHIFU_HTTP_ALLOWED_HOSTS"],
-        "serve --http: extra accepted Host values",
-    ),
-    s(
-        "",
-        &["ZHIFU_HTTP_ALLOWED_ORIGINS"],
-        "serve --http: extra accepted Origins",
-    ),
-    s(
-        "policy.deny_tools",
-        &["ZHIFU_DENY_TOOLS"],
-        "tools never listed or callable",
-    ),
-    s(
-        "policy.allow_live_writes",
-        &["ZHIFU_ALLOW_LIVE_WRITES"],
-        "1: allow state changes with live keys",
-    ),
-    s(
-        "policy.confirm",
-        &["ZHIFU_CONFIRM"],
-        "ask the user to confirm: auto, always or never",
-    ),
-    s(
-        "policy.transfer_payees",
-        &["ZHIFU_TRANSFER_PAYEES"],
-        "allowlist of transfer payees",
-    ),
-    s(
-        "policy.pingpp.max_per_call_yuan",
-        &["ZHIFU_PINGPP_MAX_PER_CALL_YUAN"],
-        "Ping++ limit per call",
-    ),
-    s(
-        "policy.pingpp.max_daily_yuan",
-        &["ZHIFU_PINGPP_MAX_DAILY_YUAN"],
-        "Ping++ limit per 24 h",
-    ),
-    s(
-        "policy.alipay.max_per_call_yuan",
-        &["ZHIFU_ALIPAY_MAX_PER_CALL_YUAN"],
-        "Alipay limit per call",
-    ),
-    s(
-        "policy.alipay.max_daily_yuan",
-        &["ZHIFU_ALIPAY_MAX_DAILY_YUAN"],
-        "Alipay limit per 24 h",
-    ),
+    s("", &["ZHIFU_CONFIG"], "TOML configuration file (same as --config)"),
+    s("pingpp.api_key", &["PINGPP_API_KEY"], "Ping++ secret key, sk_test_… or sk_live_…"),
+    s("pingpp.app_id", &["PINGPP_APP_ID"], "default Ping++ app id (app_…)"),
+    s("pingpp.private_key", &["PINGPP_PRIVATE_KEY"], "merchant RSA key that signs requests (PEM or base64)"),
+    s("pingpp.private_key_path", &["PINGPP_PRIVATE_KEY_PATH"], "… or the file holding it"),
+    s("pingpp.public_key", &["PINGPP_PUBLIC_KEY"], "Ping++ public key that verifies webhooks"),
+    s("pingpp.public_key_path", &["PINGPP_PUBLIC_KEY_PATH"], "… or the file holding it"),
+    s("pingpp.api_base", &["PINGPP_API_BASE"], "API base URL (default https://api.pingxx.com)"),
+    s("alipay.app_id", &["ALIPAY_APP_ID", "AP_APP_ID"], "Alipay Open Platform app id"),
+    s("alipay.private_key", &["ALIPAY_PRIVATE_KEY", "AP_APP_KEY"], "app private key (RSA2)"),
+    s("alipay.private_key_path", &["ALIPAY_PRIVATE_KEY_PATH"], "… or the file holding it"),
+    s("alipay.public_key", &["ALIPAY_PUBLIC_KEY", "AP_PUB_KEY"], "key mode: Alipay public key"),
+    s("alipay.public_key_path", &["ALIPAY_PUBLIC_KEY_PATH"], "… or the file holding it"),
+    s("alipay.gateway", &["ALIPAY_GATEWAY"], "full gateway.do URL (overrides ALIPAY_ENV)"),
+    s("alipay.env", &["ALIPAY_ENV", "AP_CURRENT_ENV"], "prod (default) or sandbox"),
+    s("alipay.app_cert_path", &["ALIPAY_APP_CERT_PATH"], "certificate mode: app certificate"),
+    s("alipay.cert_path", &["ALIPAY_CERT_PATH"], "certificate mode: Alipay certificate"),
+    s("alipay.root_cert_path", &["ALIPAY_ROOT_CERT_PATH"], "certificate mode: Alipay root certificate"),
+    s("alipay.notify_url", &["ALIPAY_NOTIFY_URL", "AP_NOTIFY_URL"], "default notify_url"),
+    s("alipay.return_url", &["ALIPAY_RETURN_URL", "AP_RETURN_URL"], "default return_url"),
+    s("alipay.app_auth_token", &["ALIPAY_APP_AUTH_TOKEN"], "ISV mode: the merchant's app_auth_token"),
+    s("alipay.sign_type", &["ALIPAY_SIGN_TYPE", "AP_ENCRYPTION_ALGO"], "only RSA2"),
+    s("server.tools", &["ZHIFU_TOOLS", "AP_SELECT_TOOLS"], "allowlist of tool names, comma-separated"),
+    s("server.read_only", &["ZHIFU_READ_ONLY"], "1: only read tools (same as --read-only)"),
+    s("server.state_dir", &["ZHIFU_STATE_DIR"], "folder for the state database and audit log"),
+    s("server.state_db", &["ZHIFU_STATE_DB"], "state store: SQLite file or postgres:// URL"),
+    s("server.state_db_pool", &["ZHIFU_STATE_DB_POOL"], "PostgreSQL connections per instance"),
+    s("server.audit_log", &["ZHIFU_AUDIT_LOG"], "JSON Lines audit log file, or off"),
+    s("server.audit_max_bytes", &["ZHIFU_AUDIT_MAX_BYTES"], "rotate the audit log at this size"),
+    s("server.http_timeout_ms", &["ZHIFU_HTTP_TIMEOUT_MS"], "gateway request timeout (default 30000)"),
+    s("", &["ZHIFU_HTTP_TOKEN"], "serve --http: bearer token (required off loopback)"),
+    s("", &["ZHIFU_HTTP_ALLOWED_HOSTS"], "serve --http: extra accepted Host values"),
+    s("", &["ZHIFU_HTTP_ALLOWED_ORIGINS"], "serve --http: extra accepted Origins"),
+    s("policy.deny_tools", &["ZHIFU_DENY_TOOLS"], "tools never listed or callable"),
+    s("policy.allow_live_writes", &["ZHIFU_ALLOW_LIVE_WRITES"], "1: allow state changes with live keys"),
+    s("policy.confirm", &["ZHIFU_CONFIRM"], "ask the user to confirm: auto, always or never"),
+    s("policy.transfer_payees", &["ZHIFU_TRANSFER_PAYEES"], "allowlist of transfer payees"),
+    s("policy.pingpp.max_per_call_yuan", &["ZHIFU_PINGPP_MAX_PER_CALL_YUAN"], "Ping++ limit per call"),
+    s("policy.pingpp.max_daily_yuan", &["ZHIFU_PINGPP_MAX_DAILY_YUAN"], "Ping++ limit per 24 h"),
+    s("policy.alipay.max_per_call_yuan", &["ZHIFU_ALIPAY_MAX_PER_CALL_YUAN"], "Alipay limit per call"),
+    s("policy.alipay.max_daily_yuan", &["ZHIFU_ALIPAY_MAX_DAILY_YUAN"], "Alipay limit per 24 h"),
 ];
 
 /// The prefixes whose unknown variables are warned about.
@@ -269,7 +106,12 @@ pub const ENV_PREFIXES: &[&str] = &["ZHIFU_", "PINGPP_", "ALIPAY_", "AP_"];
 
 /// Variables with those prefixes that are not settings: the project's own test and bench tooling
 /// passes them through the environment to the processes it starts.
-const TOOLING_ENV: &[&str] = &["ZHIFU_MCP_BIN", "ZHIFU_BENCH_BIN", "ZHIFU_FUZZ_"];
+const TOOLING_ENV: &[&str] = &[
+    "ZHIFU_MCP_BIN",
+    "ZHIFU_BENCH_BIN",
+    "ZHIFU_FUZZ_",
+    "ZHIFU_TEST_",
+];
 
 /// The closest of `candidates` to a misspelt `name`, if one is close: equal ignoring case and
 /// `_`/`-`, or within a small edit distance.
@@ -321,7 +163,7 @@ pub fn settings_help() -> String {
         let toml = if setting.key.is_empty() {
             String::new()
         } else {
-            format!(" [{section}] {name}")
+            format!("; TOML [{section}] {name}")
         };
         let mut names = setting.env[0].to_string();
         if setting.env.len() > 1 {
