@@ -201,8 +201,17 @@ impl Engine {
             .iter()
             .copied()
             .enumerate()
-            .filter(|(_, t)| !self.unconfigured.contains(&t.provider))
+            .filter(|(_, t)| !self.unconfigured.contains(&t.provider) || self.any_provider_op(t))
             .filter(|(_, t)| self.refusal(t).is_none())
+    }
+
+    /// A tool over both gateways ([`crate::tool::LocalOp::any_provider`]) while at least one
+    /// provider is configured.
+    fn any_provider_op(&self, tool: &ToolDef) -> bool {
+        let configured = [Provider::Pingpp, Provider::Alipay]
+            .iter()
+            .any(|p| !self.unconfigured.contains(p));
+        matches!(tool.operation, Operation::Local { op } if op.any_provider()) && configured
     }
 
     /// The configuration, waiting for the embedded sandbox if it is still starting.
