@@ -223,8 +223,9 @@ async fn an_instance_killed_mid_call_is_recovered_by_another_querying_first(back
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let killed = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
+    // The shell's own `kill` (no procps needed on a bare machine).
+    let killed = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -9 {pid}")])
         .status()
         .expect("kill");
     assert!(killed.success());

@@ -275,6 +275,27 @@ async fn every_tool_in_a_payment_flow() {
         "nothing from an unverified body is passed on"
     );
 
+    // No receiver here: nothing was received, and wait_for_payment asks Ping++ instead.
+    let received = ok!("list_received_events", json!({"provider": "pingpp"}));
+    assert_eq!(received["events"], json!([]), "{received}");
+    let unknown = h
+        .err(
+            "retrieve_received_event",
+            json!({"provider": "pingpp", "event_id": event_id}),
+        )
+        .await;
+    assert!(
+        unknown["message"].as_str().unwrap().contains(&event_id),
+        "{unknown}"
+    );
+    flow.called.insert("retrieve_received_event");
+    let waited = ok!(
+        "wait_for_payment",
+        json!({"order_no": order_no, "charge_id": charge_id, "timeout_seconds": 10})
+    );
+    assert_eq!(waited["settled"], true, "{waited}");
+    assert_eq!(waited["source"], "query", "{waited}");
+
     users_and_balances(&mut flow).await;
     transfers_and_red_envelopes(&mut flow).await;
     batches_reversal_and_events(&mut flow).await;

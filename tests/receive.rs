@@ -168,18 +168,6 @@ fn stored(db: &Path) -> Vec<(String, String, Option<String>, Option<String>)> {
         .unwrap()
 }
 
-/// Known state per (provider, object id), from the objects table.
-fn object_states(db: &Path) -> std::collections::HashMap<(String, String), String> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT provider, object_id, state FROM objects")
-        .unwrap();
-    stmt.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-
 /// Every Alipay notification the sandbox made: the form body, oldest first.
 async fn alipay_bodies(sandbox: &str) -> Vec<String> {
     let v = sandbox_get(sandbox, "/_sandbox/alipay/notifications").await;
@@ -314,41 +302,24 @@ async fn every_single_byte_change_is_refused_and_not_stored() {
     let (b, s, n) = (body.clone(), sig.clone(), note.clone());
     let tried = tokio::task::spawn_blocking(move || {
         let mut tried = 0u64;
-        let mut bytes = b.into_bytes();
-        for i in 0..bytes.len() {
-            let orig = bytes[i];
-            for v in 0..=255u8 {
-                if v == orig {
-                    continue;
-                }
-                bytes[i] = v;
-                assert!(
-                    check_pingpp(&pingpp_key, &bytes, &s, 1).is_err(),
-                    "body byte {i} = {v}"
-                );
-                tried += 1;
-            }
-            bytes[i] = orig;
-        }
-        let mut sig = s.clone().into_bytes();
-        for i in 0..sig.len() {
-            let orig = sig[i];
-            for v in 0..=255u8 {
-                if v == orig {
-                    continue;
-                }
-                sig[i] = v;
-                let Ok(text) = std::str::from_utf8(&sig) else {
-                    continue; // not a header value a request can carry
-                };
+        let bytes = b.into_bytes();
+        each_byte_change(&bytes, |changed, i, v| {
+            assert!(
+                check_pingpp(&pingpp_key, changed, &s, 1).is_err(),
+                "body byte {i} = {v}"
+            );
+            tried += 1;
+        });
+        each_byte_change(s.as_bytes(), |changed, i, v| {
+            // A signature that is not UTF-8 is not a header value a request can carry.
+            if let Ok(text) = std::str::from_utf8(changed) {
                 assert!(
                     check_pingpp(&pingpp_key, &bytes, text, 1).is_err(),
                     "signature byte {i} = {v}"
                 );
                 tried += 1;
             }
-            sig[i] = orig;
-        }
+        });
         // A form body can spell the same fields another way (`%3a` for `%3A`): such a change is
         // not tampering — the notification is identical, so it is the same event (same
         // notify_id, stored once). Every change of the content is refused.
@@ -360,30 +331,21 @@ async fn every_single_byte_change_is_refused_and_not_stored() {
         };
         let same = fields(n.as_bytes()).unwrap();
         let mut respelt = 0u64;
-        let mut note = n.into_bytes();
-        for i in 0..note.len() {
-            let orig = note[i];
-            for v in 0..=255u8 {
-                if v == orig {
-                    continue;
-                }
-                note[i] = v;
-                match check_alipay(&alipay_key, &app_id, &note, 1) {
-                    Err(_) => tried += 1,
-                    Ok(row) => {
-                        assert_eq!(
-                            fields(&note).as_ref(),
-                            Some(&same),
-                            "notification byte {i} = {v} accepted: {}",
-                            String::from_utf8_lossy(&note)
-                        );
-                        assert_eq!(row.event_id, original.event_id);
-                        respelt += 1;
-                    }
+        each_byte_change(n.as_bytes(), |changed, i, v| {
+            match check_alipay(&alipay_key, &app_id, changed, 1) {
+                Err(_) => tried += 1,
+                Ok(row) => {
+                    assert_eq!(
+                        fields(changed).as_ref(),
+                        Some(&same),
+                        "notification byte {i} = {v} accepted: {}",
+                        String::from_utf8_lossy(changed)
+                    );
+                    assert_eq!(row.event_id, original.event_id);
+                    respelt += 1;
                 }
             }
-            note[i] = orig;
-        }
+        });
         (tried, respelt)
     })
     .await
@@ -453,6 +415,18 @@ async fn every_single_byte_change_is_refused_and_not_stored() {
         assert!(!log.contains(secret), "the log shows {secret:?}:\n{log}");
     }
     h.stop().await;
+}
+
+/// Calls `f` with every single-byte change of `original`: each position, every other value.
+fn each_byte_change(original: &[u8], mut f: impl FnMut(&[u8], usize, u8)) {
+    let mut bytes = original.to_vec();
+    for i in 0..bytes.len() {
+        for v in (0..=255u8).filter(|v| *v != original[i]) {
+            bytes[i] = v;
+            f(&bytes, i, v);
+        }
+        bytes[i] = original[i];
+    }
 }
 
 /// A body over the limit is refused with 413 on both paths and not stored.
@@ -571,6 +545,33 @@ async fn wait_for_payment_returns_when_the_sandbox_pays() {
     assert_eq!(waited["state"], "TRADE_SUCCESS");
     assert_eq!(waited["provider"], "alipay");
 
+    // An unpaid trade the merchant closes: the sandbox notifies TRADE_CLOSED, and it is received.
+    let closed = unique("W");
+    h.ok(
+        "create_trade",
+        json!({"out_trade_no": closed, "total_amount": "1.00", "subject": "Close", "notify_url": r.alipay()}),
+    )
+    .await;
+    h.ok("close_trade", json!({"out_trade_no": closed})).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let page = h
+            .ok(
+                "list_received_events",
+                json!({"provider": "alipay", "reference": closed}),
+            )
+            .await;
+        if let Some(e) = page["events"].as_array().unwrap().first() {
+            assert_eq!(e["type"], "trade_status_sync.TRADE_CLOSED", "{e}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no TRADE_CLOSED notification received"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // Never paid: the wait ends at its timeout, not settled.
     let unpaid = h.ok("create_charge", charge_args(&unique("W"), 1)).await;
     let t = Instant::now();
@@ -687,7 +688,7 @@ async fn thousand_events_with_duplicates_reordering_restart_and_failures() {
     let mut charges: Vec<(String, String)> = Vec::new(); // (order_no, id)
     let mut trades: Vec<String> = Vec::new(); // out_trade_no
     let run = unique("K");
-    let mut make = async |i: usize| {
+    let make = async |i: usize| {
         let order = format!("{run}c{i}");
         let id = paid_charge(&h, &order, 100 + i as i64).await;
         if i < REFUNDED {

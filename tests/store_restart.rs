@@ -30,7 +30,16 @@ fn ctl(action: &str) {
 async fn restarting_postgres_under_traffic_fails_calls_closed_and_they_recover() {
     const TEST: &str = "restarting_postgres_under_traffic_fails_calls_closed_and_they_recover";
     if std::env::var_os("ZHIFU_TEST_POSTGRES_CTL").is_none() {
-        skipped(TEST);
+        // Without the ctl script the database cannot be restarted: say which setting is missing.
+        if std::env::var_os("ZHIFU_TEST_POSTGRES").is_some() {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: {TEST} needs ZHIFU_TEST_POSTGRES_CTL too (printed by scripts/postgres.sh)"
+            );
+        } else {
+            skipped(TEST);
+        }
         return;
     }
     let Some(backend) = Backend::postgres(TEST).await else {

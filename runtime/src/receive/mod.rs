@@ -88,7 +88,7 @@ pub fn check_pingpp(
 /// Standard-alphabet base64 with its `=` padding, nothing else.
 fn canonical_base64(text: &str) -> bool {
     let data = text.trim_end_matches('=');
-    text.len() % 4 == 0
+    text.len().is_multiple_of(4)
         && text.len() - data.len() <= 2
         && !data.is_empty()
         && data

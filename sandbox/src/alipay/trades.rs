@@ -462,10 +462,18 @@ pub fn close(ctx: &mut Ctx) -> GwResult<Map<String, Value>> {
     }
     t.status = TradeStatus::TradeClosed;
     t.closed_at = Some(now);
-    Ok(sorted(BTreeMap::from([
+    let answer = sorted(BTreeMap::from([
         ("out_trade_no", t.out_trade_no.clone().into()),
         ("trade_no", t.trade_no.clone().into()),
-    ])))
+    ]));
+    notify_closed(ctx, i, now);
+    Ok(answer)
+}
+
+/// The `TRADE_CLOSED` notification of an unpaid trade closed by the merchant (to its notify_url).
+fn notify_closed(ctx: &mut Ctx, i: usize, now: i64) {
+    let note = notify::trade_status_sync(ctx.app, &ctx.store.alipay.trades[i], None, now);
+    ctx.store.alipay.notifications.push(note);
 }
 
 /// `alipay.trade.cancel`: an unpaid trade is closed (`action: close`), a paid one fully refunded
@@ -499,6 +507,7 @@ pub fn cancel(ctx: &mut Ctx) -> GwResult<Map<String, Value>> {
             let t = &mut ctx.store.alipay.trades[i];
             t.status = TradeStatus::TradeClosed;
             t.closed_at = Some(now);
+            notify_closed(ctx, i, now);
             "close"
         }
         TradeStatus::TradeSuccess => {

@@ -64,6 +64,7 @@ use std::time::Duration;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
@@ -284,9 +285,7 @@ impl PostgresStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(pg_error)?;
+        exec(&tx, "SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS zhifu_schema (
                  version       BIGINT PRIMARY KEY,
@@ -295,23 +294,25 @@ impl PostgresStore {
         )
         .await
         .map_err(pg_error)?;
-        let found: i64 = tx
-            .query_one("SELECT COALESCE(MAX(version), 0) FROM zhifu_schema", &[])
-            .await
-            .map_err(pg_error)?
-            .get(0);
+        let found: i64 = query_one(
+            &tx,
+            "SELECT COALESCE(MAX(version), 0) FROM zhifu_schema",
+            &[],
+        )
+        .await?
+        .get(0);
         let known = schema_version();
         if found > known {
             return Err(StoreError::SchemaTooNew { found, known });
         }
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
             tx.batch_execute(sql).await.map_err(pg_error)?;
-            tx.execute(
+            exec(
+                &tx,
                 "INSERT INTO zhifu_schema (version, applied_unix) VALUES ($1, $2)",
                 &[version, &crate::time::unix_now()],
             )
-            .await
-            .map_err(pg_error)?;
+            .await?;
         }
         tx.commit().await.map_err(pg_error)
     }
@@ -346,30 +347,23 @@ impl PostgresStore {
         let k = &b.key;
         for _ in 0..CLAIM_RETRIES {
             let tx = client.transaction().await.map_err(pg_error)?;
-            let claim = tx
-                .prepare_cached(
-                    "INSERT INTO idempotency (provider, tool, reference, args_digest, state, result,
-                         created_unix, updated_unix, owner, lease_until_unix)
-                     VALUES ($1, $2, $3, $4, 'pending', NULL, $5, $5, $6, $7)
-                     ON CONFLICT DO NOTHING",
-                )
-                .await
-                .map_err(pg_error)?;
-            let inserted = tx
-                .execute(
-                    &claim,
-                    &[
-                        &k.provider,
-                        &k.tool,
-                        &k.reference,
-                        &b.args_digest,
-                        &b.now_unix,
-                        &b.lease.owner,
-                        &b.lease.until_unix,
-                    ],
-                )
-                .await
-                .map_err(pg_error)?;
+            let inserted = exec(
+                &tx,
+                "INSERT INTO idempotency (provider, tool, reference, args_digest, state, result,
+                     created_unix, updated_unix, owner, lease_until_unix)
+                 VALUES ($1, $2, $3, $4, 'pending', NULL, $5, $5, $6, $7)
+                 ON CONFLICT DO NOTHING",
+                &[
+                    &k.provider,
+                    &k.tool,
+                    &k.reference,
+                    &b.args_digest,
+                    &b.now_unix,
+                    &b.lease.owner,
+                    &b.lease.until_unix,
+                ],
+            )
+            .await?;
             if inserted == 0 {
                 let existing = read_record(&tx, k).await?;
                 tx.rollback().await.map_err(pg_error)?;
@@ -406,24 +400,23 @@ impl PostgresStore {
         lease: Lease,
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
-        let changed = client
-            .execute(
-                "UPDATE idempotency SET state = 'pending', owner = $5, lease_until_unix = $6,
+        let changed = exec(
+            &client,
+            "UPDATE idempotency SET state = 'pending', owner = $5, lease_until_unix = $6,
                      updated_unix = $7
                  WHERE provider = $1 AND tool = $2 AND reference = $3 AND owner = $4
                    AND (state = 'unknown' OR (state = 'pending' AND lease_until_unix < $7))",
-                &[
-                    &key.provider,
-                    &key.tool,
-                    &key.reference,
-                    &from_owner,
-                    &lease.owner,
-                    &lease.until_unix,
-                    &now_unix,
-                ],
-            )
-            .await
-            .map_err(pg_error)?;
+            &[
+                &key.provider,
+                &key.tool,
+                &key.reference,
+                &from_owner,
+                &lease.owner,
+                &lease.until_unix,
+                &now_unix,
+            ],
+        )
+        .await?;
         Ok(changed == 1)
     }
 
@@ -437,33 +430,33 @@ impl PostgresStore {
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
-        let current = tx
-            .query_opt(
-                "SELECT state FROM idempotency
+        let current = query_opt(
+            &tx,
+            "SELECT state FROM idempotency
                  WHERE provider = $1 AND tool = $2 AND reference = $3 FOR UPDATE",
-                &[&key.provider, &key.tool, &key.reference],
-            )
-            .await
-            .map_err(pg_error)?
-            .map(|row| {
-                let text: String = row.get(0);
-                IdemState::parse(&text)
-                    .ok_or_else(|| StoreError::Corrupt(format!("{key}: unknown state {text:?}")))
-            })
-            .transpose()?;
+            &[&key.provider, &key.tool, &key.reference],
+        )
+        .await?
+        .map(|row| {
+            let text: String = row.get(0);
+            IdemState::parse(&text)
+                .ok_or_else(|| StoreError::Corrupt(format!("{key}: unknown state {text:?}")))
+        })
+        .transpose()?;
         match complete_step(&key, state, current)? {
             CompleteStep::Nothing => {}
             CompleteStep::Delete => {
-                tx.execute(
+                exec(
+                    &tx,
                     "DELETE FROM idempotency WHERE provider = $1 AND tool = $2 AND reference = $3",
                     &[&key.provider, &key.tool, &key.reference],
                 )
-                .await
-                .map_err(pg_error)?;
+                .await?;
             }
             CompleteStep::Update => {
                 let result = result.as_ref().map(serde_json::Value::to_string);
-                tx.execute(
+                exec(
+                    &tx,
                     "UPDATE idempotency SET state = $4, result = $5, updated_unix = $6
                      WHERE provider = $1 AND tool = $2 AND reference = $3",
                     &[
@@ -475,14 +468,11 @@ impl PostgresStore {
                         &now_unix,
                     ],
                 )
-                .await
-                .map_err(pg_error)?;
+                .await?;
             }
         }
         if let Some(id) = release {
-            tx.execute("DELETE FROM spend WHERE id = $1", &[&id])
-                .await
-                .map_err(pg_error)?;
+            exec(&tx, "DELETE FROM spend WHERE id = $1", &[&id]).await?;
         }
         tx.commit().await.map_err(pg_error)
     }
@@ -500,11 +490,12 @@ impl PostgresStore {
     }
 
     async fn release(&self, id: i64) -> Result<(), StoreError> {
-        self.client()
-            .await?
-            .execute("DELETE FROM spend WHERE id = $1", &[&id])
-            .await
-            .map_err(pg_error)?;
+        exec(
+            &self.client().await?,
+            "DELETE FROM spend WHERE id = $1",
+            &[&id],
+        )
+        .await?;
         Ok(())
     }
 
@@ -515,20 +506,18 @@ impl PostgresStore {
     async fn prune_old(&self, now_unix: i64) -> Result<Pruned, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
-        let idempotency = tx
-            .execute(
-                "DELETE FROM idempotency WHERE updated_unix < $1",
-                &[&(now_unix - IDEM_RETENTION_SECS)],
-            )
-            .await
-            .map_err(pg_error)?;
-        let spend = tx
-            .execute(
-                "DELETE FROM spend WHERE created_unix < $1",
-                &[&(now_unix - SPEND_RETENTION_SECS)],
-            )
-            .await
-            .map_err(pg_error)?;
+        let idempotency = exec(
+            &tx,
+            "DELETE FROM idempotency WHERE updated_unix < $1",
+            &[&(now_unix - IDEM_RETENTION_SECS)],
+        )
+        .await?;
+        let spend = exec(
+            &tx,
+            "DELETE FROM spend WHERE created_unix < $1",
+            &[&(now_unix - SPEND_RETENTION_SECS)],
+        )
+        .await?;
         tx.commit().await.map_err(pg_error)?;
         Ok(Pruned {
             idempotency: usize::try_from(idempotency).unwrap_or(usize::MAX),
@@ -539,35 +528,35 @@ impl PostgresStore {
     async fn record(&self, e: ReceivedEvent) -> Result<Recorded, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
-        let inserted = tx
-            .execute(
-                "INSERT INTO events (provider, event_id, event_type, object_id, reference,
+        let inserted = exec(
+            &tx,
+            "INSERT INTO events (provider, event_id, event_type, object_id, reference,
                      amount_fen, object_state, state_rank, received_unix, raw_body, verified)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                  ON CONFLICT (provider, event_id) DO NOTHING",
-                &[
-                    &e.provider,
-                    &e.event_id,
-                    &e.event_type,
-                    &e.object_id,
-                    &e.reference,
-                    &e.amount_fen,
-                    &e.object_state,
-                    &e.state_rank,
-                    &e.received_unix,
-                    &e.raw_body,
-                    &e.verified,
-                ],
-            )
-            .await
-            .map_err(pg_error)?;
+            &[
+                &e.provider,
+                &e.event_id,
+                &e.event_type,
+                &e.object_id,
+                &e.reference,
+                &e.amount_fen,
+                &e.object_state,
+                &e.state_rank,
+                &e.received_unix,
+                &e.raw_body,
+                &e.verified,
+            ],
+        )
+        .await?;
         if inserted == 0 {
             tx.rollback().await.map_err(pg_error)?;
             return Ok(Recorded::Duplicate);
         }
         if let (Some(object), Some(state)) = (&e.object_id, &e.object_state) {
             // Only forward: a late event with a lower rank leaves the known state alone.
-            tx.execute(
+            exec(
+                &tx,
                 "INSERT INTO objects (provider, object_id, state, rank, reference, amount_fen,
                      updated_unix, event_id)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -588,8 +577,7 @@ impl PostgresStore {
                     &e.event_id,
                 ],
             )
-            .await
-            .map_err(pg_error)?;
+            .await?;
         }
         tx.commit().await.map_err(pg_error)?;
         Ok(Recorded::Inserted)
@@ -597,11 +585,9 @@ impl PostgresStore {
 
     async fn events(&self, f: EventFilter) -> Result<Vec<ReceivedEvent>, StoreError> {
         let limit = i64::try_from(f.limit).unwrap_or(i64::MAX);
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT seq, provider, event_id, event_type, object_id, reference, amount_fen,
+        let rows = query(
+            &self.client().await?,
+            "SELECT seq, provider, event_id, event_type, object_id, reference, amount_fen,
                      object_state, state_rank, received_unix, raw_body, verified
                  FROM events
                  WHERE ($1::TEXT IS NULL OR provider = $1) AND ($2::TEXT IS NULL OR event_type = $2)
@@ -609,18 +595,17 @@ impl PostgresStore {
                    AND ($5::BIGINT IS NULL OR received_unix >= $5)
                    AND ($6::BIGINT IS NULL OR seq < $6)
                  ORDER BY seq DESC LIMIT $7",
-                &[
-                    &f.provider,
-                    &f.event_type,
-                    &f.object_id,
-                    &f.reference,
-                    &f.since_unix,
-                    &f.before_seq,
-                    &limit,
-                ],
-            )
-            .await
-            .map_err(pg_error)?;
+            &[
+                &f.provider,
+                &f.event_type,
+                &f.object_id,
+                &f.reference,
+                &f.since_unix,
+                &f.before_seq,
+                &limit,
+            ],
+        )
+        .await?;
         rows.iter().map(event_row).collect()
     }
 
@@ -629,19 +614,17 @@ impl PostgresStore {
         provider: String,
         event_id: String,
     ) -> Result<Option<ReceivedEvent>, StoreError> {
-        self.client()
-            .await?
-            .query_opt(
-                "SELECT seq, provider, event_id, event_type, object_id, reference, amount_fen,
+        query_opt(
+            &self.client().await?,
+            "SELECT seq, provider, event_id, event_type, object_id, reference, amount_fen,
                      object_state, state_rank, received_unix, raw_body, verified
                  FROM events WHERE provider = $1 AND event_id = $2",
-                &[&provider, &event_id],
-            )
-            .await
-            .map_err(pg_error)?
-            .as_ref()
-            .map(event_row)
-            .transpose()
+            &[&provider, &event_id],
+        )
+        .await?
+        .as_ref()
+        .map(event_row)
+        .transpose()
     }
 
     async fn object(
@@ -649,16 +632,13 @@ impl PostgresStore {
         provider: String,
         object_id: String,
     ) -> Result<Option<ObjectState>, StoreError> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(
-                "SELECT state, rank, reference, amount_fen, updated_unix, event_id FROM objects
+        let row = query_opt(
+            &self.client().await?,
+            "SELECT state, rank, reference, amount_fen, updated_unix, event_id FROM objects
                  WHERE provider = $1 AND object_id = $2",
-                &[&provider, &object_id],
-            )
-            .await
-            .map_err(pg_error)?;
+            &[&provider, &object_id],
+        )
+        .await?;
         row.map(|row| -> Result<ObjectState, tokio_postgres::Error> {
             Ok(ObjectState {
                 state: row.try_get(0)?,
@@ -675,18 +655,17 @@ impl PostgresStore {
 
     async fn shared_ticket_key(&self, candidate: Vec<u8>) -> Result<Vec<u8>, StoreError> {
         let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO ticket_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
-                &[&candidate],
-            )
-            .await
-            .map_err(pg_error)?;
-        Ok(client
-            .query_one("SELECT key FROM ticket_key WHERE id = 1", &[])
-            .await
-            .map_err(pg_error)?
-            .get(0))
+        exec(
+            &client,
+            "INSERT INTO ticket_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+            &[&candidate],
+        )
+        .await?;
+        Ok(
+            query_one(&client, "SELECT key FROM ticket_key WHERE id = 1", &[])
+                .await?
+                .get(0),
+        )
     }
 
     async fn nonce(
@@ -697,40 +676,75 @@ impl PostgresStore {
     ) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
-        tx.execute(
+        exec(
+            &tx,
             "DELETE FROM ticket_nonces WHERE expires_unix < $1",
             &[&now_unix],
         )
-        .await
-        .map_err(pg_error)?;
-        let inserted = tx
-            .execute(
-                "INSERT INTO ticket_nonces (nonce, expires_unix) VALUES ($1, $2)
+        .await?;
+        let inserted = exec(
+            &tx,
+            "INSERT INTO ticket_nonces (nonce, expires_unix) VALUES ($1, $2)
                  ON CONFLICT (nonce) DO NOTHING",
-                &[&nonce, &expires_unix],
-            )
-            .await
-            .map_err(pg_error)?;
+            &[&nonce, &expires_unix],
+        )
+        .await?;
         tx.commit().await.map_err(pg_error)?;
         Ok(inserted == 1)
     }
+}
+
+/// Runs a statement prepared once per connection (`prepare_cached`): one round trip per use.
+async fn exec(
+    c: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    let statement = c.prepare_cached(sql).await.map_err(pg_error)?;
+    c.execute(&statement, params).await.map_err(pg_error)
+}
+
+/// [`exec`] for a query answering at most one row.
+async fn query_opt(
+    c: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<Row>, StoreError> {
+    let statement = c.prepare_cached(sql).await.map_err(pg_error)?;
+    c.query_opt(&statement, params).await.map_err(pg_error)
+}
+
+/// [`exec`] for a query answering exactly one row.
+async fn query_one(
+    c: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Row, StoreError> {
+    let statement = c.prepare_cached(sql).await.map_err(pg_error)?;
+    c.query_one(&statement, params).await.map_err(pg_error)
+}
+
+/// [`exec`] for a query answering rows.
+async fn query(
+    c: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, StoreError> {
+    let statement = c.prepare_cached(sql).await.map_err(pg_error)?;
+    c.query(&statement, params).await.map_err(pg_error)
 }
 
 async fn read_record(
     client: &impl GenericClient,
     key: &IdemKey,
 ) -> Result<Option<IdemRecord>, StoreError> {
-    let statement = client
-        .prepare_cached(
-            "SELECT args_digest, state, result, created_unix, updated_unix, owner, lease_until_unix
-             FROM idempotency WHERE provider = $1 AND tool = $2 AND reference = $3",
-        )
-        .await
-        .map_err(pg_error)?;
-    let Some(row) = client
-        .query_opt(&statement, &[&key.provider, &key.tool, &key.reference])
-        .await
-        .map_err(pg_error)?
+    let Some(row) = query_opt(
+        client,
+        "SELECT args_digest, state, result, created_unix, updated_unix, owner, lease_until_unix
+         FROM idempotency WHERE provider = $1 AND tool = $2 AND reference = $3",
+        &[&key.provider, &key.tool, &key.reference],
+    )
+    .await?
     else {
         return Ok(None);
     };
@@ -755,37 +769,27 @@ async fn reserve_in(
     spend: &Spend,
     now_unix: i64,
 ) -> Result<Reservation, StoreError> {
-    let lock = tx
-        .prepare_cached(
-            "INSERT INTO spend_locks (provider) VALUES ($1)
-             ON CONFLICT (provider) DO UPDATE SET provider = excluded.provider",
-        )
-        .await
-        .map_err(pg_error)?;
-    tx.execute(&lock, &[&spend.provider])
-        .await
-        .map_err(pg_error)?;
+    exec(
+        tx,
+        "INSERT INTO spend_locks (provider) VALUES ($1)
+         ON CONFLICT (provider) DO UPDATE SET provider = excluded.provider",
+        &[&spend.provider],
+    )
+    .await?;
     let spent = window_sum(tx, &spend.provider, now_unix).await?;
     if let Some(limit) = spend.daily_limit_fen
         && exceeds(spent, spend.fen, Some(limit))
     {
         return Ok(Reservation::OverLimit { spent, limit });
     }
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO spend (provider, fen, created_unix, reference) VALUES ($1, $2, $3, $4)
-             RETURNING id",
-        )
-        .await
-        .map_err(pg_error)?;
-    let id: i64 = tx
-        .query_one(
-            &insert,
-            &[&spend.provider, &spend.fen, &now_unix, &spend.reference],
-        )
-        .await
-        .map_err(pg_error)?
-        .get(0);
+    let id: i64 = query_one(
+        tx,
+        "INSERT INTO spend (provider, fen, created_unix, reference) VALUES ($1, $2, $3, $4)
+         RETURNING id",
+        &[&spend.provider, &spend.fen, &now_unix, &spend.reference],
+    )
+    .await?
+    .get(0);
     Ok(Reservation::Reserved {
         id,
         spent_before: spent,
@@ -797,21 +801,14 @@ async fn window_sum(
     provider: &str,
     now_unix: i64,
 ) -> Result<i64, StoreError> {
-    let statement = client
-        .prepare_cached(
-            "SELECT COALESCE(SUM(fen), 0)::BIGINT FROM spend
-             WHERE provider = $1 AND created_unix > $2 AND created_unix <= $3",
-        )
-        .await
-        .map_err(pg_error)?;
-    Ok(client
-        .query_one(
-            &statement,
-            &[&provider, &(now_unix - SPEND_WINDOW_SECS), &now_unix],
-        )
-        .await
-        .map_err(pg_error)?
-        .get(0))
+    Ok(query_one(
+        client,
+        "SELECT COALESCE(SUM(fen), 0)::BIGINT FROM spend
+         WHERE provider = $1 AND created_unix > $2 AND created_unix <= $3",
+        &[&provider, &(now_unix - SPEND_WINDOW_SECS), &now_unix],
+    )
+    .await?
+    .get(0))
 }
 
 fn event_row(row: &Row) -> Result<ReceivedEvent, StoreError> {
