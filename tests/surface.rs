@@ -313,5 +313,18 @@ async fn official_names_are_accepted_without_compat_mode_and_prompts_and_referen
         Value::from(text.len() as u64),
         json!(reference.size.unwrap())
     );
+    // An unknown URI (a bill CSV long gone, or a typo): resource-not-found naming the URI in `data`
+    // (SEP-2164; rmcp sends -32002 to this pre-2026-07-28 client and -32602 to newer ones).
+    for uri in ["zhifu://docs/nothing", "zhifu://bills/none.csv"] {
+        let missing = h
+            .client
+            .read_resource(ReadResourceRequestParams::new(uri))
+            .await;
+        let Err(rmcp::ServiceError::McpError(e)) = missing else {
+            panic!("{uri}: expected an MCP error, got {missing:?}")
+        };
+        assert_eq!(e.code.0, -32002, "{uri}: {e:?}");
+        assert_eq!(e.data, Some(json!({ "uri": uri })), "{uri}");
+    }
     h.stop().await;
 }

@@ -418,7 +418,7 @@ impl ServerHandler for ZhifuServer {
                     request.uri,
                     crate::mcp::resources::KEPT
                 ),
-                None,
+                Some(serde_json::json!({ "uri": request.uri })),
             )),
             Err(ReadError::TooLarge(size)) => Err(ErrorData::invalid_params(
                 format!(
