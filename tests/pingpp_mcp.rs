@@ -295,6 +295,7 @@ async fn every_tool_in_a_payment_flow() {
     );
     assert_eq!(waited["settled"], true, "{waited}");
     assert_eq!(waited["source"], "query", "{waited}");
+    assert_eq!(waited["last_query_error"], Value::Null, "{waited}");
 
     users_and_balances(&mut flow).await;
     transfers_and_red_envelopes(&mut flow).await;

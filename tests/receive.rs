@@ -582,6 +582,8 @@ async fn wait_for_payment_returns_when_the_sandbox_pays() {
         )
         .await;
     assert_eq!(waited["settled"], false, "{waited}");
+    // The queries worked (the charge is just unpaid): no error to report.
+    assert_eq!(waited["last_query_error"], Value::Null, "{waited}");
     assert!(t.elapsed() >= Duration::from_secs(2));
     assert!(t.elapsed() < Duration::from_secs(15));
     drop(r);

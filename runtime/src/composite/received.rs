@@ -159,6 +159,7 @@ pub async fn wait(
         ..Known::default()
     };
     let mut last_query: Option<Instant> = None;
+    let mut query_error: Option<String> = None;
     let mut polls = 0u64;
     loop {
         if target.object_id.is_none() && target.provider == "pingpp" {
@@ -191,11 +192,15 @@ pub async fn wait(
                 {
                     known = k
                 }
+                Ok(_) => query_error = None,
                 // A Ping++ charge exists from its creation: a verified "no such charge" ends the
                 // wait. (An Alipay trade may not exist yet: a payment link's trade appears when
                 // the buyer opens it, so Alipay keeps waiting.)
-                Err(e) if known.source == "none" => return Err(e),
-                _ => {}
+                Err(e) if e.not_found && target.provider == "pingpp" && known.source == "none" => {
+                    return Err(e);
+                }
+                // Anything else (gateway down, refused): keep waiting, and say so at the end.
+                Err(e) => query_error = Some(e.message),
             }
         }
         let elapsed = started.elapsed();
@@ -211,6 +216,7 @@ pub async fn wait(
                 "source": known.source,
                 "event_id": known.event_id,
                 "waited_ms": elapsed.as_millis() as u64,
+                "last_query_error": query_error,
             }));
         }
         polls += 1;
@@ -279,8 +285,8 @@ async fn from_events(engine: &Engine, t: &Target) -> Result<Option<Known>, ToolE
     }))
 }
 
-/// Asks the gateway (when its query tool is available here); `Ok(None)` when it cannot say,
-/// `Err` when a Ping++ charge verifiably does not exist.
+/// Asks the gateway (when its query tool is available here); `Ok(None)` when there is nothing to
+/// ask by, `Err` with the gateway's error when the query failed.
 async fn query(engine: &Engine, config: &Config, t: &Target) -> Result<Option<Known>, ToolError> {
     let (tool, args) = match (t.provider, &t.object_id, &t.reference) {
         ("pingpp", Some(id), _) => ("retrieve_charge", json!({ "charge_id": id })),
@@ -290,11 +296,7 @@ async fn query(engine: &Engine, config: &Config, t: &Target) -> Result<Option<Kn
     let Value::Object(args) = args else {
         return Ok(None);
     };
-    let v = match engine.read(tool, args, config).await {
-        Ok(v) => v,
-        Err(e) if e.not_found && t.provider == "pingpp" => return Err(e),
-        Err(_) => return Ok(None),
-    };
+    let v = engine.read(tool, args, config).await?;
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let flag = |k: &str| v.get(k).and_then(Value::as_bool) == Some(true);
     Ok(Some(match t.provider {
