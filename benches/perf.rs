@@ -686,8 +686,36 @@ fn sandbox_calls(server: &mut Server, rows: &mut Vec<Row>, label: &str, alipay: 
     );
 }
 
+/// How many of the functions packaging/code-order.txt lists the binary has (build.rs has the
+/// linker place them together; names go stale when dependencies change — scripts/code-order.py
+/// writes the list again). `None` without `nm`.
+fn code_order_coverage() -> Option<(usize, usize)> {
+    let list = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/packaging/code-order.txt"
+    ))
+    .ok()?;
+    let nm = Command::new("nm").arg(binary()).output().ok()?;
+    let symbols: std::collections::HashSet<&str> = std::str::from_utf8(&nm.stdout)
+        .ok()?
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    let listed: Vec<&str> = list.lines().filter(|l| !l.is_empty()).collect();
+    let found = listed.iter().filter(|n| symbols.contains(*n)).count();
+    Some((found, listed.len()))
+}
+
 fn bench_memory(rows: &mut Vec<Row>) {
     println!("memory: real calls to the embedded sandbox, then to an out-of-process sandbox");
+    value_row(
+        rows,
+        "functions of packaging/code-order.txt in the binary (stripped: not countable)",
+        match code_order_coverage() {
+            Some((found, listed)) => format!("{found} of {listed}"),
+            None => "nm not found".into(),
+        },
+    );
     let (mut server, _) = Server::spawn(&["serve"], &[]);
     server.initialize();
     sandbox_calls(&mut server, rows, "embedded sandbox", true);
