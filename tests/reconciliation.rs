@@ -233,6 +233,59 @@ async fn summarize_bill_equals_an_independent_reading_of_the_zip() {
     h.stop().await;
 }
 
+/// A bill whose rows pass what one resources/read answer carries (8 MiB): the result says in how
+/// many parts; the parts, each beginning with the header line and cut between rows, add up to
+/// the whole CSV; the whole URI is refused with the parts named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_bill_is_read_in_parts() {
+    let h = Harness::start(&[]).await;
+    let day = day_before(2);
+    h.sandbox_post(
+        "/_sandbox/alipay/bills/days",
+        json!({"date": day, "trades": 60_000, "partial_refunds": 900, "full_refunds": 600, "seed": 3}),
+    )
+    .await;
+    let result = h.ok("summarize_bill", json!({"bill_date": day})).await;
+    assert_eq!(result["rows"], 61_500, "{result}");
+    let uri = result["resource_link"]["uri"].as_str().unwrap();
+    let size = result["resource_link"]["size"].as_u64().unwrap();
+    let parts = result["resource_parts"].as_u64().unwrap();
+    assert!(size > 8 << 20, "{size}");
+    let least = size.div_ceil(8 << 20);
+    assert!(
+        (least..=least + 1).contains(&parts),
+        "{parts} parts of {size} bytes"
+    );
+    let whole = h
+        .client
+        .read_resource(ReadResourceRequestParams::new(uri))
+        .await
+        .expect_err("too large for one answer");
+    assert!(whole.to_string().contains("?part=1"), "{whole}");
+    let mut header = None;
+    let mut rows = 0u64;
+    let mut seen_ids = std::collections::HashSet::new();
+    for k in 1..=parts {
+        let part = read_resource(&h, &format!("{uri}?part={k}")).await;
+        assert!(part.len() <= 8 << 20, "part {k}: {} bytes", part.len());
+        let mut lines = part.lines();
+        let first = lines.next().unwrap().to_string();
+        assert!(first.starts_with("支付宝交易号,"), "part {k}: {first:.80}");
+        assert_eq!(header.get_or_insert(first.clone()), &first);
+        for line in lines {
+            // Each row whole: 25 cells (quoted commas aside) and seen once.
+            assert!(
+                line.starts_with("2026") || line.starts_with("20"),
+                "{line:.80}"
+            );
+            assert!(seen_ids.insert(line.to_string()), "a row twice: {line:.80}");
+            rows += 1;
+        }
+    }
+    assert_eq!(rows, 61_500);
+    h.stop().await;
+}
+
 /// A month bill sums its generated days; grouped by day it shows each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn month_bill_and_empty_and_missing_days() {

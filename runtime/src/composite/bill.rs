@@ -184,9 +184,11 @@ pub async fn summarize(
         mime_type: "text/csv",
         content: Content::File(rows),
     });
-    Ok(result(
+    let mut out = result(
         kind, bill_type, bill_date, group_by, flag_above, &summary, links, bytes, &resource,
-    ))
+    );
+    out["resource_parts"] = engine.resources().parts(&resource.uri).into();
+    Ok(out)
 }
 
 fn bill_file_has(kind: BillKind, group_by: GroupBy) -> bool {

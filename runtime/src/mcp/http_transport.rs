@@ -220,6 +220,9 @@ fn router<M: SessionManager>(
         StreamableHttpService::new(move || Ok(server.clone()), Arc::new(sessions), config);
     let mcp = Router::new()
         .route_service("/mcp", service)
+        .layer(middleware::map_response(
+            crate::mcp::sse_coalesce::coalesce_sse,
+        ))
         .layer(middleware::from_fn_with_state(
             Arc::new(guard),
             check_request,

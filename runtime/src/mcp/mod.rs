@@ -6,5 +6,6 @@ pub mod prompts;
 pub mod reference;
 pub mod resources;
 pub mod server;
+pub mod sse_coalesce;
 pub mod stdio;
 pub mod summary;

@@ -420,13 +420,21 @@ impl ServerHandler for ZhifuServer {
                 ),
                 Some(serde_json::json!({ "uri": request.uri })),
             )),
-            Err(ReadError::TooLarge(size)) => Err(ErrorData::invalid_params(
+            Err(ReadError::TooLarge(size, parts)) if parts > 0 => Err(ErrorData::invalid_params(
                 format!(
-                    "resource {} is {size} bytes, more than one answer carries ({} bytes); use the tool's totals, or fetch the bill file yourself with query_bill_download_url",
+                    "resource {uri} is {size} bytes, more than one answer carries ({} bytes): read it in parts, {uri}?part=1 to {uri}?part={parts}, each beginning with the header line",
+                    crate::mcp::resources::MAX_READ_BYTES,
+                    uri = request.uri,
+                ),
+                Some(serde_json::json!({ "uri": request.uri, "parts": parts })),
+            )),
+            Err(ReadError::TooLarge(size, _)) => Err(ErrorData::invalid_params(
+                format!(
+                    "resource {} is {size} bytes, more than one answer carries ({} bytes)",
                     request.uri,
                     crate::mcp::resources::MAX_READ_BYTES
                 ),
-                None,
+                Some(serde_json::json!({ "uri": request.uri })),
             )),
             Err(ReadError::Io(e)) => Err(ErrorData::internal_error(
                 format!("resource {} could not be read: {e}", request.uri),
