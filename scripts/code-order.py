@@ -7,15 +7,19 @@ build.rs), which places these functions next to each other. The kernel maps a bi
 spread over the 18 MB of `.text`, nearly all of it becomes resident; laid out together, only about
 that much does (docs/PERFORMANCE.md, "Peak RSS").
 
-The list is read off the release binary running typical sessions under valgrind's callgrind:
+The list is read off two release binaries running typical sessions under valgrind's callgrind:
+the one `cargo build --release` makes (what users install) and the one `cargo bench` makes (the
+same code, but the benches' dev-dependencies switch on features of shared crates, which changes
+the symbol names), so both are laid out. The sessions:
 stdio on the embedded sandbox, stdio and Streamable HTTP (sessions and stateless) against a
 sandbox in another process, tools/list, local calls, signed calls to both providers. Symbol
 names carry hashes that change when a dependency changes, so run this again after `cargo update`
 or a new toolchain (the perf bench prints how many of the listed functions the binary still has):
 
-    cargo build --release --bin zhifu-mcp && python3 scripts/code-order.py
+    python3 scripts/code-order.py
 
-Needs valgrind (Debian: valgrind). Takes a few minutes.
+It builds both binaries (cargo build --release; cargo bench --no-run). Needs valgrind (Debian:
+valgrind). Takes a few minutes when the builds are fresh.
 """
 
 import glob
@@ -30,7 +34,7 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "release", "zhifu-mcp")
+BUILT = os.path.join(ROOT, "target", "release", "zhifu-mcp")
 OUT = os.path.join(ROOT, "packaging", "code-order.txt")
 
 
@@ -103,14 +107,10 @@ def wait_port(port, proc):
     raise SystemExit("the HTTP server did not come up")
 
 
-def main():
-    if not shutil.which("valgrind"):
-        raise SystemExit("valgrind is needed (apt-get install valgrind)")
-    if not os.path.exists(BINARY):
-        raise SystemExit("build first: cargo build --release --bin zhifu-mcp")
-    work = tempfile.mkdtemp(prefix="zhifu-code-order-")
+def trace(binary, work, tag):
+    """Runs the sessions under callgrind; the traces go to work/cg.<tag>.<pid>."""
     grind = ["valgrind", "--tool=callgrind", "--demangle=no",
-             f"--callgrind-out-file={work}/cg.%p", BINARY]
+             f"--callgrind-out-file={work}/cg.{tag}.%p", binary]
     base_env = {k: v for k, v in os.environ.items()
                 if not k.startswith(("PINGPP_", "ALIPAY_", "AP_", "ZHIFU_"))}
     calls = [("verify_webhook", {"body": "{\"id\":\"evt_1\"}", "signature": "AAAA"}),
@@ -122,12 +122,12 @@ def main():
              ("list_charges", {"limit": 3})]
 
     # 1. stdio on the embedded sandbox (the default with no credentials).
-    env = dict(base_env, ZHIFU_STATE_DIR=os.path.join(work, "state1"))
+    env = dict(base_env, ZHIFU_STATE_DIR=os.path.join(work, tag + "-state1"))
     stdio_session(grind, env, calls)
 
     # 2. the server alone against a sandbox in another process (not traced).
-    sandbox = subprocess.Popen([BINARY, "sandbox", "--listen", "127.0.0.1:0", "--keys-dir",
-                                os.path.join(work, "keys")], stdout=subprocess.PIPE,
+    sandbox = subprocess.Popen([binary, "sandbox", "--listen", "127.0.0.1:0", "--keys-dir",
+                                os.path.join(work, tag + "-keys")], stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, env=base_env, text=True)
     settings = {}
     for line in sandbox.stdout:
@@ -137,12 +137,12 @@ def main():
         if "ALIPAY_PUBLIC_KEY_PATH" in settings:
             break
     try:
-        env = dict(base_env, **settings, ZHIFU_STATE_DIR=os.path.join(work, "state2"))
+        env = dict(base_env, **settings, ZHIFU_STATE_DIR=os.path.join(work, tag + "-state2"))
         stdio_session(grind, env, calls)
         for n, stateless in enumerate([False, True]):
             port = 18700 + os.getpid() % 1000 + n
             env = dict(base_env, **settings,
-                       ZHIFU_STATE_DIR=os.path.join(work, f"state-http{n}"))
+                       ZHIFU_STATE_DIR=os.path.join(work, f"{tag}-state-http{n}"))
             args = grind + ["serve", "--http", f"127.0.0.1:{port}"]
             if stateless:
                 args.append("--stateless")
@@ -158,8 +158,12 @@ def main():
         sandbox.kill()
         sandbox.wait()
 
+
+def functions(binary, traces):
+    """The binary's own functions the traces ran, in the order first seen."""
+    nm = subprocess.run(["nm", binary], capture_output=True, text=True, check=True).stdout
+    own = {p[2] for p in (l.split() for l in nm.splitlines()) if len(p) == 3 and p[1] in "tTwW"}
     names, seen = [], set()
-    traces = sorted(glob.glob(os.path.join(work, "cg.*")))
     for path in traces:
         with open(path, errors="replace") as f:
             for line in f:
@@ -167,18 +171,35 @@ def main():
                 if not m:
                     continue
                 name = re.sub(r"'\d+$", "", m.group(1).strip())
-                if name.startswith("0x") or name in seen:
-                    continue
+                if name in own and name not in seen:
+                    seen.add(name)
+                    names.append(name)
+    return names
+
+
+def main():
+    if not shutil.which("valgrind"):
+        raise SystemExit("valgrind is needed (apt-get install valgrind)")
+    work = tempfile.mkdtemp(prefix="zhifu-code-order-")
+    builds = [("release", ["cargo", "build", "--release", "--bin", "zhifu-mcp"]),
+              ("bench", ["cargo", "bench", "--bench", "perf", "--no-run"])]
+    names, seen = [], set()
+    for tag, build in builds:
+        subprocess.run(build, cwd=ROOT, check=True)
+        binary = os.path.join(work, f"zhifu-mcp-{tag}")
+        shutil.copy2(BUILT, binary)
+        trace(binary, work, tag)
+        found = functions(binary, sorted(glob.glob(os.path.join(work, f"cg.{tag}.*"))))
+        print(f"{tag} binary: {len(found)} functions run")
+        for name in found:
+            if name not in seen:
                 seen.add(name)
                 names.append(name)
-    # Only the binary's own functions (not libc's): those `nm` lists as code.
-    nm = subprocess.run(["nm", BINARY], capture_output=True, text=True, check=True).stdout
-    own = {p[2] for p in (l.split() for l in nm.splitlines()) if len(p) == 3 and p[1] in "tTwW"}
-    names = [n for n in names if n in own]
     with open(OUT, "w") as f:
         f.write("\n".join(names) + "\n")
     shutil.rmtree(work, ignore_errors=True)
-    print(f"{OUT}: {len(names)} functions from {len(traces)} traced processes")
+    print(f"{OUT}: {len(names)} functions; build again to use them: "
+          "cargo build --release --bin zhifu-mcp")
 
 
 if __name__ == "__main__":
