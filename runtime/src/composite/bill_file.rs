@@ -412,15 +412,28 @@ fn byte_mask(word: u64, byte: u8) -> u64 {
 /// Splits a line without quotes at its commas, eight bytes at a time, into trimmed spans;
 /// whether a cell holds a CR. `None` as soon as a quote is seen (the caller unescapes).
 fn split_plain(line: &str, spans: &mut Vec<(usize, usize)>) -> Option<bool> {
+    split_unquoted::<true>(line, spans)
+}
+
+/// Splits a line known to hold no quote and no CR at its commas.
+fn split_commas(line: &str, spans: &mut Vec<(usize, usize)>) {
+    let _ = split_unquoted::<false>(line, spans);
+}
+
+/// The one splitter behind both: with `CHECK`, it watches for quotes (`None`) and CRs too.
+#[inline(always)]
+fn split_unquoted<const CHECK: bool>(line: &str, spans: &mut Vec<(usize, usize)>) -> Option<bool> {
     let bytes = line.as_bytes();
     let mut words = bytes.chunks_exact(8);
     let (mut start, mut at, mut cr) = (0, 0, false);
     for word in &mut words {
         let w = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        if byte_mask(w, b'"') != 0 {
-            return None;
+        if CHECK {
+            if byte_mask(w, b'"') != 0 {
+                return None;
+            }
+            cr |= byte_mask(w, b'\r') != 0;
         }
-        cr |= byte_mask(w, b'\r') != 0;
         let mut commas = byte_mask(w, b',');
         while commas != 0 {
             let end = at + (commas.trailing_zeros() / 8) as usize;
@@ -432,8 +445,8 @@ fn split_plain(line: &str, spans: &mut Vec<(usize, usize)>) -> Option<bool> {
     }
     for (k, &b) in words.remainder().iter().enumerate() {
         match b {
-            b'"' => return None,
-            b'\r' => cr = true,
+            b'"' if CHECK => return None,
+            b'\r' if CHECK => cr = true,
             b',' => {
                 spans.push(trimmed(line, start, at + k));
                 start = at + k + 1;
@@ -443,30 +456,6 @@ fn split_plain(line: &str, spans: &mut Vec<(usize, usize)>) -> Option<bool> {
     }
     spans.push(trimmed(line, start, bytes.len()));
     Some(cr)
-}
-
-/// Splits a line known to hold no quote and no CR at its commas, eight bytes at a time.
-fn split_commas(line: &str, spans: &mut Vec<(usize, usize)>) {
-    let bytes = line.as_bytes();
-    let mut words = bytes.chunks_exact(8);
-    let (mut start, mut at) = (0, 0);
-    for word in &mut words {
-        let mut commas = byte_mask(u64::from_le_bytes(word.try_into().expect("8 bytes")), b',');
-        while commas != 0 {
-            let end = at + (commas.trailing_zeros() / 8) as usize;
-            spans.push(trimmed(line, start, end));
-            start = end + 1;
-            commas &= commas - 1;
-        }
-        at += 8;
-    }
-    for (k, &b) in words.remainder().iter().enumerate() {
-        if b == b',' {
-            spans.push(trimmed(line, start, at + k));
-            start = at + k + 1;
-        }
-    }
-    spans.push(trimmed(line, start, bytes.len()));
 }
 
 fn needs_quotes(cell: &str) -> bool {
