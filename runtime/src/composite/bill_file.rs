@@ -679,8 +679,14 @@ pub fn summarize<R: Read + Seek + Send>(
         let lines = Lines::new(rx.into_iter(), Some(back_tx));
         let read = read_detail(lines, options, &mut summary, csv, tick);
         // `read_detail` dropped the receiving end: the inflating thread stops at its next send.
-        let _ = inflating.join();
-        read
+        // Its end closes the channel, which reads as the end of the file: had it panicked, the
+        // rows read would be a truncated bill, so that is an error, never a summary.
+        match (read, inflating.join()) {
+            (Ok(()), Err(_)) => Err(err(
+                "the bill archive could not be read: inflating it failed",
+            )),
+            (read, _) => read,
+        }
     })?;
     if let Some(i) = names.iter().position(|n| n.contains("汇总")) {
         let mut file = archive
@@ -1433,6 +1439,43 @@ mod tests {
             e.0.contains("could not be read") || e.0.contains("line "),
             "{e}"
         );
+    }
+
+    /// An archive reader that panics when asked for bytes in `broken` (the middle of the
+    /// deflated entry; the central directory at the end still reads).
+    struct PanicPast<R> {
+        inner: R,
+        broken: std::ops::Range<u64>,
+    }
+
+    impl<R: Read + Seek> Read for PanicPast<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let at = self.inner.stream_position()?;
+            assert!(
+                !self.broken.contains(&at),
+                "a reader failing in the middle of the archive"
+            );
+            self.inner.read(buf)
+        }
+    }
+
+    impl<R: Seek> Seek for PanicPast<R> {
+        fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    #[test]
+    fn a_failure_while_inflating_is_an_error_not_a_short_bill() {
+        let zip = bill_zip(20_000);
+        let len = zip.len() as u64;
+        let reader = PanicPast {
+            inner: std::io::Cursor::new(zip),
+            broken: len / 2..len - 4096,
+        };
+        let got = summarize(reader, &options(), &mut Vec::new(), &mut |_| true);
+        let e = got.expect_err("a bill cut short by a failing reader is refused");
+        assert!(e.0.contains("could not be read"), "{e}");
     }
 
     #[test]
