@@ -810,7 +810,7 @@ fn read_detail<I: Iterator<Item = std::io::Result<String>>>(
     }
     csv.write_all(&out).map_err(write_err)?;
     if header.is_none() {
-        return Err(err("the detail file has no header line"));
+        return Err(err("the detail file has no header line (no CSV)"));
     }
     Ok(())
 }
