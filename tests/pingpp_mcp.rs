@@ -771,6 +771,34 @@ async fn upstream_errors_surface_with_the_ping_message() {
     h.stop().await;
 }
 
+/// A wait whose every gateway query fails (here 500s) ends unsettled and says why, instead of
+/// looking like a charge that is simply not paid yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_whose_queries_fail_says_so() {
+    let h = Harness::start(&[]).await;
+    let order_no = unique("WQF");
+    let charge = h.ok("create_charge", charge_args(&order_no, 100)).await;
+    let charge_id = charge["id"].as_str().unwrap().to_string();
+    h.sandbox_post(
+        "/_sandbox/faults",
+        json!({"match": "GET /v1/charges/{id}", "kind": "status", "status": 500, "count": 1000}),
+    )
+    .await;
+    let waited = h
+        .ok(
+            "wait_for_payment",
+            json!({"charge_id": charge_id, "timeout_seconds": 4}),
+        )
+        .await;
+    assert_eq!(waited["settled"], false, "{waited}");
+    let error = waited["last_query_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("500"),
+        "the failing query is named: {waited}"
+    );
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_signing_key_is_refused_by_the_gateway() {
     // A valid key of the wrong merchant: the sandbox verifies signatures over the raw bytes.
