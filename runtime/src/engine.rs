@@ -6,10 +6,10 @@
 //! ([`crate::providers`]), then the audit record. [`Engine::call`] does both for callers that
 //! cannot ask anyone (the `call` command).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::config::{Config, ServerConfig};
@@ -17,9 +17,9 @@ use crate::context::CallContext;
 use crate::error::{ErrorKind, ToolError};
 use crate::guard::audit::{AuditRecord, pick_upstream_ids, rfc3339_utc_millis, summarize_args};
 use crate::guard::confirm::{self, ConfirmRequest, Confirmation, Tickets};
-use crate::guard::idempotency::{Calls, Guard, GuardedCall, Spend};
+use crate::guard::idempotency::{Calls, Guard, GuardedCall, Spend, call_digest};
 use crate::guard::policy::{self, CallFacts, Decision};
-use crate::guard::store::{Store, args_digest};
+use crate::guard::store::Store;
 use crate::money::yuan_from_fen;
 use crate::money_facts::{self, MoneyFacts, reference_of};
 use crate::providers::{Environment, Gateways, ListPage, http::Http, not_configured};
@@ -54,13 +54,22 @@ pub struct Engine {
     store: Arc<dyn Store>,
 }
 
+impl Prepared {
+    /// The digest of the validated arguments (see [`call_digest`]).
+    pub fn digest(&self) -> &str {
+        self.digest
+            .get_or_init(|| call_digest(self.tool.name, &self.args))
+    }
+}
+
 /// A validated call that policy allows, waiting for confirmation (if needed) and execution.
 pub struct Prepared {
     pub tool: &'static ToolDef,
     args: Map<String, Value>,
     config: Arc<Config>,
     /// Digest of the validated arguments (defaults filled): binds confirmations and idempotency.
-    pub digest: String,
+    /// Computed when one of them first needs it ([`Prepared::digest`]).
+    digest: OnceLock<String>,
     decision: Decision,
     environment: Environment,
     /// Amount, payees and batch size, as the spec reads them from the arguments.
@@ -278,20 +287,17 @@ impl Engine {
             ..AuditRecord::default()
         };
         match self.prepare_checked(index, tool, args, &mut record).await {
-            Ok((args, config, decision, environment, facts)) => {
-                let digest = args_digest(&json!({ "tool": tool.name, "args": &args }));
-                Ok(Prepared {
-                    tool,
-                    args,
-                    config,
-                    digest,
-                    decision,
-                    environment,
-                    facts,
-                    record,
-                    started,
-                })
-            }
+            Ok((args, config, decision, environment, facts)) => Ok(Prepared {
+                tool,
+                args,
+                config,
+                digest: OnceLock::new(),
+                decision,
+                environment,
+                facts,
+                record,
+                started,
+            }),
             Err(e) => Err(self.audit_failure(tool, record, started, e)),
         }
     }
@@ -376,7 +382,7 @@ impl Engine {
     /// A single-use confirmation ticket bound to this call's arguments (2026-07-28 clients).
     pub async fn seal_ticket(&self, p: &Prepared) -> Result<String, ToolError> {
         self.tickets
-            .seal(p.tool.name, &p.digest, unix_now())
+            .seal(p.tool.name, p.digest(), unix_now())
             .await
             .map_err(crate::guard::idempotency::store_error)
     }
@@ -385,7 +391,7 @@ impl Engine {
     /// (on any instance sharing the state store).
     pub async fn redeem_ticket(&self, p: &Prepared, state: &str) -> bool {
         self.tickets
-            .redeem(state, p.tool.name, &p.digest, unix_now())
+            .redeem(state, p.tool.name, p.digest(), unix_now())
             .await
     }
 

@@ -16,8 +16,8 @@
 //! [`Calls`] it is given does both.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
@@ -66,10 +66,24 @@ pub trait Calls: Sync {
 pub struct GuardedCall<'a> {
     pub tool: &'static ToolDef,
     pub args: &'a Map<String, Value>,
-    /// Digest of the validated arguments: a repeat must match it.
-    pub digest: &'a str,
+    /// Digest of the validated arguments ([`call_digest`]): a repeat must match it. Filled on
+    /// first use, so calls the guard does not key (reads, local tools) never hash their arguments.
+    pub digest: &'a OnceLock<String>,
     /// The amount to reserve against the daily limit, when the call moves money.
     pub spend: Option<Spend>,
+}
+
+impl GuardedCall<'_> {
+    fn digest(&self) -> &str {
+        self.digest
+            .get_or_init(|| call_digest(self.tool.name, self.args))
+    }
+}
+
+/// The digest that binds a call's validated arguments (defaults filled) to its idempotency
+/// record and to a confirmation ticket.
+pub fn call_digest(tool: &str, args: &Map<String, Value>) -> String {
+    super::store::args_digest(&serde_json::json!({ "tool": tool, "args": args }))
 }
 
 /// A reservation against a provider's rolling 24-hour limit.
@@ -177,7 +191,7 @@ impl Guard {
                 .store
                 .begin(Begin {
                     key: key.clone(),
-                    args_digest: call.digest.to_string(),
+                    args_digest: call.digest().to_string(),
                     now_unix: now,
                     lease: lease.clone(),
                     spend: self.spend(call, &key.reference),
@@ -199,7 +213,7 @@ impl Guard {
                 }
                 Begun::Existing(rec) => rec,
             };
-            if existing.args_digest != call.digest {
+            if existing.args_digest != call.digest() {
                 return Ok(done(
                     Err(conflict_error(call.tool, &key.reference)),
                     "conflict",
@@ -780,10 +794,11 @@ mod tests {
     async fn call(g: &Guard, script: &Script, tool: &'static ToolDef, digest: &str) -> Guarded {
         let key_name = tool.merchant_reference.unwrap();
         let args = Map::from_iter([(key_name.to_string(), json!("R1"))]);
+        let digest = OnceLock::from(digest.to_string());
         let call = GuardedCall {
             tool,
             args: &args,
-            digest,
+            digest: &digest,
             spend: None,
         };
         g.run(&call, script, |_, _, _| {

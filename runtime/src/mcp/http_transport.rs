@@ -20,7 +20,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::serve::ListenerExt as _;
 use rmcp::transport::streamable_http_server::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -216,10 +216,19 @@ fn router<M: SessionManager>(
     // The gateways' receivers sit beside /mcp, outside its Host/Origin/token guard: a gateway
     // sends its own Host and no token; the signature authenticates it (receive/).
     let receivers = crate::receive::router(server.engine().clone());
-    let service =
-        StreamableHttpService::new(move || Ok(server.clone()), Arc::new(sessions), config);
+    // Shared behind an Arc: axum clones a route's service for every request, and rmcp's own
+    // `call` clones it again, each time copying its configuration (host and origin lists).
+    let service = Arc::new(StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(sessions),
+        config,
+    ));
+    let handle = move |request: Request| {
+        let service = Arc::clone(&service);
+        async move { service.handle(request).await }
+    };
     let mcp = Router::new()
-        .route_service("/mcp", service)
+        .route("/mcp", any(handle))
         .layer(middleware::map_response(
             crate::mcp::sse_coalesce::coalesce_sse,
         ))

@@ -452,6 +452,20 @@ impl ServerHandler for ZhifuServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        // Boxed: the call's future (engine, providers, HTTP client) is kilobytes, and rmcp moves
+        // the request future it sits in several times per request (spawn, task cell); behind a
+        // pointer those moves copy a few words.
+        Box::pin(self.call(request, context)).await
+    }
+}
+
+impl ZhifuServer {
+    /// `tools/call`.
+    async fn call(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
         let called = request.name.to_string();
         let Some((tool, alias)) = resolve(&self.engine, &called) else {
             // Unknown tools are a protocol error, as the spec and rmcp's router do. Known tools that
