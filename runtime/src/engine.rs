@@ -54,14 +54,6 @@ pub struct Engine {
     store: Arc<dyn Store>,
 }
 
-impl Prepared {
-    /// The digest of the validated arguments (see [`call_digest`]).
-    pub fn digest(&self) -> &str {
-        self.digest
-            .get_or_init(|| call_digest(self.tool.name, &self.args))
-    }
-}
-
 /// A validated call that policy allows, waiting for confirmation (if needed) and execution.
 pub struct Prepared {
     pub tool: &'static ToolDef,
@@ -76,6 +68,14 @@ pub struct Prepared {
     facts: MoneyFacts,
     record: AuditRecord,
     started: Instant,
+}
+
+impl Prepared {
+    /// The digest of the validated arguments (see [`call_digest`]).
+    pub fn digest(&self) -> &str {
+        self.digest
+            .get_or_init(|| call_digest(self.tool.name, &self.args))
+    }
 }
 
 impl Engine {
