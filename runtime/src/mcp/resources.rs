@@ -133,7 +133,11 @@ impl Resources {
         };
         let (parts, header) = match &new.content {
             Content::File(f) if size > MAX_READ_BYTES => {
-                cut_into_parts(f.path(), size).unwrap_or_default()
+                cut_into_parts(f.path(), size).unwrap_or_else(|e| {
+                    // Not fatal: the resource is listed, and a read says it is too large to send.
+                    tracing::warn!(uri = %new.uri, error = %e, "could not cut a large resource into parts");
+                    Default::default()
+                })
             }
             _ => (Vec::new(), 0),
         };
